@@ -1,0 +1,3 @@
+from fleet.cli.app import main
+
+main()

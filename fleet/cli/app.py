@@ -1,0 +1,51 @@
+"""The Typer application behind the ``fleet`` console script."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from fleet import __version__
+from fleet.errors import FleetError
+from fleet.settings import FleetSettings
+
+app = typer.Typer(
+    name="fleet",
+    help="Automate fleets of Kubernetes clusters: fan-out playbooks, pod tasks, per-tenant rollback.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"fleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", callback=_version_callback, is_eager=True
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+) -> None:
+    settings = FleetSettings()
+    level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# Command groups: one module each, registered here.
+
+
+def main() -> None:
+    """Entry point: run the app and turn fleet errors into a sentence and an exit code."""
+    try:
+        app()
+    except FleetError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        sys.exit(e.exit_code)
