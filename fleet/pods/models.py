@@ -1,0 +1,180 @@
+"""The options of a pod step, as users write them (camelCase, as in the seeds), validated once.
+
+Two forms: a full pod ``spec`` (+ ``metadata``), or the task-runner shorthand (``image`` plus ``commands``
+or a ``script`` run by an ``interpreter``), which becomes a pod whose main container is named ``main``.
+Durations are ISO 8601 (``PT10M``) and become ``timedelta``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+JsonMap = dict[str, Any]
+
+PULL_POLICIES = {"always": "Always", "ifnotpresent": "IfNotPresent", "never": "Never"}
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class Resources(_Options):
+    """Requests and limits of the main container, e.g. ``{request: {cpu: 500m}, limit: {nvidia.com/gpu: "1"}}``."""
+
+    request: dict[str, str] = Field(default_factory=dict, validation_alias=AliasChoices("request", "requests"))
+    limit: dict[str, str] = Field(default_factory=dict, validation_alias=AliasChoices("limit", "limits"))
+
+    @field_validator("request", "limit", mode="before")
+    @classmethod
+    def _quantities_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+    def as_requirements(self) -> JsonMap:
+        """The Kubernetes ``ResourceRequirements`` form."""
+        requirements: JsonMap = {}
+        if self.request:
+            requirements["requests"] = dict(self.request)
+        if self.limit:
+            requirements["limits"] = dict(self.limit)
+        return requirements
+
+
+class FileSidecar(_Options):
+    """The containers that move files: image (needs ``sh``, ``test``, ``sleep``, ``tar``), resources, defaults."""
+
+    image: str = "busybox"
+    resources: JsonMap | None = None
+    default_spec: JsonMap | None = None
+
+
+class Credentials(_Options):
+    """Image pull credentials: fleet creates a temporary dockerconfigjson Secret with the pod."""
+
+    registry: str
+    username: str
+    password: SecretStr
+
+
+class InputFile(_Options):
+    """One input file: literal ``content`` (a template) or an ``artifact`` reference from an earlier step."""
+
+    content: str | None = None
+    artifact: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InputFile:
+        if (self.content is None) == (self.artifact is None):
+            raise ValueError("an input file needs exactly one of 'content' or 'artifact'")
+        return self
+
+
+class PodTask(_Options):
+    """Every option of a pod step with the seeds' defaults."""
+
+    namespace: str = "default"
+    metadata: JsonMap | None = None
+    spec: JsonMap | None = None
+
+    image: str | None = Field(default=None, validation_alias=AliasChoices("image", "containerImage"))
+    commands: list[str] | None = None
+    script: str | None = None
+    interpreter: list[str] = Field(default_factory=lambda: ["/bin/sh", "-c"])
+    env: dict[str, str] = Field(default_factory=dict)
+
+    input_files: dict[str, InputFile] = Field(default_factory=dict)
+    output_files: list[str] = Field(default_factory=list)
+    output_directory: bool = False
+    sync_working_directory: bool = False
+
+    resources: Resources | None = None
+    node_selector: dict[str, str] | None = None
+    service_account_name: str | None = None
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    credentials: Credentials | None = None
+
+    container_spec: JsonMap | None = None
+    pod_spec: JsonMap | None = None
+    container_default_spec: JsonMap | None = None
+    file_sidecar: FileSidecar = Field(default_factory=FileSidecar)
+    file_sidecar_spec: JsonMap | None = Field(
+        default=None, validation_alias=AliasChoices("fileSideCarSpec", "fileSidecarSpec", "file_sidecar_spec")
+    )
+
+    wait_until_running: timedelta = timedelta(minutes=10)
+    wait_until_completion: timedelta = timedelta(hours=1)
+    wait_for_logs: timedelta = timedelta(seconds=30)
+    delete: bool = True
+    resume: bool = True
+
+    @field_validator("input_files", mode="before")
+    @classmethod
+    def _input_file_shorthand(cls, value: Any) -> Any:
+        """A plain string is content, unless it is an ``artifact://`` reference."""
+        if not isinstance(value, dict):
+            return value
+        files: dict[str, Any] = {}
+        for name, item in value.items():
+            if isinstance(item, str):
+                files[name] = {"artifact": item} if item.startswith("artifact://") else {"content": item}
+            else:
+                files[name] = item
+        return files
+
+    @field_validator("input_files")
+    @classmethod
+    def _safe_names(cls, value: dict[str, InputFile]) -> dict[str, InputFile]:
+        for name in value:
+            problem = unsafe_relative_path(name)
+            if problem:
+                raise ValueError(f"input file name {name!r} {problem}")
+        return value
+
+    @field_validator("pull_policy", mode="before")
+    @classmethod
+    def _pull_policy(cls, value: Any) -> Any:
+        """Accept the seeds' spelling (``ALWAYS``, ``IF_NOT_PRESENT``) as well as Kubernetes'."""
+        if isinstance(value, str):
+            return PULL_POLICIES.get(value.replace("_", "").lower(), value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PodTask:
+        if (self.spec is None) == (self.image is None):
+            raise ValueError("a pod step needs either 'spec' (a full pod spec) or 'image' (with commands or script)")
+        if self.spec is not None:
+            if self.commands is not None or self.script is not None:
+                raise ValueError("'commands' and 'script' go with 'image', not with a full 'spec'")
+            containers = self.spec.get("containers")
+            if not isinstance(containers, list) or not containers:
+                raise ValueError("'spec.containers' must list at least one container")
+        elif (self.commands is None) == (self.script is None):
+            raise ValueError("with 'image', give exactly one of 'commands' or 'script'")
+        return self
+
+    @property
+    def moves_files(self) -> bool:
+        """Whether the pod gets the shared volume and transfer containers."""
+        return bool(self.input_files or self.needs_download)
+
+    @property
+    def needs_download(self) -> bool:
+        return bool(self.output_files or self.output_directory or self.sync_working_directory)
+
+
+def unsafe_relative_path(name: str) -> str | None:
+    """Why ``name`` cannot be a path below the working directory, or None when it can."""
+    if not name or name in {".", "./"}:
+        return "is empty"
+    if "\n" in name or "\0" in name:
+        return "contains a newline or NUL character"
+    if name.startswith("/"):
+        return "is absolute"
+    if ".." in name.split("/"):
+        return "contains '..'"
+    return None

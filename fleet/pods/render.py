@@ -1,0 +1,73 @@
+"""Rendering a pod step's templates (sandboxed Jinja2) with ``workingDir``, ``outputDir`` and the run's
+variables. Only strings that contain a template are rendered; everything else passes through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from fleet.errors import InputError, Location
+from fleet.pods.models import InputFile, PodTask
+
+_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+#: The fields of a ``PodTask`` whose strings are templates.
+TEMPLATED_FIELDS = (
+    "metadata",
+    "spec",
+    "commands",
+    "script",
+    "env",
+    "container_spec",
+    "pod_spec",
+    "container_default_spec",
+    "file_sidecar_spec",
+)
+
+
+def render_text(text: str, variables: dict[str, Any], *, field: str) -> str:
+    """Render one template string; a template error becomes an ``InputError`` naming the field."""
+    if "{{" not in text and "{%" not in text:
+        return text
+    try:
+        return _ENV.from_string(text).render(variables)
+    except jinja2.TemplateError as exc:
+        hint = ""
+        if "workingDir" in str(exc) or "outputDir" in str(exc):
+            hint = " (workingDir and outputDir exist when the step moves files: inputFiles, outputFiles, "
+            hint += "outputDirectory or syncWorkingDirectory)"
+        raise InputError(f"template error: {exc}{hint}", location=Location(field=field)) from exc
+
+
+def render_value(value: Any, variables: dict[str, Any], *, field: str) -> Any:
+    """Render every string inside a JSON-like value (keys stay as they are)."""
+    if isinstance(value, str):
+        return render_text(value, variables, field=field)
+    if isinstance(value, dict):
+        return {k: render_value(v, variables, field=f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, variables, field=f"{field}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def render_task(task: PodTask, variables: dict[str, Any]) -> PodTask:
+    """A copy of ``task`` with every template rendered."""
+    update: dict[str, Any] = {}
+    for name in TEMPLATED_FIELDS:
+        value = getattr(task, name)
+        if value is not None:
+            update[name] = render_value(value, variables, field=_alias(name))
+    update["input_files"] = {
+        name: InputFile(content=render_text(item.content, variables, field=f"inputFiles.{name}"))
+        if item.content is not None
+        else item
+        for name, item in task.input_files.items()
+    }
+    return task.model_copy(update=update)
+
+
+def _alias(name: str) -> str:
+    field = PodTask.model_fields[name]
+    return field.alias or name
