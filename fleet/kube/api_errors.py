@@ -1,0 +1,88 @@
+"""The one place where the kubernetes client's and urllib3's errors become fleet errors.
+
+    ClusterError
+    ├── ConnectFailed       no HTTP answer: refused, reset, timed out, TLS failure (transient)
+    └── ApiError            an HTTP answer with an error Status (transient when 429, 500, 502, 503, 504)
+
+Payloads are cut to ``fleet.errors.MAX_PAYLOAD_CHARS``; request headers (the bearer token) never reach a
+message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException
+
+from fleet.errors import ApiError, ClusterError, StatusDetails, truncate
+
+TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+class ConnectFailed(ClusterError):
+    """The cluster did not answer (connection refused or reset, timeout, TLS failure)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying with backoff: no answer at all, throttling, or a server-side hiccup."""
+    if isinstance(error, ConnectFailed):
+        return True
+    return isinstance(error, ApiError) and error.code in TRANSIENT_CODES
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> int | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0, int(str(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
+def status_from_response(code: int, body: bytes | str | None, headers: Mapping[str, str] | None) -> StatusDetails:
+    """The ``metav1.Status`` an error response carries, or a synthetic one from its text."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    details = StatusDetails(code=code, retry_after_seconds=_retry_after(headers))
+    try:
+        parsed: Any = json.loads(text) if text else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("kind") == "Status":
+        details.reason = str(parsed.get("reason") or "")
+        details.message = truncate(str(parsed.get("message") or ""))
+        causes = (parsed.get("details") or {}).get("causes") or []
+        details.causes = [
+            {k: truncate(str(v), 300) for k, v in cause.items()} for cause in causes if isinstance(cause, dict)
+        ][:20]
+        retry = (parsed.get("details") or {}).get("retryAfterSeconds")
+        if details.retry_after_seconds is None and isinstance(retry, int):
+            details.retry_after_seconds = retry
+    else:
+        details.message = truncate(text.strip()) or f"HTTP {code}"
+    return details
+
+
+def api_error(
+    code: int, body: bytes | str | None, headers: Mapping[str, str] | None, *, cluster: str, operation: str
+) -> ApiError:
+    return ApiError(status_from_response(code, body, headers), cluster=cluster, operation=operation)
+
+
+def translate(error: BaseException, *, cluster: str, operation: str) -> ClusterError:
+    """A fleet error for an exception raised by the kubernetes client or urllib3 (chain it with ``from``)."""
+    if isinstance(error, ClusterError):
+        return error
+    if isinstance(error, ApiException):
+        if not error.status:
+            # status 0: the client's own wrapper around an SSL or websocket failure.
+            return ConnectFailed(f"{operation}: {truncate(str(error.reason), 500)}", cluster=cluster)
+        return api_error(int(error.status), error.body, error.headers, cluster=cluster, operation=operation)
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        error = error.reason
+    if isinstance(error, urllib3.exceptions.HTTPError | OSError):
+        return ConnectFailed(f"{operation}: {type(error).__name__}: {truncate(str(error), 500)}", cluster=cluster)
+    return ClusterError(f"{operation}: {type(error).__name__}: {truncate(str(error), 500)}", cluster=cluster)

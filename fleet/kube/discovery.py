@@ -1,0 +1,193 @@
+"""Discovery, once per cluster and cached: which resource serves a kind, and is it namespaced.
+
+``resolve(apiVersion, kind)`` (manifests) reads only that group-version (``/api/v1`` or
+``/apis/GROUP/VERSION``), once. ``find("deploy")`` (the CLI's ``fleet get deploy``) asks for aggregated
+discovery (two requests for everything, Kubernetes ≥ 1.30) and falls back to the group list plus the
+preferred versions one by one. A miss refreshes the group-version once (a CRD may have just been
+created); ``invalidate`` drops entries after applying a CRD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from fleet.errors import ApiError, InputError, Location
+from fleet.kube.objects import JsonObject, join_api_version, split_api_version
+
+if TYPE_CHECKING:
+    from fleet.kube.client import KubeClient
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """One served resource: ``apps/v1`` ``Deployment`` is ``deployments``, namespaced."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    singular: str = ""
+    short_names: tuple[str, ...] = ()
+
+    @property
+    def api_version(self) -> str:
+        return join_api_version(self.group, self.version)
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """The API path of the collection (in ``namespace`` if namespaced and given) or of one object."""
+        from fleet.kube.client import resource_path
+
+        return resource_path(self.group, self.version, self.plural, namespace if self.namespaced else None, name)
+
+    def matches(self, name: str) -> bool:
+        lowered = name.lower()
+        return lowered in (self.kind.lower(), self.plural, self.singular, *self.short_names)
+
+
+def _parse_resource_list(group: str, version: str, body: JsonObject) -> list[ResourceInfo]:
+    out = []
+    for r in body.get("resources") or []:
+        name = str(r.get("name") or "")
+        if not name or "/" in name:  # subresources (pods/log, deployments/scale)
+            continue
+        out.append(
+            ResourceInfo(
+                group=group,
+                version=version,
+                kind=str(r.get("kind") or ""),
+                plural=name,
+                namespaced=bool(r.get("namespaced")),
+                singular=str(r.get("singularName") or "") or str(r.get("kind") or "").lower(),
+                short_names=tuple(r.get("shortNames") or ()),
+            )
+        )
+    return out
+
+
+def _parse_aggregated(body: JsonObject) -> tuple[dict[str, list[ResourceInfo]], dict[str, list[str]]]:
+    """(resources per group-version, versions per group in preference order) from an APIGroupDiscoveryList."""
+    by_gv: dict[str, list[ResourceInfo]] = {}
+    groups: dict[str, list[str]] = {}
+    for item in body.get("items") or []:
+        group = str((item.get("metadata") or {}).get("name") or "")
+        for v in item.get("versions") or []:
+            version = str(v.get("version") or "")
+            groups.setdefault(group, []).append(version)
+            infos = []
+            for r in v.get("resources") or []:
+                kind_ref: Any = r.get("responseKind") or {}
+                infos.append(
+                    ResourceInfo(
+                        group=group,
+                        version=version,
+                        kind=str(kind_ref.get("kind") or ""),
+                        plural=str(r.get("resource") or ""),
+                        namespaced=r.get("scope") == "Namespaced",
+                        singular=str(r.get("singularResource") or ""),
+                        short_names=tuple(r.get("shortNames") or ()),
+                    )
+                )
+            by_gv[join_api_version(group, version)] = infos
+    return by_gv, groups
+
+
+class Discovery:
+    """The discovery cache of one cluster (``KubeClient.discovery``)."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self._by_gv: dict[str, list[ResourceInfo]] = {}
+        self._groups: dict[str, list[str]] | None = None
+        self._lock = trio.Lock()
+        #: discovery requests made so far (the tests check the cache keeps this small)
+        self.requests = 0
+
+    def invalidate(self, api_version: str | None = None) -> None:
+        """Forget one group-version (or everything), e.g. after a CRD was applied."""
+        if api_version is None:
+            self._by_gv.clear()
+        else:
+            self._by_gv.pop(api_version, None)
+        self._groups = None
+
+    async def _get(self, path: str, accept: str = "application/json") -> JsonObject | None:
+        self.requests += 1
+        try:
+            return await self.client.request("GET", path, accept=accept, operation=f"discovery {path}")
+        except ApiError as e:
+            if e.code in (404, 503):  # group-version not served (503: its aggregated API server is down)
+                return None
+            raise
+
+    async def _load_gv(self, api_version: str) -> list[ResourceInfo]:
+        group, version = split_api_version(api_version)
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        body = await self._get(path)
+        infos = _parse_resource_list(group, version, body) if body else []
+        self._by_gv[api_version] = infos
+        return infos
+
+    async def resources(self, api_version: str, *, refresh: bool = False) -> list[ResourceInfo]:
+        """What one group-version serves (cached; ``refresh`` reads it again)."""
+        async with self._lock:
+            if refresh or api_version not in self._by_gv:
+                return await self._load_gv(api_version)
+            return self._by_gv[api_version]
+
+    async def resolve(self, api_version: str, kind: str, *, location: Location | None = None) -> ResourceInfo:
+        """The resource serving ``kind`` in ``api_version``; refreshes once on a miss (new CRDs)."""
+        for refresh in (False, True):
+            if refresh and api_version not in self._by_gv:
+                break
+            for info in await self.resources(api_version, refresh=refresh):
+                if info.kind == kind:
+                    return info
+        raise InputError(
+            f"cluster {self.client.name} does not serve kind {kind!r} in apiVersion {api_version!r}",
+            location=location or Location(field="kind"),
+        )
+
+    async def _load_all(self) -> dict[str, list[str]]:
+        core = await self._get("/api", AGGREGATED)
+        apis = await self._get("/apis", AGGREGATED)
+        if core and apis and apis.get("kind") == "APIGroupDiscoveryList":
+            merged: dict[str, list[str]] = {}
+            for body in (core, apis):
+                by_gv, versions_of = _parse_aggregated(body)
+                self._by_gv.update(by_gv)
+                for group, versions in versions_of.items():
+                    merged.setdefault(group, []).extend(versions)
+            return merged
+        groups: dict[str, list[str]] = {"": list((core or {}).get("versions") or ["v1"])}
+        for g in (apis or {}).get("groups") or []:
+            preferred = str((g.get("preferredVersion") or {}).get("version") or "")
+            versions = [str(v.get("version")) for v in g.get("versions") or []]
+            if preferred in versions:
+                versions.remove(preferred)
+                versions.insert(0, preferred)
+            groups[str(g.get("name"))] = versions
+        return groups
+
+    async def find(self, name: str, group: str | None = None) -> ResourceInfo:
+        """A resource by kind, plural, singular or short name (``deploy``, ``Deployment``, ``deployments``),
+        optionally within one API group, preferring each group's preferred version and the core group."""
+        async with self._lock:
+            if self._groups is None:
+                self._groups = await self._load_all()
+            groups = self._groups
+        order = sorted(groups, key=lambda g: (g != "", g))
+        for g in order:
+            if group is not None and g != group:
+                continue
+            for version in groups[g][:1]:
+                for info in await self.resources(join_api_version(g, version)):
+                    if info.matches(name):
+                        return info
+        where = f" in API group {group!r}" if group else ""
+        raise InputError(f"cluster {self.client.name} serves no resource type named {name!r}{where}")
