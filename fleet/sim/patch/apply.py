@@ -1,0 +1,244 @@
+"""Server-side apply (``application/apply-patch+yaml``) and the ownership bookkeeping of updates.
+
+Apply merges the applied configuration into the live object with the schema's list types and keys
+(``x-kubernetes-list-type`` / ``-list-map-keys``, else the strategic-merge hints), records the applied
+field set as the manager's ``Apply`` entry, removes fields the manager applied before and applies no
+longer (unless another manager owns them too), and refuses with 409 Conflict to change a value another
+manager owns unless ``force`` is set, in which case the ownership moves to the applier.
+
+Updates (create, replace, the three other patch types) record what they changed as the manager's
+``Update`` entry and take those fields away from other managers, as the API server does.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from fleet.sim.model import JsonObject, StatusError
+from fleet.sim.patch.managed_fields import (
+    FieldSet,
+    ManagerEntry,
+    Path,
+    fields_of,
+    is_missing,
+    path_string,
+    read_entries,
+    remove_at,
+    value_at,
+    write_entries,
+)
+from fleet.sim.schema import SchemaNode
+from fleet.sim.store import now_rfc3339
+
+
+def parse_apply_body(body: bytes) -> JsonObject:
+    """The applied configuration of an apply request (YAML or JSON), or 400 BadRequest."""
+    try:
+        parsed = yaml.safe_load(body.decode("utf-8")) if body.strip() else None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise StatusError(400, "BadRequest", f"error decoding YAML: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise StatusError(400, "BadRequest", "the body of an apply patch must be an object (YAML or JSON)")
+    return parsed
+
+
+def _check_applied(applied: JsonObject, live: JsonObject | None) -> None:
+    for required in ("apiVersion", "kind"):
+        if not applied.get(required):
+            raise StatusError(400, "BadRequest", f"{required} must be set in an apply patch")
+    meta = applied.get("metadata")
+    if isinstance(meta, dict) and meta.get("managedFields") is not None:
+        raise StatusError(400, "BadRequest", "metadata.managedFields must be nil")
+    if live is not None and live.get("kind") and live.get("kind") != applied.get("kind"):
+        raise StatusError(
+            400,
+            "BadRequest",
+            f"the kind of the apply patch ({applied.get('kind')}) does not match the object ({live.get('kind')})",
+        )
+
+
+def server_side_apply(
+    live: JsonObject | None,
+    applied: JsonObject,
+    *,
+    manager: str,
+    force: bool,
+    api_version: str,
+    schema: SchemaNode | None,
+    ignore_status: bool = True,
+    subresource: str = "",
+) -> JsonObject:
+    """The object after ``manager`` applies ``applied`` to ``live`` (None: the object is created).
+
+    Neither argument is modified. ``ignore_status`` (the main resource of a kind with a status
+    subresource) drops ``status`` from the applied configuration as the API server does.
+    """
+    if not manager:
+        raise StatusError(400, "BadRequest", "PATCH requests with an apply patch require the fieldManager parameter")
+    _check_applied(applied, live)
+    applied = copy.deepcopy(applied)
+    if ignore_status:
+        applied.pop("status", None)
+    base: JsonObject = copy.deepcopy(live) if live is not None else {}
+    entries = read_entries(live)
+    applied_set = fields_of(applied, schema, include_status=not ignore_status)
+    mine = next((e for e in entries if e.identity == (manager, "Apply", subresource)), None)
+    others = [e for e in entries if e is not mine]
+
+    conflicts = _conflicts(base, applied, applied_set, others)
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    for entry, path in conflicts:
+        entry.fields.discard(path)
+
+    merged = _merge(base, applied, schema)
+    assert isinstance(merged, dict)
+    if mine is not None:
+        owned_by_others = _with_ancestors(set().union(*(e.fields for e in others)) if others else set())
+        for path in sorted(mine.fields - applied_set, key=len, reverse=True):
+            if path not in owned_by_others:
+                remove_at(merged, path)
+    entry = ManagerEntry(manager, "Apply", api_version, now_rfc3339(), applied_set, subresource)
+    if mine is not None:
+        entries[entries.index(mine)] = entry
+    else:
+        entries.append(entry)
+    merged.setdefault("metadata", {})
+    write_entries(merged, entries)
+    return merged
+
+
+def _with_ancestors(paths: FieldSet) -> FieldSet:
+    """The paths and every prefix of them: a field is kept while anyone owns something below it."""
+    out: FieldSet = set()
+    for path in paths:
+        for end in range(1, len(path) + 1):
+            out.add(path[:end])
+    return out
+
+
+def _conflicts(
+    live: JsonObject, applied: JsonObject, applied_set: FieldSet, others: list[ManagerEntry]
+) -> list[tuple[ManagerEntry, Path]]:
+    if not others:
+        return []
+    inner = {path[:end] for path in applied_set for end in range(1, len(path))}
+    found: list[tuple[ManagerEntry, Path]] = []
+    for entry in others:
+        for path in sorted(entry.fields & applied_set):
+            if path in inner:  # an item or map whose own fields are compared one by one
+                continue
+            current = value_at(live, path)
+            if is_missing(current) or current != value_at(applied, path):
+                found.append((entry, path))
+    return found
+
+
+def _conflict_error(conflicts: list[tuple[ManagerEntry, Path]]) -> StatusError:
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f"conflict with {e.describe()}", "field": path_string(p)}
+        for e, p in conflicts
+    ]
+    if len(conflicts) == 1:
+        entry, path = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {entry.describe()}: {path_string(path)}"
+    else:
+        by_manager: dict[str, list[str]] = {}
+        for entry, path in conflicts:
+            by_manager.setdefault(entry.describe(), []).append(path_string(path))
+        lines: list[str] = []
+        for name in sorted(by_manager):
+            lines.append(f"conflicts with {name}:")
+            lines.extend(f"- {p}" for p in by_manager[name])
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+    return StatusError(409, "Conflict", message, {"causes": causes})
+
+
+def _merge(live: Any, applied: Any, node: SchemaNode | None) -> Any:
+    if isinstance(applied, dict) and isinstance(live, dict) and not (node is not None and node.atomic_map):
+        result = dict(live)
+        for key, value in applied.items():
+            if value is None:
+                result.pop(key, None)
+                continue
+            result[key] = _merge(live.get(key), value, node.child(key) if node is not None else None)
+        return result
+    if isinstance(applied, list) and isinstance(live, list) and node is not None:
+        if node.list_type == "set":
+            return [*live, *(copy.deepcopy(v) for v in applied if v not in live)]
+        if node.list_type == "map" and node.list_keys:
+            return _merge_keyed(live, applied, node)
+    if isinstance(applied, dict):
+        return {k: copy.deepcopy(v) for k, v in applied.items() if v is not None}
+    return copy.deepcopy(applied)
+
+
+def _merge_keyed(live: list[Any], applied: list[Any], node: SchemaNode) -> list[Any]:
+    keys = node.list_keys
+    result = list(live)
+    for item in applied:
+        wanted = {k: item[k] for k in keys if isinstance(item, dict) and k in item}
+        index = next(
+            (
+                i
+                for i, existing in enumerate(result)
+                if wanted and isinstance(existing, dict) and all(existing.get(k, v) == v for k, v in wanted.items())
+            ),
+            None,
+        )
+        if index is None:
+            result.append(_merge(None, item, node.items))
+        else:
+            result[index] = _merge(result[index], item, node.items)
+    return result
+
+
+def update_managed_fields(
+    old: JsonObject | None,
+    new: JsonObject,
+    *,
+    manager: str,
+    api_version: str,
+    schema: SchemaNode | None,
+    operation: str = "Update",
+    subresource: str = "",
+    include_status: bool = False,
+) -> JsonObject:
+    """Record in ``new`` (modified in place, and returned) what ``manager`` changed from ``old``.
+
+    The changed fields join the manager's ``Update`` entry and leave every other manager's; fields
+    that disappeared leave every entry. A client sending ``managedFields: [{}]`` clears the entries;
+    any other list it sends that differs from the stored one replaces them (as on a real server).
+    """
+    meta = new.setdefault("metadata", {})
+    sent = meta.get("managedFields")
+    stored = (old or {}).get("metadata", {}).get("managedFields")
+    if sent == [{}]:
+        meta.pop("managedFields", None)
+        return new
+    if sent and sent != stored:
+        return new
+    entries = read_entries(old)
+    old_set = fields_of(old, schema, include_status=include_status) if old is not None else set()
+    new_set = fields_of(new, schema, include_status=include_status)
+    inner = {path[:end] for path in new_set for end in range(1, len(path))}
+    changed = {p for p in new_set if p not in old_set or (p not in inner and value_at(old, p) != value_at(new, p))}
+    removed = old_set - new_set
+    identity = (manager, operation, subresource)
+    mine = next((e for e in entries if e.identity == identity), None)
+    for entry in entries:
+        entry.fields -= removed
+        if entry is not mine:
+            entry.fields -= changed
+    if mine is not None:
+        mine.fields |= changed
+        if changed:
+            mine.time = now_rfc3339()
+            mine.api_version = api_version
+    elif changed:
+        entries.append(ManagerEntry(manager, operation, api_version, now_rfc3339(), changed, subresource))
+    write_entries(new, entries)
+    return new
