@@ -12,8 +12,10 @@ Public surface (used by the HTTP front and by :mod:`fleet.sim.patch`):
 - ``SchemaNode``: one position in a schema; ``child(name)``, ``items``, ``list_type``, ``list_keys``,
   ``patch_strategies``, ``merge_key``, ``atomic_map``, ``preserve_unknown``.
 - ``definitions() -> dict``: the raw ``$defs`` (also rendered by :mod:`fleet.sim.openapi`).
-- ``validate(obj, rt, *, field_validation="Warn", crd_schema=None) -> list[str]`` lives in
-  :mod:`fleet.sim.validation`-like code below: see :func:`validate`.
+- ``validate(obj, rt, *, field_validation="Warn", crd_schema=None) -> list[str]``: the checks an API
+  server makes on a written object (types, required fields, names, labels, workload selectors and
+  pod templates), pruning unknown fields in place; returns the warnings for ``Warn``.
+- ``invalid(rt, name, causes)``: the 422 Invalid ``StatusError`` the API server would send.
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ def server_side_apply(
     assert isinstance(merged, dict)
     if mine is not None:
         owned_by_others = _with_ancestors(set().union(*(e.fields for e in others)) if others else set())
-        for path in sorted(mine.fields - applied_set, key=len, reverse=True):
+        # Shallow first: an item goes as a whole before its fields (which would no longer match its key).
+        for path in sorted(mine.fields - applied_set, key=len):
             if path not in owned_by_others:
                 remove_at(merged, path)
     entry = ManagerEntry(manager, "Apply", api_version, now_rfc3339(), applied_set, subresource)
