@@ -1,2 +1,7 @@
 """The artifact store: files produced by steps (pod outputs, stored lists), a local directory by
 default, behind one interface so S3 can back it."""
+
+from fleet.artifacts.local import LocalArtifactStore
+from fleet.artifacts.store import ArtifactRef, ArtifactStore, artifact_key, key_from_uri
+
+__all__ = ["ArtifactRef", "ArtifactStore", "LocalArtifactStore", "artifact_key", "key_from_uri"]

@@ -1,0 +1,155 @@
+"""Streaming exec: stdin from an async iterator, stdout handed to a callback frame by frame, so a 100 MB tar
+never sits in memory. ``KubeClient.exec`` collects whole outputs; file transfer needs this instead.
+
+WebSocket with the Kubernetes channel protocol: v5.channel.k8s.io is required when stdin is sent, because
+only v5 can close stdin (``tar x`` must see end of input).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+import websocket
+from kubernetes.stream import ws_client as _ws_client
+
+from fleet.errors import ClusterError, truncate
+from fleet.kube.api_errors import ConnectFailed, api_error, translate
+from fleet.kube.client import KubeClient
+from fleet.kube.retry import retrying
+
+FRAME = 256 * 1024
+STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
+MAX_STDERR = 64 * 1024
+#: How long one blocking receive waits before looking at cancellation again.
+RECEIVE_SLICE = 1.0
+
+# The client's websocket helpers are untyped.
+ws_client: Any = _ws_client
+
+OnStdout = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ExecOutcome:
+    """How a streamed command ended: exit code, the start of its stderr, the error channel's message."""
+
+    exit_code: int
+    stderr: bytes
+    message: str = ""
+
+
+async def exec_stream(
+    client: KubeClient,
+    namespace: str,
+    pod: str,
+    container: str,
+    command: list[str],
+    *,
+    stdin: AsyncIterable[bytes] | None = None,
+    on_stdout: OnStdout | None = None,
+) -> ExecOutcome:
+    """Run ``command`` in ``container``, streaming stdin in and stdout out. Connection failures and
+    transient answers (5xx, 429) are retried per ``client.settings.retry``."""
+    operation = f"exec in pod {namespace}/{pod} container {container}"
+    query: list[tuple[str, str]] = [("command", part) for part in command]
+    query += [("container", container), ("stdin", "true" if stdin is not None else "false")]
+    query += [("stdout", "true"), ("stderr", "true")]
+    url = ws_client.get_websocket_url(client.url(f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"), query)
+
+    def connect() -> Any:
+        # The client keeps auth (token refresh included) in its request headers; exec needs the same.
+        headers, token = client._headers(None, "*/*")
+        try:
+            ws = ws_client.create_websocket(client.api_client.configuration, url, headers)
+        except websocket.WebSocketBadStatusException as e:
+            if e.status_code == 401 and token is not None and client.token_provider is not None:
+                client.token_provider.invalidate(token)
+            raise api_error(e.status_code, e.resp_body, e.resp_headers, cluster=client.name, operation=operation) from e
+        except (websocket.WebSocketException, OSError) as e:
+            raise ConnectFailed(f"{operation}: {type(e).__name__}: {truncate(str(e), 300)}", cluster=client.name) from e
+        ws.settimeout(RECEIVE_SLICE)
+        return ws
+
+    ws: Any = None
+    async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
+        with attempt:
+            ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True)
+    if stdin is not None and ws.getsubprotocol() != ws_client.V5_CHANNEL_PROTOCOL:
+        ws.close()
+        raise ClusterError(f"{operation}: the server does not speak v5.channel.k8s.io, stdin cannot be closed")
+    try:
+        return await _exchange(ws, stdin, on_stdout, cluster=client.name, operation=operation)
+    except (websocket.WebSocketException, OSError) as e:
+        raise translate(e, cluster=client.name, operation=operation) from e
+    finally:
+        ws.shutdown()
+
+
+async def _exchange(
+    ws: Any, stdin: AsyncIterable[bytes] | None, on_stdout: OnStdout | None, *, cluster: str, operation: str
+) -> ExecOutcome:
+    stderr = bytearray()
+    status = bytearray()
+
+    async def send_all(source: AsyncIterable[bytes]) -> None:
+        async for chunk in source:
+            for start in range(0, len(chunk), FRAME):
+                frame = bytes([STDIN]) + chunk[start : start + FRAME]
+                await trio.to_thread.run_sync(ws.send_binary, frame, abandon_on_cancel=True)
+        await trio.to_thread.run_sync(ws.send_binary, bytes([CLOSE, STDIN]), abandon_on_cancel=True)
+
+    def receive() -> tuple[int, bytes] | None:
+        """One frame as (channel, data); None at the end of the stream."""
+        while True:
+            try:
+                opcode, frame = ws.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                return (-1, b"")
+            except websocket.WebSocketConnectionClosedException:
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return None
+            if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) and frame.data:
+                data = frame.data if isinstance(frame.data, bytes) else frame.data.encode()
+                return data[0], data[1:]
+
+    async with trio.open_nursery() as nursery:
+        if stdin is not None:
+            nursery.start_soon(send_all, stdin)
+        while True:
+            item = await trio.to_thread.run_sync(receive, abandon_on_cancel=True)
+            if item is None:
+                break
+            channel, data = item
+            if channel == STDOUT and data and on_stdout is not None:
+                await on_stdout(data)
+            elif channel == STDERR and len(stderr) < MAX_STDERR:
+                stderr.extend(data[: MAX_STDERR - len(stderr)])
+            elif channel == ERROR:
+                status.extend(data)
+        nursery.cancel_scope.cancel()
+    code, message = _exit_status(bytes(status), cluster=cluster, operation=operation)
+    return ExecOutcome(exit_code=code, stderr=bytes(stderr), message=message)
+
+
+def _exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]:
+    if not text:
+        return 0, ""
+    try:
+        status = json.loads(text)
+    except ValueError as e:
+        raise ClusterError(f"{operation}: {truncate(text.decode('utf-8', 'replace'), 500)}", cluster=cluster) from e
+    if status.get("status") == "Success":
+        return 0, ""
+    message = str(status.get("message") or "")
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message")), message
+            except (TypeError, ValueError):
+                break
+    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {truncate(message, 500)}", cluster=cluster)
