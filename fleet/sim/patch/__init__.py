@@ -16,9 +16,13 @@ modifies its arguments (``update_managed_fields`` aside, which fills in the obje
     server_side_apply(live_or_None, applied, *, manager, force, api_version, schema,
                       ignore_status=True, subresource="") -> JsonObject
         # application/apply-patch+yaml: 400 without a manager, 409 Conflict naming manager and fields
+    apply_patch(live_or_None, applied, manager, *, force, rt, crd_schema=None, subresource="")
+        # the same, with schema, apiVersion and status handling derived from the ResourceType
     update_managed_fields(old_or_None, new, *, manager, api_version, schema, operation="Update",
                           subresource="", include_status=False) -> new
         # after create/update/patch: records the manager's changed fields in new.metadata.managedFields
+    record_update(obj, current_or_None, manager, operation="Update", *, subresource="", rt=None,
+                  crd_schema=None) -> None                  # the same for a written object, in place
 
 ``ignore_status``/``include_status``: the main resource of a kind with a status subresource ignores
 status (True/False); the status subresource passes ``ignore_status=False``/``include_status=True``.
@@ -30,8 +34,9 @@ import json
 from typing import Any
 
 from fleet.sim.model import JsonObject, StatusError
-from fleet.sim.patch.apply import parse_apply_body, server_side_apply, update_managed_fields
+from fleet.sim.patch.apply import apply_patch, parse_apply_body, server_side_apply
 from fleet.sim.patch.jsonpatch import json_patch
+from fleet.sim.patch.managed import record_update, update_managed_fields
 from fleet.sim.patch.merge import merge_patch
 from fleet.sim.patch.strategic import strategic_merge
 from fleet.sim.schema import SchemaNode, json_type
@@ -46,10 +51,12 @@ __all__ = [
     "JSON_PATCH",
     "MERGE",
     "STRATEGIC",
+    "apply_patch",
     "json_patch",
     "merge_patch",
     "parse_apply_body",
     "patch_object",
+    "record_update",
     "server_side_apply",
     "strategic_merge",
     "update_managed_fields",

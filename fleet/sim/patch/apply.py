@@ -6,8 +6,7 @@ field set as the manager's ``Apply`` entry, removes fields the manager applied b
 longer (unless another manager owns them too), and refuses with 409 Conflict to change a value another
 manager owns unless ``force`` is set, in which case the ownership moves to the applier.
 
-Updates (create, replace, the three other patch types) record what they changed as the manager's
-``Update`` entry and take those fields away from other managers, as the API server does.
+The ownership bookkeeping of updates lives in :mod:`fleet.sim.patch.managed`.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from fleet.sim.model import JsonObject, StatusError
-from fleet.sim.patch.managed_fields import (
+from fleet.sim.model import JsonObject, ResourceType, StatusError
+from fleet.sim.patch.managed import (
     FieldSet,
     ManagerEntry,
     Path,
@@ -30,7 +29,7 @@ from fleet.sim.patch.managed_fields import (
     value_at,
     write_entries,
 )
-from fleet.sim.schema import SchemaNode
+from fleet.sim.schema import SchemaNode, schema_for
 from fleet.sim.store import now_rfc3339
 
 
@@ -197,49 +196,24 @@ def _merge_keyed(live: list[Any], applied: list[Any], node: SchemaNode) -> list[
     return result
 
 
-def update_managed_fields(
-    old: JsonObject | None,
-    new: JsonObject,
-    *,
+def apply_patch(
+    live: JsonObject | None,
+    applied: JsonObject,
     manager: str,
-    api_version: str,
-    schema: SchemaNode | None,
-    operation: str = "Update",
+    *,
+    force: bool,
+    rt: ResourceType,
+    crd_schema: JsonObject | None = None,
     subresource: str = "",
-    include_status: bool = False,
 ) -> JsonObject:
-    """Record in ``new`` (modified in place, and returned) what ``manager`` changed from ``old``.
-
-    The changed fields join the manager's ``Update`` entry and leave every other manager's; fields
-    that disappeared leave every entry. A client sending ``managedFields: [{}]`` clears the entries;
-    any other list it sends that differs from the stored one replaces them (as on a real server).
-    """
-    meta = new.setdefault("metadata", {})
-    sent = meta.get("managedFields")
-    stored = (old or {}).get("metadata", {}).get("managedFields")
-    if sent == [{}]:
-        meta.pop("managedFields", None)
-        return new
-    if sent and sent != stored:
-        return new
-    entries = read_entries(old)
-    old_set = fields_of(old, schema, include_status=include_status) if old is not None else set()
-    new_set = fields_of(new, schema, include_status=include_status)
-    inner = {path[:end] for path in new_set for end in range(1, len(path))}
-    changed = {p for p in new_set if p not in old_set or (p not in inner and value_at(old, p) != value_at(new, p))}
-    removed = old_set - new_set
-    identity = (manager, operation, subresource)
-    mine = next((e for e in entries if e.identity == identity), None)
-    for entry in entries:
-        entry.fields -= removed
-        if entry is not mine:
-            entry.fields -= changed
-    if mine is not None:
-        mine.fields |= changed
-        if changed:
-            mine.time = now_rfc3339()
-            mine.api_version = api_version
-    elif changed:
-        entries.append(ManagerEntry(manager, operation, api_version, now_rfc3339(), changed, subresource))
-    write_entries(new, entries)
-    return new
+    """:func:`server_side_apply` for an object of ``rt`` (schema and status handling derived from it)."""
+    return server_side_apply(
+        live,
+        applied,
+        manager=manager,
+        force=force,
+        api_version=rt.api_version,
+        schema=schema_for(rt, crd_schema),
+        ignore_status=rt.has_status and subresource != "status",
+        subresource=subresource,
+    )

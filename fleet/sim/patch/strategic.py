@@ -160,7 +160,5 @@ def _apply_order(target: JsonObject, field: str, order: list[Any], node: SchemaN
 
     wanted = [identity(o) for o in order]
     position = {repr(w): i for i, w in enumerate(wanted)}
-    ranked = sorted(
-        enumerate(current), key=lambda pair: (position.get(repr(identity(pair[1])), len(wanted)), pair[0])
-    )
+    ranked = sorted(enumerate(current), key=lambda pair: (position.get(repr(identity(pair[1])), len(wanted)), pair[0]))
     target[field] = [item for _, item in ranked]

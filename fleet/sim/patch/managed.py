@@ -1,4 +1,8 @@
-"""Field sets and ``metadata.managedFields`` in the exact FieldsV1 format of structured-merge-diff.
+"""Field ownership: ``metadata.managedFields`` in the exact FieldsV1 format of structured-merge-diff.
+
+Updates (create, replace, the three non-apply patch types) record what they changed as the manager's
+``Update`` entry and take those fields away from other managers (:func:`update_managed_fields`, or
+:func:`record_update` for an object of a known kind), as the API server does.
 
 A field path is a tuple of FieldsV1 path elements: ``f:<field>`` (a struct field or a map key),
 ``k:{"name":"main"}`` (an associative list item, keys sorted, compact JSON), ``v:<json>`` (a set
@@ -16,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.sim.model import JsonObject
-from fleet.sim.schema import SchemaNode
+from fleet.sim.model import JsonObject, ResourceType
+from fleet.sim.schema import SchemaNode, definition_name, definition_node, schema_for
+from fleet.sim.store import now_rfc3339
 
 Path = tuple[str, ...]
 FieldSet = set[Path]
@@ -274,3 +279,87 @@ def write_entries(obj: JsonObject, entries: list[ManagerEntry]) -> None:
         meta["managedFields"] = kept
     else:
         meta.pop("managedFields", None)
+
+
+def update_managed_fields(
+    old: JsonObject | None,
+    new: JsonObject,
+    *,
+    manager: str,
+    api_version: str,
+    schema: SchemaNode | None,
+    operation: str = "Update",
+    subresource: str = "",
+    include_status: bool = False,
+) -> JsonObject:
+    """Record in ``new`` (modified in place, and returned) what ``manager`` changed from ``old``.
+
+    The changed fields join the manager's ``Update`` entry and leave every other manager's; fields
+    that disappeared leave every entry. A client sending ``managedFields: [{}]`` clears the entries;
+    any other list it sends that differs from the stored one replaces them (as on a real server).
+    """
+    meta = new.setdefault("metadata", {})
+    sent = meta.get("managedFields")
+    stored = (old or {}).get("metadata", {}).get("managedFields")
+    if sent == [{}]:
+        meta.pop("managedFields", None)
+        return new
+    if sent and sent != stored:
+        return new
+    entries = read_entries(old)
+    old_set = fields_of(old, schema, include_status=include_status) if old is not None else set()
+    new_set = fields_of(new, schema, include_status=include_status)
+    inner = {path[:end] for path in new_set for end in range(1, len(path))}
+    changed = {p for p in new_set if p not in old_set or (p not in inner and value_at(old, p) != value_at(new, p))}
+    removed = old_set - new_set
+    identity = (manager, operation, subresource)
+    mine = next((e for e in entries if e.identity == identity), None)
+    for entry in entries:
+        entry.fields -= removed
+        if entry is not mine:
+            entry.fields -= changed
+    if mine is not None:
+        mine.fields |= changed
+        if changed:
+            mine.time = now_rfc3339()
+            mine.api_version = api_version
+    elif changed:
+        entries.append(ManagerEntry(manager, operation, api_version, now_rfc3339(), changed, subresource))
+    write_entries(new, entries)
+    return new
+
+
+def record_update(
+    obj: JsonObject,
+    current: JsonObject | None,
+    manager: str,
+    operation: str = "Update",
+    *,
+    subresource: str = "",
+    rt: ResourceType | None = None,
+    crd_schema: JsonObject | None = None,
+) -> None:
+    """:func:`update_managed_fields` for a written object ``obj`` (modified in place) replacing ``current``.
+
+    Without ``rt`` the schema is found from ``obj``'s apiVersion and kind (built-in kinds); a custom
+    resource should pass ``rt`` and its CRD's ``crd_schema`` so that its list types are known.
+    """
+    api_version = str(obj.get("apiVersion") or (rt.api_version if rt is not None else ""))
+    if rt is not None:
+        schema = schema_for(rt, crd_schema)
+        status_owned = subresource == "status" or not rt.has_status
+    else:
+        group, _, version = api_version.rpartition("/")
+        name = definition_name(group, version, str(obj.get("kind", "")))
+        schema = definition_node(name) if name else None
+        status_owned = subresource == "status"
+    update_managed_fields(
+        current,
+        obj,
+        manager=manager,
+        api_version=api_version,
+        schema=schema,
+        operation=operation,
+        subresource=subresource,
+        include_status=status_owned,
+    )
