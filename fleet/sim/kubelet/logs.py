@@ -1,0 +1,149 @@
+"""Container logs: one file per container run, each line stamped with RFC 3339 nanosecond time.
+
+A line is stored as ``<timestamp> <F|P> <content>\\n`` (the CRI log format): ``F`` marks a full line
+that ended with a newline, ``P`` a last line that did not. stdout and stderr are merged, as the log API
+serves them. Readers that follow wait on an event set at every append, never by polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from fleet.sim.kubelet.podstatus import rfc3339_nano
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """The log API's query parameters, parsed."""
+
+    follow: bool = False
+    timestamps: bool = False
+    since: str | None = None  # an RFC 3339 timestamp; lines older than it are skipped
+    tail_lines: int | None = None
+    limit_bytes: int | None = None
+
+
+def _normalise(ts: str) -> str:
+    """A timestamp comparable as a string: ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ``."""
+    body = ts.rstrip("Z")
+    if "+" in body[10:] or body.endswith("+00:00"):
+        body = body.split("+")[0]
+    whole, _, frac = body.partition(".")
+    return f"{whole}.{frac.ljust(9, '0')[:9]}Z"
+
+
+class ContainerLog:
+    """The log of one run of one container; virtual containers have one with no file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.closed = False
+        self._appended = trio.Event()
+        self._pending = b""
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
+    def write(self, data: bytes) -> None:
+        """Append output; complete lines are stamped and stored at once, a partial line waits."""
+        data = self._pending + data
+        *lines, self._pending = data.split(b"\n")
+        if lines:
+            self._store([(line, b"F") for line in lines])
+
+    def close(self) -> None:
+        """The run ended: store a trailing partial line and wake every follower for good."""
+        if self._pending:
+            self._store([(self._pending, b"P")])
+            self._pending = b""
+        self.closed = True
+        self._wake()
+
+    def _store(self, lines: list[tuple[bytes, bytes]]) -> None:
+        if self.path is None:
+            return
+        stamp = rfc3339_nano().encode()
+        with self.path.open("ab") as f:
+            f.write(b"".join(b"%s %s %s\n" % (stamp, tag, line) for line, tag in lines))
+        self._wake()
+
+    def _wake(self) -> None:
+        appended, self._appended = self._appended, trio.Event()
+        appended.set()
+
+    def _records(self, offset: int) -> tuple[list[tuple[str, bytes]], int]:
+        """(timestamp, rendered line) records from a byte offset of the file, and the new offset."""
+        if self.path is None:
+            return [], offset
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        out: list[tuple[str, bytes]] = []
+        for raw in data[:end].split(b"\n")[:-1]:
+            stamp, tag, content = raw.split(b" ", 2)
+            out.append((stamp.decode(), content + b"\n" if tag == b"F" else content))
+        return out, offset + end
+
+    async def read(self, query: LogQuery) -> AsyncIterator[bytes]:
+        """The log's content per ``query``; with ``follow``, until the run ends."""
+        budget = query.limit_bytes
+        since = _normalise(query.since) if query.since else None
+        records, offset = self._records(0)
+        if since is not None:
+            records = [r for r in records if _normalise(r[0]) >= since]
+        if query.tail_lines is not None:
+            records = records[-query.tail_lines :] if query.tail_lines > 0 else []
+        while True:
+            for chunk in _render(records, query.timestamps):
+                if budget is not None:
+                    chunk = chunk[:budget]
+                    budget -= len(chunk)
+                if chunk:
+                    yield chunk
+                if budget is not None and budget <= 0:
+                    return
+            if not query.follow:
+                return
+            appended = self._appended
+            records, offset = self._records(offset)
+            if records:
+                continue
+            if self.closed:
+                return
+            await appended.wait()
+            records, offset = self._records(offset)
+
+
+def _render(records: list[tuple[str, bytes]], timestamps: bool) -> Iterator[bytes]:
+    for stamp, line in records:
+        yield (stamp.encode() + b" " + line) if timestamps else line
+
+
+class ContainerLogs:
+    """The current and the previous run of one container (``previous=true`` reads the latter)."""
+
+    def __init__(self, directory: Callable[[], Path], name: str) -> None:
+        self._directory = directory
+        self._name = name
+        self._runs = 0
+        self.current: ContainerLog | None = None
+        self.previous: ContainerLog | None = None
+
+    def new_run(self, real: bool) -> ContainerLog:
+        """Start the log of a new run; the one before becomes ``previous``, older ones are dropped."""
+        if self.previous is not None and self.previous.path is not None:
+            self.previous.path.unlink(missing_ok=True)
+        self.previous = self.current
+        path = self._directory() / f"{self._name}.{self._runs}.log" if real else None
+        self._runs += 1
+        self.current = ContainerLog(path)
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None and not self.current.closed:
+            self.current.close()
