@@ -595,6 +595,7 @@ def validate(
             "BadRequest",
             f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {found.decode_errors[0]}',
         )
+    found.unknown.sort()
     if found.unknown and field_validation == "Strict":
         listed = ", ".join(f'unknown field "{f}"' for f in found.unknown)
         raise StatusError(400, "BadRequest", f"strict decoding error: {listed}")
