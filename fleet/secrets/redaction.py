@@ -1,0 +1,100 @@
+"""The redaction registry: every secret value fleet resolves is registered here, and ``redact`` and
+``RedactingFilter`` replace registered values with ``***`` in text, log records and error messages."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+
+MASK = "***"
+# Shorter values would mask ordinary words in every log line; secrets that short are not secrets.
+MIN_LENGTH = 4
+
+
+class RedactionRegistry:
+    """A thread-safe set of secret values and one compiled pattern that finds any of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def register(self, value: str) -> None:
+        """Remember ``value`` (and its base64 form, as kubeconfigs carry data) as a secret."""
+        forms = {value, *(line.strip() for line in value.splitlines())}
+        forms.add(base64.b64encode(value.encode()).decode())
+        with self._lock:
+            before = len(self._values)
+            self._values.update(f for f in forms if len(f) >= MIN_LENGTH)
+            if len(self._values) != before:
+                self._pattern = None
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered value replaced by ``***``."""
+        pattern = self._compiled()
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+    def values(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._values)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._values:
+                # Longest first, so a secret that contains another is masked whole.
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            return self._pattern
+
+
+REGISTRY = RedactionRegistry()
+
+
+def register_secret(value: str) -> None:
+    """Register a resolved secret value with the process-wide registry."""
+    REGISTRY.register(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret value replaced by ``***``."""
+    return REGISTRY.redact(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the rendered message and traceback of every record it sees.
+
+    Attach it to handlers (``install_log_redaction``): filters on a logger do not see records that
+    propagate from child loggers.
+    """
+
+    def __init__(self, registry: RedactionRegistry = REGISTRY) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.registry.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.registry.redact(record.exc_text)
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
+    """Add one ``RedactingFilter`` to every handler of ``logger`` (the root logger by default)."""
+    target = logger or logging.getLogger()
+    flt = RedactingFilter()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(flt)
+    return flt

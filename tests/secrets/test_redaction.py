@@ -1,0 +1,47 @@
+import base64
+import logging
+
+import pytest
+
+from fleet.secrets import RedactingFilter
+from fleet.secrets.redaction import RedactionRegistry
+
+
+def test_redact_replaces_every_registered_value_longest_first():
+    registry = RedactionRegistry()
+    registry.register("s3cr3t-token")
+    registry.register("s3cr3t")
+    assert registry.redact("a s3cr3t-token and a s3cr3t") == "a *** and a ***"
+
+
+def test_redact_covers_lines_and_base64_forms():
+    registry = RedactionRegistry()
+    registry.register("line-one-secret\nline-two-secret")
+    encoded = base64.b64encode(b"line-one-secret\nline-two-secret").decode()
+    assert registry.redact("x line-two-secret y") == "x *** y"
+    assert registry.redact(encoded) == "***"
+
+
+def test_short_values_are_not_registered():
+    registry = RedactionRegistry()
+    registry.register("ab")
+    assert registry.redact("abc ab") == "abc ab"
+
+
+def test_filter_redacts_messages_args_and_tracebacks(caplog: pytest.LogCaptureFixture):
+    registry = RedactionRegistry()
+    registry.register("hunter2-password")
+    logger = logging.getLogger("fleet.test.redaction.child")
+    caplog.handler.addFilter(RedactingFilter(registry))
+    try:
+        with caplog.at_level(logging.INFO):
+            logger.info("connecting with %s", "hunter2-password")
+            try:
+                raise ValueError("bad hunter2-password")
+            except ValueError:
+                logger.exception("failed")
+    finally:
+        caplog.handler.filters.clear()
+    assert "hunter2-password" not in caplog.text
+    assert "connecting with ***" in caplog.text
+    assert "bad ***" in caplog.text
