@@ -7,3 +7,9 @@ react to the store's change feed (the same feed that serves watches), never by p
 
 This package never imports fleet's client layers: it is the cluster, not a user of it.
 """
+
+from fleet.sim.faults import Faults
+from fleet.sim.fleet import SimCluster, SimFleet
+from fleet.sim.requestlog import RequestRecord
+
+__all__ = ["Faults", "RequestRecord", "SimCluster", "SimFleet"]

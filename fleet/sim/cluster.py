@@ -22,6 +22,8 @@ class SimConfig:
     pull_delay: float = 0.0
     # Watch history kept per cluster; older resourceVersions get 410 Gone.
     history: int = 20_000
+    # Seconds of quiet after which a watch that allows bookmarks gets a BOOKMARK event.
+    bookmark_interval: float = 5.0
 
 
 @dataclass

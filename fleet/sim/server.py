@@ -1,0 +1,141 @@
+"""Serving clusters over HTTP(S): one listening socket per cluster, connections handled by hypercorn.
+
+Each cluster owns a port on 127.0.0.1. Its listener accepts connections, does the TLS handshake (so the
+client certificate is known before the first request) and hands each connection to hypercorn's trio
+``TCPServer``, which speaks HTTP/1.1 and HTTP/2 and calls the cluster's ASGI app. A cluster that is
+"down" has its listening socket closed (connection refused) and every open connection cut; coming back
+up binds the same port again.
+
+hypercorn's own ``serve`` sets up one lifespan, config and SSL context per call; 1,000 clusters share
+one of each here instead, which keeps start-up in seconds and memory small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+
+from fleet.sim.api_app import ClusterApp, ClusterRuntime, Connection
+from fleet.sim.tls import fingerprint_der
+
+log = logging.getLogger(__name__)
+
+
+def hypercorn_config() -> Config:
+    config = Config()
+    config.keep_alive_timeout = 75.0
+    config.graceful_timeout = 1.0
+    config.ssl_handshake_timeout = 10.0
+    config.accesslog = None
+    config.h11_max_incomplete_size = 64 * 1024
+    return config
+
+
+def bind_socket(port: int = 0) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (``port`` 0: a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _AppForConnection:
+    """hypercorn's app wrapper for one connection: passes the connection's facts to the cluster app."""
+
+    def __init__(self, app: ClusterApp, conn: Connection) -> None:
+        self.app = app
+        self.conn = conn
+
+    async def __call__(self, scope: Any, receive: Any, send: Any, sync_spawn: Any, call_soon: Any) -> None:
+        await self.app(scope, receive, send, self.conn)
+
+
+class ClusterListener:
+    """The listening socket of one cluster and the connections it accepted."""
+
+    def __init__(self, runtime: ClusterRuntime, config: Config, ssl_context: ssl.SSLContext | None) -> None:
+        self.runtime = runtime
+        self.app = ClusterApp(runtime)
+        self.config = config
+        self.ssl_context = ssl_context
+        self.context = WorkerContext(None)
+        self._sock: trio.socket.SocketType | None = trio.socket.from_stdlib_socket(bind_socket())
+        self.port: int = self._sock.getsockname()[1]
+        self._serving: trio.CancelScope | None = None
+        self._up = trio.Event()
+        self._up.set()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def set_down(self, down: bool) -> None:
+        """Close the listener and cut every connection (down), or listen on the same port again (up)."""
+        if down and self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._up = trio.Event()
+            if self._serving is not None:
+                self._serving.cancel()
+        elif not down and self._sock is None:
+            self._sock = trio.socket.from_stdlib_socket(bind_socket(self.port))
+            self._up.set()
+
+    async def run(self) -> None:
+        """Serve until cancelled; while the cluster is down, wait to come up again."""
+        while True:
+            await self._up.wait()
+            sock = self._sock
+            if sock is None:
+                continue
+            with trio.CancelScope() as self._serving:
+                listener = trio.SocketListener(sock)
+                async with trio.open_nursery() as connections:
+                    try:
+                        await trio.serve_listeners(self._handle, [listener], handler_nursery=connections)
+                    except (trio.ClosedResourceError, OSError):
+                        connections.cancel_scope.cancel()
+            self._serving = None
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        with trio.CancelScope() as abort:
+            fingerprint: bytes | None = None
+            conn_stream: Any = stream
+            if self.ssl_context is not None:
+                tls = trio.SSLStream(stream, self.ssl_context, server_side=True, https_compatible=True)
+                try:
+                    with trio.fail_after(self.config.ssl_handshake_timeout):
+                        await tls.do_handshake()
+                except (trio.BrokenResourceError, trio.TooSlowError):
+                    await trio.aclose_forcefully(stream)
+                    return
+                peer = tls.getpeercert(binary_form=True)
+                fingerprint = fingerprint_der(peer) if peer else None
+                conn_stream = tls
+            conn = Connection(fingerprint, abort)
+            server = TCPServer(
+                _AppForConnection(self.app, conn), self.config, self.context, ConnectionState({}), conn_stream
+            )
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await server.run()
+        if abort.cancelled_caught:
+            await trio.aclose_forcefully(conn_stream)
