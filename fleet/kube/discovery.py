@@ -191,3 +191,20 @@ class Discovery:
                         return info
         where = f" in API group {group!r}" if group else ""
         raise InputError(f"cluster {self.client.name} serves no resource type named {name!r}{where}")
+
+    async def lookup(self, kind: str, *, api_version: str | None = None, api_group: str | None = None) -> ResourceInfo:
+        """A resource for user input: ``kind`` with an explicit apiVersion (exact kind), else any name
+        ``find`` accepts, optionally within ``api_group``."""
+        if api_version:
+            if api_group is not None and split_api_version(api_version)[0] != api_group:
+                raise InputError(
+                    f"apiVersion {api_version!r} is not in apiGroup {api_group!r}", location=Location(field="apiGroup")
+                )
+            try:
+                return await self.resolve(api_version, kind)
+            except InputError:
+                for info in await self.resources(api_version):
+                    if info.matches(kind):
+                        return info
+                raise
+        return await self.find(kind, api_group)

@@ -23,7 +23,7 @@ class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
     def __init__(self, policy: RetrySettings) -> None:
         self._policy = policy
         self._backoff = tenacity.wait_exponential_jitter(
-            initial=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
+            multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
         )
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:

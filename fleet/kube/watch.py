@@ -59,7 +59,8 @@ class Watcher:
         self.resumes = 0
         self.relists = 0
 
-    async def _relist(self) -> list[WatchEvent]:
+    async def list_now(self) -> list[WatchEvent]:
+        """List the collection now; events for what changed since the last list (all ADDED the first time)."""
         listing = await self.client.request("GET", self.path, query=self.query, operation=f"list {self.path}")
         self.resource_version = _rv(listing)
         kind = str(listing.get("kind") or "")
@@ -111,7 +112,7 @@ class Watcher:
 
     async def events(self) -> AsyncGenerator[WatchEvent]:
         if self.resource_version is None:
-            for listed in await self._relist():
+            for listed in await self.list_now():
                 yield listed
         drops = 0
         while True:
@@ -141,7 +142,7 @@ class Watcher:
                 log.info(
                     "watch %s on %s: resourceVersion expired (410 Gone); listing again", self.path, self.client.name
                 )
-                for event in await self._relist():
+                for event in await self.list_now():
                     yield event
                 continue
             except ConnectFailed as e:

@@ -1,0 +1,252 @@
+"""Server-side apply of manifests on one cluster.
+
+Order: Namespaces, then CRDs (each waited on until Established, then discovery refreshed), then the
+rest in file order. Every document is validated and its kind resolved before the first request that
+changes anything; a custom resource whose CRD is in the same batch is checked against that CRD.
+A manifest's own namespace wins; ``namespace`` only fills in where there is none (and is dropped for
+cluster-scoped kinds). ``dry_run`` asks the server (``dryRun=All``) and returns a unified diff against
+the live object. Requests per object: one GET (the diff and created/changed/unchanged) and one PATCH.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+import yaml
+
+from fleet.errors import ApiError, InputError
+from fleet.kube.client import APPLY_PATCH, KubeClient
+from fleet.kube.discovery import ResourceInfo
+from fleet.kube.manifests import Manifest, load_manifests
+from fleet.kube.objects import JsonObject, get_path, split_api_version
+from fleet.kube.wait import all_of, condition_check, wait, wait_ready
+
+log = logging.getLogger(__name__)
+
+CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+Result = Literal["created", "changed", "unchanged"]
+
+
+@dataclass(frozen=True)
+class AppliedObject:
+    """What happened to one object (``diff`` only for dry runs: empty when nothing would change)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    uid: str
+    resource_version: str
+    generation: int | None
+    result: Result
+    diff: str | None = None
+
+    def as_output(self) -> dict[str, object]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "uid": self.uid,
+            "resourceVersion": self.resource_version,
+            "generation": self.generation,
+            "result": self.result,
+            **({"diff": self.diff} if self.diff is not None else {}),
+        }
+
+
+@dataclass
+class _Planned:
+    manifest: Manifest
+    body: JsonObject
+    info: ResourceInfo | None  # None: a custom resource whose CRD is applied in this batch
+    order: int = field(default=2)
+
+
+def _is_crd(m: Manifest) -> bool:
+    return (split_api_version(m.api_version)[0], m.kind) == CRD_KIND
+
+
+def _crd_serves(crds: Sequence[Manifest], api_version: str, kind: str) -> ResourceInfo | None:
+    group, version = split_api_version(api_version)
+    for crd in crds:
+        spec = crd.obj.get("spec") or {}
+        names = spec.get("names") or {}
+        versions = [str(v.get("name")) for v in spec.get("versions") or [] if isinstance(v, dict)]
+        if spec.get("group") == group and names.get("kind") == kind and version in versions:
+            return ResourceInfo(
+                group=group,
+                version=version,
+                kind=kind,
+                plural=str(names.get("plural") or kind.lower() + "s"),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                singular=str(names.get("singular") or kind.lower()),
+            )
+    return None
+
+
+async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: str | None) -> list[_Planned]:
+    """Validate and resolve every manifest (no changes made); the result in apply order."""
+    crds = [m for m in manifests if _is_crd(m)]
+    planned: list[_Planned] = []
+    for m in manifests:
+        from_batch = _crd_serves(crds, m.api_version, m.kind)
+        info: ResourceInfo | None
+        if from_batch is not None:
+            try:
+                info = await client.discovery.resolve(m.api_version, m.kind, location=m.location("kind"))
+            except InputError:
+                info = None
+            scoped = info or from_batch
+        else:
+            info = await client.discovery.resolve(m.api_version, m.kind, location=m.location("kind"))
+            scoped = info
+        body = copy.deepcopy(m.obj)
+        meta = body.setdefault("metadata", {})
+        if scoped.namespaced:
+            meta["namespace"] = m.namespace or namespace or "default"
+        else:
+            meta.pop("namespace", None)
+        order = 0 if (m.api_version, m.kind) == ("v1", "Namespace") else 1 if _is_crd(m) else 2
+        planned.append(_Planned(m, body, info, order))
+    planned.sort(key=lambda p: p.order)  # stable: file order within each group
+    return planned
+
+
+def _strip(obj: JsonObject | None) -> JsonObject:
+    """The object as a diff shows it: no server bookkeeping."""
+    if obj is None:
+        return {}
+    clean = copy.deepcopy(obj)
+    meta = clean.get("metadata") or {}
+    for key in ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"):
+        meta.pop(key, None)
+    clean.pop("status", None)
+    return clean
+
+
+def unified_diff(live: JsonObject | None, proposed: JsonObject | None, label: str) -> str:
+    """A unified diff of two objects as YAML (empty when they are the same)."""
+    before = yaml.safe_dump(_strip(live), sort_keys=True).splitlines(keepends=True) if live else []
+    after = yaml.safe_dump(_strip(proposed), sort_keys=True).splitlines(keepends=True) if proposed else []
+    return "".join(difflib.unified_diff(before, after, f"live/{label}", f"proposed/{label}"))
+
+
+def _applied(obj: JsonObject, result: Result, diff: str | None = None) -> AppliedObject:
+    meta = obj.get("metadata") or {}
+    generation = meta.get("generation")
+    return AppliedObject(
+        api_version=str(obj.get("apiVersion") or ""),
+        kind=str(obj.get("kind") or ""),
+        name=str(meta.get("name") or ""),
+        namespace=meta.get("namespace") or None,
+        uid=str(meta.get("uid") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        generation=generation if isinstance(generation, int) else None,
+        result=result,
+        diff=diff,
+    )
+
+
+async def _apply_one(
+    client: KubeClient, p: _Planned, info: ResourceInfo, *, field_manager: str, force: bool, dry_run: bool
+) -> AppliedObject:
+    m = p.manifest
+    namespace = get_path(p.body, "metadata", "namespace")
+    path = info.path(namespace, m.name)
+    live = await client.get_or_none(path)
+    query: dict[str, str | bool | None] = {"fieldManager": field_manager, "force": force or None}
+    if dry_run:
+        query["dryRun"] = "All"
+    label = f"{m.kind}/{namespace + '/' if namespace else ''}{m.name}"
+    try:
+        result_obj = await client.request(
+            "PATCH", path, query=query, body=p.body, content_type=APPLY_PATCH, operation=f"apply {label}"
+        )
+    except ApiError as e:
+        if e.code == 409 and e.reason == "Conflict":
+            e.args = (f"{e.args[0]} (another field manager owns these fields; set force to take them over)",)
+        raise
+    if live is None:
+        result: Result = "created"
+    elif get_path(live, "metadata", "resourceVersion") != get_path(result_obj, "metadata", "resourceVersion"):
+        result = "changed"
+    else:
+        result = "unchanged"
+    if dry_run:
+        diff = unified_diff(live, result_obj, label)
+        # A dry run does not bump resourceVersion; judge by the content instead.
+        result = "created" if live is None else ("changed" if diff else "unchanged")
+        return _applied(result_obj, result, diff)
+    log.info("applied %s on %s: %s", label, client.name, result, extra={"cluster": client.name})
+    return _applied(result_obj, result)
+
+
+async def apply(
+    client: KubeClient,
+    manifests: Sequence[Manifest] | str,
+    *,
+    namespace: str | None = None,
+    field_manager: str = "fleet",
+    force: bool = False,
+    dry_run: bool = False,
+    wait_until_ready: timedelta | float | None = None,
+    crd_timeout: timedelta | float = timedelta(minutes=1),
+) -> list[AppliedObject]:
+    """Server-side apply ``manifests`` (or YAML/JSON text) and return one ``AppliedObject`` each, in apply
+    order. ``wait_until_ready`` (a duration) waits for every object to be Current (kstatus) afterwards."""
+    items = load_manifests(manifests) if isinstance(manifests, str) else list(manifests)
+    if not items:
+        raise InputError("no objects to apply (the manifest is empty)")
+    planned = await plan(client, items, namespace=namespace)
+    results: list[AppliedObject] = []
+    for p in planned:
+        info = p.info
+        if info is None:
+            # Its CRD was applied (and Established) earlier in this batch.
+            if dry_run:
+                crds = [q.manifest for q in planned if _is_crd(q.manifest)]
+                batch_info = _crd_serves(crds, p.manifest.api_version, p.manifest.kind)
+                assert batch_info is not None
+                label = f"{p.manifest.kind}/{p.manifest.name}"
+                results.append(_applied(p.body, "created", unified_diff(None, p.body, label)))
+                continue
+            info = await client.discovery.resolve(
+                p.manifest.api_version, p.manifest.kind, location=p.manifest.location("kind")
+            )
+        applied = await _apply_one(client, p, info, field_manager=field_manager, force=force, dry_run=dry_run)
+        results.append(applied)
+        if _is_crd(p.manifest) and not dry_run:
+            await wait(
+                client,
+                info,
+                None,
+                applied.name,
+                condition_check("Established"),
+                timeout=crd_timeout,
+                what="Established",
+            )
+            for version in get_path(p.body, "spec", "versions", default=[]):
+                group = get_path(p.body, "spec", "group", default="")
+                client.discovery.invalidate(f"{group}/{version.get('name')}")
+    if wait_until_ready is not None and not dry_run:
+        await wait_all_ready(client, results, timeout=wait_until_ready)
+    return results
+
+
+async def wait_all_ready(client: KubeClient, objects: Sequence[AppliedObject], *, timeout: timedelta | float) -> None:
+    """Wait for every object to be Current at once (one watch each); the first failure cancels the rest."""
+    infos = [await client.discovery.resolve(o.api_version, o.kind) for o in objects]
+    await all_of(
+        [
+            functools.partial(wait_ready, client, info, obj.namespace, obj.name, timeout=timeout)
+            for obj, info in zip(objects, infos, strict=True)
+        ]
+    )

@@ -1,0 +1,131 @@
+"""Manifests from text or files: multi-document YAML or JSON, each document remembered with its file,
+index and line so that every error can say where it is. Nothing here talks to a cluster."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fleet.errors import InputError, Location
+from fleet.kube.objects import JsonObject
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One object to apply and where it came from (``document`` is 1-based, ``line`` the document's first)."""
+
+    obj: JsonObject
+    source: str = "<inline>"
+    document: int = 1
+    line: int | None = None
+
+    def location(self, field: str | None = None) -> Location:
+        what = f"document {self.document}" + (f": {field}" if field else "")
+        return Location(file=self.source, line=self.line, field=what)
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion") or "")
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind") or "")
+
+    @property
+    def name(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("name") or "")
+
+    @property
+    def namespace(self) -> str | None:
+        return (self.obj.get("metadata") or {}).get("namespace") or None
+
+    def describe(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+def _yaml_documents(text: str, source: str) -> Iterator[tuple[Any, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            yield loader.construct_document(node), node.start_mark.line + 1
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        context = e.context
+        if context and e.context_mark is not None and e.context_mark is not mark:
+            context = f"{context} (started on line {e.context_mark.line + 1})"
+        problem = ": ".join(p for p in (context, e.problem) if p) or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", location=Location(file=source, line=line)) from e
+    except yaml.YAMLError as e:
+        raise InputError(f"invalid YAML: {e}", location=Location(file=source)) from e
+    finally:
+        loader.dispose()
+
+
+def _json_documents(text: str, source: str) -> list[tuple[Any, int]]:
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON: {e.msg}", location=Location(file=source, line=e.lineno)) from e
+    return [(item, 1) for item in parsed] if isinstance(parsed, list) else [(parsed, 1)]
+
+
+def load_manifests(text: str, *, source: str = "<inline>") -> list[Manifest]:
+    """Every object in ``text`` (YAML or JSON, ``---`` separated; ``kind: List`` expanded), validated."""
+    stripped = text.lstrip()
+    raw = _json_documents(text, source) if stripped[:1] in ("{", "[") else list(_yaml_documents(text, source))
+    manifests: list[Manifest] = []
+    for index, (doc, line) in enumerate(raw, start=1):
+        if doc is None:  # an empty document (a trailing ---)
+            continue
+        if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+            manifests.extend(Manifest(item, source, index, line) for item in doc["items"])
+        else:
+            manifests.append(Manifest(doc, source, index, line))
+    for manifest in manifests:
+        validate(manifest)
+    return manifests
+
+
+def load_manifest_file(path: str | Path, *, base: str | Path | None = None) -> list[Manifest]:
+    """The manifests of a file (relative paths resolve against ``base``, e.g. the playbook's folder)."""
+    full = Path(base) / path if base is not None and not Path(path).is_absolute() else Path(path)
+    try:
+        text = full.read_text()
+    except OSError as e:
+        raise InputError(f"cannot read manifest file: {e.strerror}", location=Location(file=str(path))) from e
+    return load_manifests(text, source=str(path))
+
+
+def validate(manifest: Manifest) -> None:
+    """Checks that need no cluster: an object with apiVersion, kind and metadata.name, all strings."""
+    obj = manifest.obj
+    if not isinstance(obj, dict):
+        raise InputError(f"expected an object (a mapping), got {type(obj).__name__}", location=manifest.location())
+    for field in ("apiVersion", "kind"):
+        value = obj.get(field)
+        if not value or not isinstance(value, str):
+            raise InputError(
+                f"{field} is missing; every object needs apiVersion and kind", location=manifest.location(field)
+            )
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise InputError(
+            "metadata is missing; every object needs metadata.name", location=manifest.location("metadata")
+        )
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise InputError(
+            "metadata.name is missing (server-side apply needs a name)", location=manifest.location("metadata.name")
+        )
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise InputError("metadata.namespace must be a string", location=manifest.location("metadata.namespace"))

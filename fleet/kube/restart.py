@@ -1,0 +1,56 @@
+"""Rolling restart, exactly as ``kubectl rollout restart``: stamp the pod template's
+``kubectl.kubernetes.io/restartedAt`` annotation with now (RFC 3339 with zone) and let the controller
+roll the pods; then wait until the rollout is complete (kstatus Current: new generation observed, all
+replicas updated and ready, no old ones left)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fleet.errors import InputError, Location
+from fleet.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
+from fleet.kube.objects import JsonObject
+from fleet.kube.wait import wait_ready
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RESTARTABLE = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def restarted_at(now: datetime | None = None) -> str:
+    """Now as Go's ``time.RFC3339`` prints it: seconds, and ``Z`` for UTC or a ``+hh:mm`` offset."""
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
+    text = moment.isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
+def restart_patch(now: datetime | None = None) -> JsonObject:
+    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: restarted_at(now)}}}}}
+
+
+async def restart(
+    client: KubeClient,
+    kind: str,
+    name: str,
+    *,
+    namespace: str | None = None,
+    field_manager: str = "fleet",
+    timeout: timedelta | float | None = timedelta(minutes=10),
+) -> JsonObject:
+    """Restart a Deployment, StatefulSet or DaemonSet and wait (at most ``timeout``) for the rollout."""
+    info = await client.discovery.lookup(kind, api_group="apps")
+    if info.kind not in RESTARTABLE:
+        raise InputError(
+            f"cannot restart a {info.kind}: expected one of {', '.join(RESTARTABLE)}", location=Location(field="kind")
+        )
+    ns = namespace or "default"
+    await client.request(
+        "PATCH",
+        info.path(ns, name),
+        query={"fieldManager": field_manager},
+        body=restart_patch(),
+        content_type=STRATEGIC_MERGE_PATCH,
+        operation=f"restart {info.kind} {ns}/{name}",
+    )
+    ready = await wait_ready(client, info, ns, name, timeout=timeout)
+    assert ready is not None
+    return ready

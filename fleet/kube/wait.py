@@ -1,0 +1,196 @@
+"""Waiting, driven by watches: until an object is ready (kstatus), until a condition or a JSONPath value
+holds, or until it is gone. Each wait lists the object once, then follows a resuming watch (dropped
+connections and 410 Gone survive); a Failed readiness ends the wait at once with its reason.
+
+The low-level ``wait_until`` has no deadline of its own (callers wrap it in ``trio.fail_after``); the
+operations (``wait``, ``wait_ready``, ``wait_gone``) take the step's duration and turn running out of
+time into a ``StepFailed`` that says what was last seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import trio
+
+from fleet.errors import StepFailed
+from fleet.kube.client import KubeClient
+from fleet.kube.discovery import ResourceInfo
+from fleet.kube.jsonpath import compile_jsonpath
+from fleet.kube.objects import JsonObject, find_condition
+from fleet.kube.readiness import Readiness, Status, compute
+from fleet.kube.watch import Watcher
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict of a predicate on the current state: ``done``, or ``failed`` (ends the wait), and why."""
+
+    done: bool
+    message: str
+    failed: bool = False
+
+
+Predicate = Callable[[JsonObject | None], Check]
+
+
+async def observe(
+    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str
+) -> AsyncGenerator[JsonObject | None]:
+    """The object's state now (``None``: absent), then after every change, for as long as it is iterated."""
+    watcher = Watcher(
+        client,
+        info.path(namespace),
+        {"fieldSelector": f"metadata.name={name}"},
+        resource_version=None,
+    )
+    initial = await watcher.list_now()
+    current: JsonObject | None = initial[-1].object if initial else None
+    yield current
+    events = watcher.events()
+    async with aclosing(events):
+        async for event in events:
+            current = None if event.type == "DELETED" else event.object
+            yield current
+
+
+async def wait_until(
+    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str, predicate: Predicate
+) -> tuple[JsonObject | None, Check]:
+    """Wait (no deadline of its own) until ``predicate`` says done or failed; return the state and verdict."""
+    states = observe(client, info, namespace, name)
+    async with aclosing(states):
+        async for state in states:
+            verdict = predicate(state)
+            if verdict.done or verdict.failed:
+                return state, verdict
+    raise AssertionError("a watch never ends by itself")
+
+
+def ready_check(state: JsonObject | None) -> Check:
+    readiness = compute(state)
+    return Check(readiness.current, _describe(readiness), failed=readiness.failed)
+
+
+def gone_check(state: JsonObject | None) -> Check:
+    if state is None:
+        return Check(True, "deleted")
+    return Check(False, compute(state).message)
+
+
+def condition_check(type_: str, status: str = "True") -> Predicate:
+    def check(state: JsonObject | None) -> Check:
+        if state is None:
+            return Check(False, "not found")
+        cond = find_condition(state, type_)
+        if cond is None:
+            return Check(False, f"no {type_} condition yet")
+        have = str(cond.get("status"))
+        msg = f"condition {type_} is {have}" + (f" ({cond.get('reason')})" if cond.get("reason") else "")
+        return Check(have == status, msg)
+
+    return check
+
+
+def jsonpath_check(expression: str, expected: Any) -> Predicate:
+    path = compile_jsonpath(expression)
+
+    def check(state: JsonObject | None) -> Check:
+        if state is None:
+            return Check(False, "not found")
+        values = [m.value for m in path.find(state)]
+        have = values[0] if len(values) == 1 else values
+        done = any(_same(v, expected) for v in values)
+        return Check(done, f"{expression} is {have!r}, waiting for {expected!r}")
+
+    return check
+
+
+def _same(value: Any, expected: Any) -> bool:
+    if value == expected:
+        return True
+    return isinstance(expected, str) and not isinstance(value, dict | list) and _scalar_text(value) == expected
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _describe(readiness: Readiness) -> str:
+    reason = f"{readiness.reason}: " if readiness.reason and readiness.status is not Status.CURRENT else ""
+    return f"{readiness.status}: {reason}{readiness.message}"
+
+
+def _seconds(duration: timedelta | float | None) -> float:
+    if duration is None:
+        return math.inf
+    return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+
+
+async def wait(
+    client: KubeClient,
+    info: ResourceInfo,
+    namespace: str | None,
+    name: str,
+    predicate: Predicate,
+    *,
+    timeout: timedelta | float | None,
+    what: str = "the condition",
+) -> JsonObject | None:
+    """Wait until ``predicate`` holds, at most ``timeout``: a failed check or running out of time is a
+    ``StepFailed`` naming the object and the last state seen."""
+    where = f"{info.kind} {namespace + '/' if namespace and info.namespaced else ''}{name}"
+    last = Check(False, "nothing observed yet")
+
+    def tracking(state: JsonObject | None) -> Check:
+        nonlocal last
+        last = predicate(state)
+        return last
+
+    with trio.move_on_after(_seconds(timeout)) as scope:
+        state, verdict = await wait_until(client, info, namespace, name, tracking)
+        if verdict.failed:
+            raise StepFailed(f"{where} failed while waiting for {what}: {verdict.message}", cluster=client.name)
+        return state
+    assert scope.cancelled_caught
+    raise StepFailed(f"{where}: {what} did not hold within {timeout}: {last.message}", cluster=client.name)
+
+
+async def wait_ready(
+    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str, *, timeout: timedelta | float | None
+) -> JsonObject | None:
+    """Wait until the object is Current (kstatus); Failed ends the wait at once with the reason."""
+    return await wait(client, info, namespace, name, ready_check, timeout=timeout, what="readiness")
+
+
+async def wait_gone(
+    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str, *, timeout: timedelta | float | None
+) -> None:
+    """Wait until the object no longer exists (finalizers and dependents done)."""
+    await wait(client, info, namespace, name, gone_check, timeout=timeout, what="deletion")
+
+
+async def all_of(waits: Sequence[Callable[[], Awaitable[object]]]) -> None:
+    """Run waits concurrently; the first one to fail cancels the others and its error is raised as is."""
+    first: list[BaseException] = []
+
+    async def run(fn: Callable[[], Awaitable[object]], cancel_scope: trio.CancelScope) -> None:
+        try:
+            await fn()
+        except Exception as e:
+            if not first:
+                first.append(e)
+            cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for fn in waits:
+            nursery.start_soon(run, fn, nursery.cancel_scope)
+    if first:
+        raise first[0]

@@ -1,0 +1,109 @@
+"""Server-side apply on the cluster under test (the sim, or a real cluster via FLEET_TEST_KUBECONFIG)."""
+
+import pytest
+import trio
+
+from fleet.errors import ApiError, InputError
+from fleet.kube.apply import apply
+from fleet.kube.get import get
+from tests.kube.manifests import CRD_AND_CR, configmap, deployment
+
+
+async def test_apply_reports_created_then_unchanged_then_changed(kube, namespace):
+    first = await apply(kube, configmap(a="1") + "---" + deployment(), namespace=namespace, wait_until_ready=30)
+    assert [(o.kind, o.result) for o in first] == [("ConfigMap", "created"), ("Deployment", "created")]
+    for o in first:
+        assert o.namespace == namespace
+        assert o.uid
+        assert o.resource_version
+        assert o.generation == 1
+    again = await apply(kube, configmap(a="1"), namespace=namespace)
+    assert again[0].result == "unchanged"
+    assert again[0].resource_version == first[0].resource_version
+    changed = await apply(kube, configmap(a="2"), namespace=namespace)
+    assert changed[0].result == "changed"
+    live = await get(kube, "ConfigMap", "settings", namespace=namespace)
+    assert live.item["data"] == {"a": "2"}
+
+
+async def test_manifest_namespace_wins_over_the_default(kube, namespace):
+    text = configmap("own").replace("metadata: {name: own}", f"metadata: {{name: own, namespace: {namespace}}}")
+    out = await apply(kube, text, namespace="default-is-not-used")
+    assert out[0].namespace == namespace
+
+
+async def test_conflict_without_force_names_the_other_manager_and_field(kube, namespace):
+    await apply(kube, configmap(a="1"), namespace=namespace, field_manager="someone-else")
+    with pytest.raises(ApiError) as failed:
+        await apply(kube, configmap(a="2"), namespace=namespace)
+    assert failed.value.code == 409
+    assert "someone-else" in str(failed.value)
+    assert ".data.a" in str(failed.value)
+    assert "force" in str(failed.value)
+    forced = await apply(kube, configmap(a="2"), namespace=namespace, force=True)
+    assert forced[0].result == "changed"
+    live = await get(kube, "ConfigMap", "settings", namespace=namespace)
+    assert live.item["data"]["a"] == "2"
+
+
+async def test_crd_and_custom_resource_in_one_file(kube, namespace):
+    out = await apply(kube, CRD_AND_CR, namespace=namespace)
+    assert [o.kind for o in out] == ["CustomResourceDefinition", "Widget"]  # the CRD went first
+    assert out[1].namespace == namespace
+    widget = await get(kube, "wdg", "first", namespace=namespace, api_group="example.fleet.dev")
+    assert widget.item["spec"] == {"size": 3}
+
+
+async def test_dry_run_diff_shows_the_change_and_changes_nothing(kube, namespace):
+    await apply(kube, configmap(a="1"), namespace=namespace)
+    preview = await apply(kube, configmap(a="2") + "---" + configmap("new", b="x"), namespace=namespace, dry_run=True)
+    assert [o.result for o in preview] == ["changed", "created"]
+    assert "-  a: '1'" in preview[0].diff
+    assert "+  a: '2'" in preview[0].diff
+    assert "+  b: x" in preview[1].diff
+    live = await get(kube, "ConfigMap", namespace=namespace, label_selector=None)
+    by_name = {i["metadata"]["name"]: i for i in live.items}
+    assert by_name["settings"]["data"] == {"a": "1"}
+    assert "new" not in by_name
+
+
+async def test_dry_run_of_an_unchanged_object_has_an_empty_diff(kube, namespace):
+    await apply(kube, configmap(a="1"), namespace=namespace)
+    preview = await apply(kube, configmap(a="1"), namespace=namespace, dry_run=True)
+    assert preview[0].result == "unchanged"
+    assert preview[0].diff == ""
+
+
+BAD_INPUT = [
+    ("unknown kind", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g}\n", "document 2: kind", "Gizmo"),
+    ("no apiVersion", "kind: ConfigMap\nmetadata: {name: g}\n", "document 2: apiVersion", "apiVersion is missing"),
+    ("invalid yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [g\n", "<inline>:10", "(started on line 9)"),
+    ("no name", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "metadata.name", "metadata.name is missing"),
+]
+
+
+@pytest.mark.parametrize(("second", "where", "what"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
+async def test_bad_document_is_reported_and_nothing_is_applied(kube, namespace, second, where, what):
+    text = configmap("first-doc") + "---\n" + second
+    with pytest.raises(InputError) as failed:
+        await apply(kube, text, namespace=namespace)
+    assert where in str(failed.value)
+    assert what in str(failed.value)
+    listed = await get(kube, "ConfigMap", namespace=namespace)
+    assert "first-doc" not in {i["metadata"]["name"] for i in listed.items}
+
+
+async def test_apply_and_wait_until_ready_waits_for_pods(kube, namespace):
+    out = await apply(kube, deployment(replicas=3), namespace=namespace, wait_until_ready=30)
+    live = await get(kube, "deployments", out[0].name, namespace=namespace, jsonpath="{.status.readyReplicas}")
+    assert live.values == [3]
+
+
+async def test_apply_fails_fast_on_progress_deadline_exceeded(kube, namespace):
+    from fleet.errors import StepFailed
+
+    text = deployment("broken", replicas=1, image="nginx:fail", progress_deadline=1)
+    with trio.fail_after(20):  # far less than the wait's own 120 s: it must end on the failure
+        with pytest.raises(StepFailed) as failed:
+            await apply(kube, text, namespace=namespace, wait_until_ready=120)
+    assert "ProgressDeadlineExceeded" in str(failed.value)
