@@ -78,7 +78,7 @@ async def exec_stream(
     async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
         with attempt:
             ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True)
-    if stdin is not None and ws.getsubprotocol() != ws_client.V5_CHANNEL_PROTOCOL:
+    if stdin is not None and _subprotocol(ws) != ws_client.V5_CHANNEL_PROTOCOL:
         ws.close()
         raise ClusterError(f"{operation}: the server does not speak v5.channel.k8s.io, stdin cannot be closed")
     try:
@@ -87,6 +87,14 @@ async def exec_stream(
         raise translate(e, cluster=client.name, operation=operation) from e
     finally:
         ws.shutdown()
+
+
+def _subprotocol(ws: Any) -> str:
+    """The channel protocol the server chose (the header: the client library does not record it)."""
+    for key, value in (ws.getheaders() or {}).items():
+        if key.lower() == "sec-websocket-protocol":
+            return str(value)
+    return ""
 
 
 async def _exchange(

@@ -1,0 +1,415 @@
+"""The pod step against one cluster: create (or reattach) → upload → wait → follow logs → download →
+collect → delete.
+
+Cancellation deletes the pod (grace 0, exactly once, from a shielded scope with its own short deadline)
+unless the caller detached first (``PodRunContext.detach``: fleet is stopping with SIGTERM and a later
+resume should pick the pod up). ``waitUntilRunning`` and ``waitUntilCompletion`` fail the step and delete
+the pod. A failed pod still has its logs, outputs and files collected before the step fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import trio
+
+from fleet.artifacts import ArtifactRef, ArtifactStore
+from fleet.errors import ApiError, StepFailed
+from fleet.kube.client import KubeClient
+from fleet.kube.objects import JsonObject, get_path
+from fleet.pods import failures, resume, transfer
+from fleet.pods.identity import PodIdentity, pod_name
+from fleet.pods.logs import ContainerLog, follow_container
+from fleet.pods.models import PodTask
+from fleet.pods.outputs import Metric, OutputsCollector
+from fleet.pods.render import render_task
+from fleet.pods.spec import (
+    INIT_CONTAINER,
+    SIDECAR_CONTAINER,
+    TRANSFER_CONTAINERS,
+    build_pod,
+    main_container_name,
+    pull_secret_manifest,
+    template_variables,
+)
+from fleet.pods.status import container_states, is_finished, phase, state_of, workload_done
+from fleet.pods.tracker import PodTracker
+
+log = logging.getLogger(__name__)
+pod_log = logging.getLogger("fleet.pods.log")
+
+#: The deadline of cleanup (deleting the pod) once the step is over or cancelled.
+CLEANUP_DEADLINE = 15.0
+#: How long fleet waits for the pod to report its final phase after the file sidecar was released.
+FINAL_PHASE_WAIT = 30.0
+
+
+class Detach:
+    """Set by the caller before it cancels the step when the pod must survive (fleet stops, SIGTERM)."""
+
+    def __init__(self) -> None:
+        self.detached = False
+
+    def detach(self) -> None:
+        self.detached = True
+
+
+@dataclass
+class PodRunContext:
+    """Where a pod step runs: identity, the artifact store, template variables, and the step timeout."""
+
+    run_id: str
+    cluster: str
+    step_id: str
+    artifacts: ArtifactStore
+    attempt: int = 1
+    variables: dict[str, Any] = field(default_factory=dict)
+    step_timeout: timedelta | None = None
+    detach: Detach = field(default_factory=Detach)
+
+
+@dataclass
+class PodResult:
+    """What a pod step produced."""
+
+    pod_name: str
+    namespace: str
+    phase: str
+    exit_code: int | None
+    node: str | None
+    start_time: str | None
+    end_time: str | None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    metrics: list[Metric] = field(default_factory=list)
+    files: dict[str, ArtifactRef] = field(default_factory=dict)
+    refused_files: dict[str, str] = field(default_factory=dict)
+    resumed: bool = False
+    replaced_pods: list[str] = field(default_factory=list)
+    log_reconnects: int = 0
+
+    def as_outputs(self) -> dict[str, Any]:
+        """The step outputs later steps see (file references are usable as ``inputFiles``)."""
+        return {
+            "vars": dict(self.outputs),
+            "exitCode": self.exit_code,
+            "phase": self.phase,
+            "podName": self.pod_name,
+            "namespace": self.namespace,
+            "node": self.node,
+            "startTime": self.start_time,
+            "endTime": self.end_time,
+            "outputFiles": {name: ref.uri for name, ref in self.files.items()},
+            "metrics": [{"name": m.name, "type": m.type, "value": m.value, "tags": dict(m.tags)} for m in self.metrics],
+        }
+
+
+class PodStepFailed(StepFailed):
+    """The pod step failed; ``result`` holds what was collected anyway (None if the pod never ran)."""
+
+    def __init__(self, message: str, *, step: str, cluster: str, result: PodResult | None = None) -> None:
+        super().__init__(message, step=step, cluster=cluster)
+        self.result = result
+
+
+async def run_pod_task(client: KubeClient, task: PodTask, *, context: PodRunContext) -> PodResult:
+    """Run ``task`` as a pod on ``client``'s cluster and return its result (``PodStepFailed`` on failure)."""
+    rendered = render_task(task, {**context.variables, **template_variables(task)})
+    return await _PodStep(client, rendered, context).run()
+
+
+class _PodStep:
+    def __init__(self, client: KubeClient, task: PodTask, context: PodRunContext) -> None:
+        self.client = client
+        self.task = task
+        self.context = context
+        self.identity = PodIdentity(context.run_id, context.cluster, context.step_id, context.attempt)
+        self.namespace = task.namespace
+        self.name = ""
+        self.secret: str | None = None
+        self.deleted = False
+        self.extra = {"cluster": context.cluster, "step": context.step_id, "run": context.run_id}
+        self.collector = OutputsCollector(logger=pod_log, extra=self.extra)
+        self.followers: dict[str, ContainerLog] = {}
+
+    # -- the step ------------------------------------------------------------------------------------
+
+    async def run(self) -> PodResult:
+        pod, resumed, replaced = await self._find_or_create()
+        tracker = PodTracker(pod)
+        completion = self.context.step_timeout or self.task.wait_until_completion
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(tracker.run, self.client)
+                for state in container_states(tracker.pod):
+                    if state.name not in TRANSFER_CONTAINERS:
+                        follower = ContainerLog(container=state.name, init=state.init)
+                        self.followers[state.name] = follower
+                        nursery.start_soon(follow_container, self.client, tracker, follower, self._emit)
+                try:
+                    result = await self._drive(tracker, resumed, completion)
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseException as exc:
+            leaf = _unwrap(exc)
+            failure = None
+            if not _is_cancel(exc) and isinstance(leaf, StepFailed) and not isinstance(leaf, PodStepFailed):
+                message = await self._with_context(leaf.message, tracker.pod)
+                failure = PodStepFailed(message, step=self.context.step_id, cluster=self.context.cluster)
+            await self._after_error(exc)
+            if failure is not None:
+                raise failure from leaf
+            if leaf is not exc and not _is_cancel(exc):
+                raise leaf from None
+            raise
+        result.replaced_pods = replaced
+        if self.task.delete:
+            await self._delete(grace=None)
+        self._raise_if_failed(tracker.pod, result)
+        return result
+
+    async def _drive(self, tracker: PodTracker, resumed: bool, completion: timedelta) -> PodResult:
+        try:
+            with trio.fail_after(self.task.wait_until_running.total_seconds()):
+                if self.task.input_files and not (resumed and resume.past_init(tracker.pod)):
+                    await tracker.wait_for(lambda p: self._gate_open(p) or failures.start_failure(p))
+                    if failures.start_failure(tracker.pod) is None:
+                        sources = await transfer.input_sources(self.task, self.context.artifacts)
+                        await transfer.upload(self.client, self.namespace, self.name, INIT_CONTAINER, sources)
+                await tracker.wait_for(lambda p: _started(p) or failures.start_failure(p))
+        except trio.TooSlowError:
+            raise _Timeout(
+                f"the pod did not start within waitUntilRunning ({self.task.wait_until_running}): "
+                f"{_pending_reason(tracker.pod)}"
+            ) from None
+        self._fail_fast(tracker.pod)
+        try:
+            with trio.fail_after(completion.total_seconds()):
+                await tracker.wait_for(
+                    lambda p: workload_done(p, ignore=frozenset({SIDECAR_CONTAINER})) or failures.start_failure(p)
+                )
+        except trio.TooSlowError:
+            raise _Timeout(f"the pod did not complete within {completion}") from None
+        self._fail_fast(tracker.pod)
+
+        downloaded = transfer.Downloaded()
+        if self.task.needs_download:
+            with trio.move_on_after(self.task.wait_until_running.total_seconds()):
+                await tracker.wait_for(lambda p: _sidecar_settled(p) or is_finished(p) or None)
+            sidecar = state_of(tracker.pod, SIDECAR_CONTAINER)
+            if sidecar is not None and sidecar.state == "running":
+                downloaded = await self._download()
+            else:
+                state = sidecar.state if sidecar else "missing"
+                log.warning(
+                    "pod %s: output files not collected, the file sidecar is %s", self.name, state, extra=self.extra
+                )
+        with trio.move_on_after(self.task.wait_for_logs.total_seconds()) as logs_scope:
+            for follower in self.followers.values():
+                await follower.done.wait()
+        if logs_scope.cancelled_caught:
+            log.warning(
+                "pod %s: log streams still open after waitForLogs; stopped following", self.name, extra=self.extra
+            )
+        with trio.move_on_after(FINAL_PHASE_WAIT):
+            await tracker.wait_for(lambda p: True if is_finished(p) else None)
+        return self._result(tracker.pod, resumed, downloaded)
+
+    async def _download(self) -> transfer.Downloaded:
+        key_prefix = (self.context.run_id, self.context.cluster, self.context.step_id, str(self.context.attempt))
+        try:
+            return await transfer.download(
+                self.client, self.namespace, self.name, SIDECAR_CONTAINER, self.task, self.context.artifacts, key_prefix
+            )
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_DEADLINE):
+                await transfer.release_sidecar(self.client, self.namespace, self.name, SIDECAR_CONTAINER)
+
+    # -- create or reattach --------------------------------------------------------------------------
+
+    async def _find_or_create(self) -> tuple[JsonObject, bool, list[str]]:
+        if self.task.resume:
+            choice = resume.choose(await resume.find_pods(self.client, self.namespace, self.identity))
+            replaced = [str(p["metadata"]["name"]) for p in choice.others]
+            for other in replaced:
+                log.warning("pod %s of the same step is also active: deleting it", other, extra=self.extra)
+                await self._delete_pod(other, grace=0)
+            if choice.pod is not None:
+                self.name = str(choice.pod["metadata"]["name"])
+                self.secret = get_path(choice.pod, "spec", "imagePullSecrets", 0, "name")
+                log.info("reattaching to pod %s (%s)", self.name, phase(choice.pod), extra=self.extra)
+                return choice.pod, True, replaced
+        else:
+            replaced = []
+        self.name = str((self.task.metadata or {}).get("name") or pod_name(self.context.step_id))
+        if self.task.credentials is not None:
+            self.secret = f"{self.name}-pull"[:253]
+            secret = pull_secret_manifest(self.secret, self.namespace, self.task.credentials, self.identity.labels())
+            await self.client.request(
+                "POST", f"/api/v1/namespaces/{self.namespace}/secrets", body=secret, operation="create pull secret"
+            )
+        manifest = build_pod(self.task, name=self.name, identity=self.identity, pull_secret=self.secret)
+        try:
+            created = await self.client.request(
+                "POST", f"/api/v1/namespaces/{self.namespace}/pods", body=manifest, operation=f"create pod {self.name}"
+            )
+        except BaseException:
+            await self._delete_secret()
+            raise
+        log.info("created pod %s/%s", self.namespace, self.name, extra=self.extra)
+        return created, False, replaced
+
+    # -- results and failures ------------------------------------------------------------------------
+
+    def _emit(self, container: str, text: str) -> None:
+        if not self.collector.feed(text):
+            pod_log.info("%s", text, extra={**self.extra, "container": container, "pod": self.name})
+
+    def _gate_open(self, pod: JsonObject) -> bool | None:
+        state = state_of(pod, INIT_CONTAINER)
+        return True if state is not None and state.state in {"running", "terminated"} else None
+
+    def _fail_fast(self, pod: JsonObject) -> None:
+        reason = failures.start_failure(pod)
+        if reason is not None:
+            raise _StartFailed(reason)
+
+    def _result(self, pod: JsonObject, resumed: bool, downloaded: transfer.Downloaded) -> PodResult:
+        main = state_of(pod, main_container_name(pod))
+        return PodResult(
+            pod_name=self.name,
+            namespace=self.namespace,
+            phase=phase(pod),
+            exit_code=main.exit_code if main else None,
+            node=get_path(pod, "spec", "nodeName"),
+            start_time=get_path(pod, "status", "startTime"),
+            end_time=main.finished_at if main else None,
+            outputs=dict(self.collector.outputs),
+            metrics=list(self.collector.metrics),
+            files=downloaded.files,
+            refused_files=downloaded.refused,
+            resumed=resumed,
+            log_reconnects=sum(f.reconnects for f in self.followers.values()),
+        )
+
+    def _raise_if_failed(self, pod: JsonObject, result: PodResult) -> None:
+        message = failures.pod_failure(pod, ignore=TRANSFER_CONTAINERS)
+        if message is None:
+            return
+        failed = [c.name for c in failures.failed_containers(pod, ignore=TRANSFER_CONTAINERS)]
+        last = {name: list(f.last_lines) for name, f in self.followers.items()}
+        text = failures.with_context(message, last_lines=last, containers=failed or [main_container_name(pod)])
+        raise PodStepFailed(text, step=self.context.step_id, cluster=self.context.cluster, result=result)
+
+    async def _with_context(self, message: str, pod: JsonObject) -> str:
+        """``message`` plus the pod's Warning events and the last lines of containers that ran."""
+        events: list[JsonObject] = []
+        with trio.move_on_after(CLEANUP_DEADLINE):
+            try:
+                listing = await self.client.request(
+                    "GET",
+                    f"/api/v1/namespaces/{self.namespace}/events",
+                    query={"fieldSelector": f"involvedObject.name={self.name}"},
+                    operation=f"events of pod {self.name}",
+                )
+                events = listing.get("items") or []
+            except ApiError as e:
+                log.info("no events for pod %s: %s", self.name, e, extra=self.extra)
+        last = {name: list(f.last_lines) for name, f in self.followers.items()}
+        ran = [c.name for c in container_states(pod) if c.started and c.name in last]
+        return failures.with_context(message, events=events, last_lines=last, containers=ran)
+
+    async def _after_error(self, exc: BaseException) -> None:
+        """Cleanup after the step did not finish normally."""
+        if _is_cancel(exc):
+            if self.context.detach.detached:
+                log.info("detached from pod %s; it keeps running for a later resume", self.name, extra=self.extra)
+            else:
+                await self._delete(grace=0)
+            return
+        leaf = _unwrap(exc)
+        if isinstance(leaf, _Timeout) or self.task.delete:
+            await self._delete(grace=0)
+
+    async def _delete(self, *, grace: int | None) -> None:
+        if self.deleted or not self.name:
+            return
+        self.deleted = True
+        await self._delete_pod(self.name, grace=grace)
+        await self._delete_secret()
+
+    async def _delete_pod(self, name: str, *, grace: int | None) -> None:
+        query = {"gracePeriodSeconds": grace} if grace is not None else None
+        with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_DEADLINE) as scope:
+            try:
+                await self.client.request(
+                    "DELETE",
+                    f"/api/v1/namespaces/{self.namespace}/pods/{name}",
+                    query=query,
+                    operation=f"delete pod {name}",
+                )
+            except ApiError as e:
+                if e.code != 404:
+                    log.warning("could not delete pod %s: %s", name, e, extra=self.extra)
+        if scope.cancelled_caught:
+            log.warning("deleting pod %s took longer than %ss; left to the cluster", name, CLEANUP_DEADLINE)
+
+    async def _delete_secret(self) -> None:
+        if self.secret is None or self.task.credentials is None:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_DEADLINE):
+            try:
+                await self.client.request(
+                    "DELETE",
+                    f"/api/v1/namespaces/{self.namespace}/secrets/{self.secret}",
+                    operation="delete pull secret",
+                )
+            except ApiError as e:
+                if e.code != 404:
+                    log.warning("could not delete the pull secret of pod %s: %s", self.name, e, extra=self.extra)
+
+
+class _Timeout(StepFailed):
+    """waitUntilRunning or waitUntilCompletion ran out."""
+
+
+class _StartFailed(StepFailed):
+    """The pod cannot start (image, configuration, scheduling)."""
+
+
+def _started(pod: JsonObject) -> bool | None:
+    if is_finished(pod):
+        return True
+    regular = [c for c in container_states(pod) if not c.init]
+    return True if any(c.started for c in regular) else None
+
+
+def _sidecar_settled(pod: JsonObject) -> bool | None:
+    sidecar = state_of(pod, SIDECAR_CONTAINER)
+    return True if sidecar is None or sidecar.state in {"running", "terminated"} else None
+
+
+def _pending_reason(pod: JsonObject) -> str:
+    waiting = [f"{c.name}: {c.reason or c.state}" for c in container_states(pod) if c.state != "running"]
+    return f"phase {phase(pod)}" + (f" ({', '.join(waiting)})" if waiting else "")
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_is_cancel(e) for e in exc.exceptions)
+    return False
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The one meaningful exception of a nursery's group (cancellations aside); the group otherwise."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
+        if len(leaves) == 1:
+            return _unwrap(leaves[0])
+        if not leaves:
+            return exc.exceptions[0]
+    return exc

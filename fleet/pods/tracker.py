@@ -1,0 +1,75 @@
+"""The latest state of one pod, fed by a watch: waiters wake on every change (no polling)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import aclosing
+from typing import TypeVar
+
+import trio
+
+from fleet.errors import StepFailed
+from fleet.kube.client import KubeClient
+from fleet.kube.objects import JsonObject
+from fleet.kube.watch import Watcher
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class PodGone(StepFailed):
+    """The pod was deleted while the step still needed it (by someone else, or evicted and removed)."""
+
+
+class PodTracker:
+    """Holds the newest version of one pod; ``wait_for`` blocks until a predicate holds."""
+
+    def __init__(self, pod: JsonObject) -> None:
+        self.pod = pod
+        self.name = str(pod["metadata"]["name"])
+        self.namespace = str(pod["metadata"].get("namespace") or "default")
+        self.gone = False
+        self._changed = trio.Event()
+
+    def update(self, pod: JsonObject) -> None:
+        self.pod = pod
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def mark_gone(self) -> None:
+        self.gone = True
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_changed(self) -> None:
+        await self._changed.wait()
+
+    async def wait_for(self, predicate: Callable[[JsonObject], T | None]) -> T:
+        """The first non-None value of ``predicate(pod)``; ``PodGone`` if the pod disappears first."""
+        while True:
+            if self.gone:
+                raise PodGone(f"pod {self.namespace}/{self.name} was deleted while the step was running")
+            value = predicate(self.pod)
+            if value is not None:
+                return value
+            await self._changed.wait()
+
+    async def run(self, client: KubeClient, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the pod until it is deleted (or this task is cancelled)."""
+        query = {"fieldSelector": f"metadata.name={self.name}"}
+        watcher = Watcher(client, f"/api/v1/namespaces/{self.namespace}/pods", query, timeout_seconds=300)
+        listed = [e.object for e in await watcher.list_now()]
+        if listed:
+            self.update(listed[-1])
+        else:
+            self.mark_gone()
+        task_status.started()
+        if self.gone:
+            return
+        async with aclosing(watcher.events()) as events:
+            async for event in events:
+                if event.type == "DELETED":
+                    self.mark_gone()
+                    return
+                self.update(event.object)
