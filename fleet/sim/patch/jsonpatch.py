@@ -29,7 +29,7 @@ def json_patch(original: JsonObject, operations: Any) -> JsonObject:
         except jsonpatch.InvalidJsonPatch as exc:
             raise StatusError(400, "BadRequest", f"invalid JSON patch operation {op}: {exc}") from exc
         except jsonpatch.JsonPatchTestFailed as exc:
-            raise _unprocessable(f"testing value {op.get('path')} failed: {exc}") from exc
+            raise _unprocessable(f"testing value {op.get('path')} failed: test failed") from exc
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError) as exc:
             raise _unprocessable(f"{op.get('op')} operation on {op.get('path')!r} does not apply: {exc}") from exc
     if not isinstance(result, dict):
