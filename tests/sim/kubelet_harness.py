@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -23,6 +25,25 @@ async def running_cluster(**config: Any) -> AsyncIterator[ClusterState]:
         yield state
         await delete_all_pods(state)
         nursery.cancel_scope.cancel()
+    assert child_processes() == [], "the kubelet left processes running"
+
+
+def child_processes() -> list[str]:
+    """Command lines of this process's live children (containers, holders, execs)."""
+    me = str(os.getpid())
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[1] == me and fields[0] != "Z":
+            out.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return out
 
 
 async def wait_for(state: ClusterState, check: Callable[[ClusterState], Any], timeout: float = 15) -> Any:

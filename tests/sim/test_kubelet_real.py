@@ -1,15 +1,26 @@
 """Containers with a command run as real processes inside the pod's mounts."""
 
+import base64
 from pathlib import Path
 
+import trio
+
+from fleet.sim.kubelet import kubelet_for
+from fleet.sim.kubelet.logs import LogQuery
 from tests.sim.kubelet_harness import (
+    child_processes,
     container_status,
     create_pod,
+    delete_pod,
+    events,
+    get_pod,
     phase,
     pod,
     read_log,
     running_cluster,
+    wait_for,
     wait_pod,
+    waiting_reason,
 )
 
 WORK = {"name": "work", "emptyDir": {"medium": "Memory"}}
@@ -49,3 +60,238 @@ async def test_init_container_writes_a_file_the_main_container_reads():
         assert main["finishedAt"]
         assert not _on_host("/fleet/working-dir")
         assert not _on_host("/fleet")
+
+
+async def test_exit_code_lands_in_the_container_status_and_fails_the_pod():
+    async with running_cluster() as state:
+        create_pod(state, pod("exits", _sh("main", "echo bye; exit 3"), restartPolicy="Never"))
+        p = await wait_pod(state, "exits", _done)
+        assert phase(p) == "Failed"
+        terminated = container_status(p, "main")["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+        ready = {c["type"]: c for c in p["status"]["conditions"]}["Ready"]
+        assert (ready["status"], ready["reason"]) == ("False", "PodCompleted")
+
+
+async def test_env_sources_and_working_dir():
+    async with running_cluster() as state:
+        state.store.create(
+            state.rt("", "ConfigMap"),
+            {"metadata": {"name": "cm", "namespace": "default"}, "data": {"color": "blue", "size": "L"}},
+        )
+        secret = {
+            "metadata": {"name": "sec", "namespace": "default"},
+            "data": {"token": base64.b64encode(b"s3cr3t").decode()},
+        }
+        state.store.create(state.rt("", "Secret"), secret)
+        env = [
+            {"name": "PLAIN", "value": "v"},
+            {"name": "EXPANDED", "value": "$(PLAIN)-x"},
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+            {"name": "TEAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['team']"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+            {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "color"}}},
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "token"}}},
+            {"name": "NONE", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k", "optional": True}}},
+        ]
+        names = "PLAIN EXPANDED POD NS UID TEAM IP NODE MEM COLOR TOKEN CM_size NONE"
+        script = f"pwd; for v in {names}; do eval echo $v=\\${{$v-unset}}; done"
+        main = _sh(
+            "main", script, env=env, envFrom=[{"configMapRef": {"name": "cm"}, "prefix": "CM_"}], workingDir="/srv/app"
+        )
+        main["resources"] = {"limits": {"memory": "64Mi"}}
+        spec = pod("envs", main, restartPolicy="Never")
+        spec["metadata"]["labels"] = {"team": "blue"}
+        created = create_pod(state, spec)
+        p = await wait_pod(state, "envs", _done)
+        assert phase(p) == "Succeeded", p["status"]
+        lines = (await read_log(state, "envs", "main")).splitlines()
+        assert lines[0] == "/srv/app"
+        values = dict(line.split("=", 1) for line in lines[1:])
+        assert values == {
+            "PLAIN": "v",
+            "EXPANDED": "v-x",
+            "POD": "envs",
+            "NS": "default",
+            "UID": created["metadata"]["uid"],
+            "TEAM": "blue",
+            "IP": p["status"]["podIP"],
+            "NODE": p["spec"]["nodeName"],
+            "MEM": "64",
+            "COLOR": "blue",
+            "TOKEN": "s3cr3t",
+            "CM_size": "L",
+            "NONE": "unset",
+        }
+
+
+async def test_missing_secret_holds_the_container_until_it_exists():
+    async with running_cluster() as state:
+        env = [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "later", "key": "t"}}}]
+        create_pod(state, pod("waits", _sh("main", "echo $T", env=env), restartPolicy="Never"))
+        p = await wait_pod(state, "waits", lambda p: waiting_reason(p, "main") == "CreateContainerConfigError")
+        assert container_status(p, "main")["state"]["waiting"]["message"] == 'secret "later" not found'
+        state.store.create(
+            state.rt("", "Secret"), {"metadata": {"name": "later", "namespace": "default"}, "stringData": {"t": "now"}}
+        )
+        await wait_pod(state, "waits", lambda p: phase(p) == "Succeeded")
+        assert await read_log(state, "waits", "main") == "now\n"
+
+
+async def test_on_failure_restarts_and_keeps_the_previous_log():
+    async with running_cluster() as state:
+        script = "if [ -f /data/once ]; then echo second; else touch /data/once; echo first; exit 1; fi"
+        main = _sh("main", script, volumeMounts=[{"name": "data", "mountPath": "/data"}])
+        create_pod(state, pod("retry", main, restartPolicy="OnFailure", volumes=[{"name": "data", "emptyDir": {}}]))
+        p = await wait_pod(state, "retry", _done)
+        assert phase(p) == "Succeeded"
+        status = container_status(p, "main")
+        assert status["restartCount"] == 1
+        assert status["lastState"]["terminated"]["exitCode"] == 1
+        assert await read_log(state, "retry", "main") == "second\n"
+        assert await read_log(state, "retry", "main", previous=True) == "first\n"
+
+
+async def test_always_restarting_failure_is_a_crash_loop():
+    async with running_cluster() as state:
+        create_pod(state, pod("crash", _sh("main", "exit 2")))
+        p = await wait_pod(state, "crash", lambda p: waiting_reason(p, "main") == "CrashLoopBackOff")
+        status = container_status(p, "main")
+        assert status["restartCount"] >= 1
+        assert status["lastState"]["terminated"]["exitCode"] == 2
+        assert "BackOff" in [r for r, _ in events(state, "crash")]
+
+
+async def test_failed_init_container_fails_the_pod_with_restart_never():
+    async with running_cluster() as state:
+        spec = pod("initfail", _sh("main", "echo never"), initContainers=[_sh("init", "exit 4")], restartPolicy="Never")
+        create_pod(state, spec)
+        p = await wait_pod(state, "initfail", _done)
+        assert phase(p) == "Failed"
+        assert container_status(p, "init")["state"]["terminated"]["exitCode"] == 4
+        assert waiting_reason(p, "main") == "PodInitializing"
+        initialized = {c["type"]: c for c in p["status"]["conditions"]}["Initialized"]
+        assert initialized["status"] == "False"
+
+
+async def test_native_sidecar_starts_first_and_is_stopped_after_the_main_container():
+    async with running_cluster() as state:
+        sidecar = _sh(
+            "side",
+            "trap 'echo stopped; exit 0' TERM; touch /shared/up; while true; do sleep 0.05; done",
+            restartPolicy="Always",
+            volumeMounts=[{"name": "shared", "mountPath": "/shared"}],
+        )
+        main = _sh(
+            "main",
+            "for i in $(seq 100); do test -f /shared/up && break; sleep 0.05; done; "
+            "test -f /shared/up && echo saw-sidecar",
+            volumeMounts=[{"name": "shared", "mountPath": "/shared"}],
+        )
+        spec = pod(
+            "sidecar",
+            main,
+            initContainers=[sidecar],
+            restartPolicy="Never",
+            volumes=[{"name": "shared", "emptyDir": {}}],
+        )
+        create_pod(state, spec)
+        p = await wait_pod(state, "sidecar", _done)
+        assert phase(p) == "Succeeded", p["status"]
+        assert await read_log(state, "sidecar", "main") == "saw-sidecar\n"
+        assert await read_log(state, "sidecar", "side") == "stopped\n"
+        assert "terminated" in container_status(p, "side")["state"]
+
+
+async def test_active_deadline_fails_the_pod():
+    async with running_cluster() as state:
+        create_pod(state, pod("slow", _sh("main", "sleep 100"), activeDeadlineSeconds=1, restartPolicy="Never"))
+        p = await wait_pod(state, "slow", _done)
+        assert (phase(p), p["status"]["reason"]) == ("Failed", "DeadlineExceeded")
+        assert p["status"]["message"] == "Pod was active on the node longer than the specified deadline"
+        assert container_status(p, "main")["state"]["terminated"]["exitCode"] == 143
+
+
+async def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period():
+    async with running_cluster() as state:
+        stubborn = _sh("main", "trap 'echo got-term' TERM; echo up; while true; do sleep 0.05; done")
+        create_pod(state, pod("stubborn", stubborn))
+        await wait_pod(state, "stubborn", lambda p: phase(p) == "Running")
+        log = kubelet_for(state).worker("default", "stubborn").logs["main"].current
+        followed = []
+        trap_set = trio.Event()
+
+        async def follow():
+            async for chunk in log.read(LogQuery(follow=True)):
+                followed.append(chunk)
+                trap_set.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            with trio.fail_after(10):
+                await trap_set.wait()
+            started = trio.current_time()
+            delete_pod(state, "stubborn", grace=1)
+            await wait_for(state, lambda s: get_pod(s, "stubborn") is None)
+            elapsed = trio.current_time() - started
+        assert 1 <= elapsed < 5
+        assert b"".join(followed) == b"up\ngot-term\n"
+        terminated = [m for r, m in events(state, "stubborn") if r == "Killing"]
+        assert terminated == ["Stopping container main"]
+        assert child_processes() == []
+
+
+async def test_a_mount_the_pod_does_not_define_fails_with_a_clear_reason():
+    async with running_cluster() as state:
+        main = _sh("main", "echo never", volumeMounts=[{"name": "ghost", "mountPath": "/ghost"}])
+        create_pod(state, pod("ghost", main, restartPolicy="Never"))
+        p = await wait_pod(state, "ghost", _done)
+        terminated = container_status(p, "main")["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["reason"]) == (128, "ContainerCannotRun")
+        assert "volumeMount 'ghost' of container 'main' names no volume of the pod" in terminated["message"]
+
+
+async def test_config_volumes_read_only_root_and_mapped_host_path():
+    async with running_cluster() as state:
+        state.store.create(
+            state.rt("", "ConfigMap"),
+            {"metadata": {"name": "cfg", "namespace": "default"}, "data": {"app.conf": "x=1"}},
+        )
+        secret = {
+            "metadata": {"name": "creds", "namespace": "default"},
+            "data": {"pw": base64.b64encode(b"hunter2").decode()},
+        }
+        state.store.create(state.rt("", "Secret"), secret)
+        script = (
+            "cat /etc/app/app.conf; echo; cat /etc/creds/pw; echo; "
+            "touch /root-file 2>/dev/null || echo read-only-root; touch /tmp/ok && echo tmp-writable; "
+            "echo node > /var/log/sim-node/marker && echo host-path"
+        )
+        mounts = [
+            {"name": "cfg", "mountPath": "/etc/app"},
+            {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "logs", "mountPath": "/var/log/sim-node"},
+        ]
+        volumes = [
+            {"name": "cfg", "configMap": {"name": "cfg"}},
+            {"name": "creds", "secret": {"secretName": "creds"}},
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "logs", "hostPath": {"path": "/var/log/sim-node", "type": "DirectoryOrCreate"}},
+        ]
+        main = _sh("main", script, volumeMounts=mounts, securityContext={"readOnlyRootFilesystem": True})
+        create_pod(state, pod("vols", main, restartPolicy="Never", volumes=volumes))
+        p = await wait_pod(state, "vols", _done)
+        assert phase(p) == "Succeeded", p["status"]
+        assert (await read_log(state, "vols", "main")).splitlines() == [
+            "x=1",
+            "hunter2",
+            "read-only-root",
+            "tmp-writable",
+            "host-path",
+        ]
+        assert not _on_host("/var/log/sim-node")

@@ -7,9 +7,11 @@ serves them. Readers that follow wait on an event set at every append, never by 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import trio
 
@@ -75,25 +77,18 @@ class ContainerLog:
         appended, self._appended = self._appended, trio.Event()
         appended.set()
 
-    def _records(self, offset: int) -> tuple[list[tuple[str, bytes]], int]:
-        """(timestamp, rendered line) records from a byte offset of the file, and the new offset."""
-        if self.path is None:
-            return [], offset
-        with self.path.open("rb") as f:
-            f.seek(offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        out: list[tuple[str, bytes]] = []
-        for raw in data[:end].split(b"\n")[:-1]:
-            stamp, tag, content = raw.split(b" ", 2)
-            out.append((stamp.decode(), content + b"\n" if tag == b"F" else content))
-        return out, offset + end
-
     async def read(self, query: LogQuery) -> AsyncIterator[bytes]:
         """The log's content per ``query``; with ``follow``, until the run ends."""
+        # One handle for the whole read: a follower keeps reading even once the pod's files are removed.
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(self.path.open("rb")) if self.path is not None else None
+            async for chunk in self._read(handle, query):
+                yield chunk
+
+    async def _read(self, handle: BinaryIO | None, query: LogQuery) -> AsyncIterator[bytes]:
         budget = query.limit_bytes
         since = _normalise(query.since) if query.since else None
-        records, offset = self._records(0)
+        records = _records(handle)
         if since is not None:
             records = [r for r in records if _normalise(r[0]) >= since]
         if query.tail_lines is not None:
@@ -110,13 +105,28 @@ class ContainerLog:
             if not query.follow:
                 return
             appended = self._appended
-            records, offset = self._records(offset)
+            records = _records(handle)
             if records:
                 continue
             if self.closed:
                 return
             await appended.wait()
-            records, offset = self._records(offset)
+            records = _records(handle)
+
+
+def _records(handle: BinaryIO | None) -> list[tuple[str, bytes]]:
+    """(timestamp, rendered line) records from the handle's position on; it stops after the last full one."""
+    if handle is None:
+        return []
+    start = handle.tell()
+    data = handle.read()
+    end = data.rfind(b"\n") + 1
+    handle.seek(start + end)
+    out: list[tuple[str, bytes]] = []
+    for raw in data[:end].split(b"\n")[:-1]:
+        stamp, tag, content = raw.split(b" ", 2)
+        out.append((stamp.decode(), content + b"\n" if tag == b"F" else content))
+    return out
 
 
 def _render(records: list[tuple[str, bytes]], timestamps: bool) -> Iterator[bytes]:

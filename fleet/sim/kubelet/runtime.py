@@ -42,8 +42,8 @@ while [ $# -ge 3 ]; do
 done
 mkdir -p "$root$wd"
 if [ "$readonly" = ro ]; then mount -o remount,ro "$root"; fi
-echo ready
-exec chroot "$root" /bin/sh -c 'cd "$1" && exec sleep infinity' holder "$wd"
+# "ready" only once chrooted: nsenter -r -w takes the holder's root and working directory.
+exec chroot "$root" /bin/sh -c 'cd "$1" && echo ready && exec sleep infinity' holder "$wd"
 """
 _SETUP_DEADLINE = 20.0
 _KILL_DEADLINE = 5.0
@@ -203,8 +203,12 @@ class ProcessRun(ContainerRun):
         return cls(process, log)
 
     def send_signal(self, sig: int) -> None:
+        """SIGTERM goes to the container's main process only (as to PID 1); SIGKILL to all of it."""
         if self._process.returncode is None:
-            kill_group(self._process.pid, sig)
+            if sig == signal.SIGKILL:
+                kill_group(self._process.pid, sig)
+            else:
+                self._process.send_signal(sig)
 
     async def _pump(self) -> None:
         stream = self._process.stdout
