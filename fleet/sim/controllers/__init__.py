@@ -30,12 +30,15 @@ import trio
 
 from fleet.sim.cluster import ClusterState
 from fleet.sim.controllers.crd import CrdController
+from fleet.sim.controllers.daemonset import DaemonSetController
 from fleet.sim.controllers.deployment import DeploymentController
 from fleet.sim.controllers.garbage import GarbageCollector
+from fleet.sim.controllers.job import JobController
 from fleet.sim.controllers.manager import ControllerFactory, ControllerManager
 from fleet.sim.controllers.namespace import NamespaceController, bootstrap
 from fleet.sim.controllers.replicaset import ReplicaSetController
 from fleet.sim.controllers.services import LoadBalancerController, VolumeBinder
+from fleet.sim.controllers.statefulset import StatefulSetController
 
 __all__ = ["ALL_CONTROLLERS", "bootstrap", "run_controllers"]
 
@@ -44,6 +47,9 @@ ALL_CONTROLLERS: tuple[ControllerFactory, ...] = (
     CrdController,
     DeploymentController,
     ReplicaSetController,
+    StatefulSetController,
+    DaemonSetController,
+    JobController,
     LoadBalancerController,
     VolumeBinder,
     GarbageCollector,
