@@ -38,6 +38,7 @@ READY_DEADLINE = 30.0
 AWS_TEST_ACCESS_KEY = "AKIDFLEETTEST0000001"
 AWS_TEST_SECRET_KEY = "fleet-test-secret-access-key-0001"
 AWS_TEST_REGION = "eu-west-1"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 
 def free_port() -> int:
@@ -328,8 +329,9 @@ def _handler(endpoint: GoogleEndpoint) -> type[BaseHTTPRequestHandler]:
                 header = json.loads(base64.urlsafe_b64decode(assertion.split(".")[0] + "=="))
                 with endpoint.lock:
                     certs = dict(endpoint.keys)
+                # google-auth signs for Google's own token URI whatever token_uri says, as Google expects.
                 claims = google_jwt.decode(assertion, certs={header["kid"]: certs[header["kid"]]},
-                                           audience=endpoint.token_uri)
+                                           audience=[endpoint.token_uri, GOOGLE_TOKEN_AUDIENCE])
             except Exception as e:  # any malformed or badly signed assertion is one answer
                 self._send(400, {"error": "invalid_grant", "error_description": f"bad assertion: {type(e).__name__}"})
                 return
@@ -389,3 +391,15 @@ def private_tmp() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# -- the simulated fleet ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_fleet() -> Iterator[Any]:
+    """Three TLS clusters of ``fleet.sim`` for this module."""
+    from fleet.sim import SimFleet
+
+    with SimFleet(clusters=3, tls=True) as fleet:
+        yield fleet

@@ -66,6 +66,7 @@ class Connection:
         cluster = self.kubeconfig["clusters"][0]["cluster"]
         config = Configuration(host=self.server)
         config.verify_ssl = not self.insecure
+        config.retries = False  # retries are the caller's policy (fleet.kube), not urllib3's
         if ca := cluster.get("certificate-authority-data"):
             config.ca_cert_data = base64.b64decode(ca).decode()
         user = self.user
@@ -221,7 +222,9 @@ async def _from_fields(
     spec: ConnectionSpec, cluster: Cluster, resolver: SecretResolver
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     base = cluster.base_dir
-    server = await _value(spec.master_url, resolver, base)
+    server = spec.master_url
+    if server is not None and is_reference(server):
+        server = await resolver.resolve(_parse(server, base))
     kube_cluster: dict[str, Any] = {"server": server}
     if spec.ca_cert_data:
         kube_cluster["certificate-authority-data"] = _as_b64_pem(str(await _value(spec.ca_cert_data, resolver, base)))

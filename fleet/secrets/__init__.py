@@ -10,6 +10,7 @@ from fleet.secrets.redaction import (
     REGISTRY,
     RedactingFilter,
     install_log_redaction,
+    quiet_payload_loggers,
     redact,
     register_secret,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "install_log_redaction",
     "is_reference",
     "parse_reference",
+    "quiet_payload_loggers",
     "redact",
     "register_secret",
 ]

@@ -23,8 +23,7 @@ class RedactionRegistry:
 
     def register(self, value: str) -> None:
         """Remember ``value`` (and its base64 form, as kubeconfigs carry data) as a secret."""
-        forms = {value, *(line.strip() for line in value.splitlines())}
-        forms.add(base64.b64encode(value.encode()).decode())
+        forms = {value, value.strip(), base64.b64encode(value.encode()).decode()}
         with self._lock:
             before = len(self._values)
             self._values.update(f for f in forms if len(f) >= MIN_LENGTH)
@@ -90,8 +89,23 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: libraries whose DEBUG records carry request or response bodies (a secret store's answer is
+#: logged before fleet has seen, let alone registered, the value in it)
+PAYLOAD_LOGGERS = ("botocore", "boto3", "hvac", "google.auth", "werkzeug")
+
+
+def quiet_payload_loggers(level: int = logging.INFO) -> None:
+    """Keep the loggers of ``PAYLOAD_LOGGERS`` at ``level`` or above, whatever the root level is."""
+    for name in PAYLOAD_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < level:
+            logger.setLevel(level)
+
+
 def install_log_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
-    """Add one ``RedactingFilter`` to every handler of ``logger`` (the root logger by default)."""
+    """Add one ``RedactingFilter`` to every handler of ``logger`` (the root logger by default), and
+    quiet the libraries that log payloads."""
+    quiet_payload_loggers()
     target = logger or logging.getLogger()
     flt = RedactingFilter()
     for handler in target.handlers:
