@@ -17,18 +17,8 @@ from typing import Any
 import yaml
 
 from fleet.sim.model import JsonObject, ResourceType, StatusError
-from fleet.sim.patch.managed import (
-    FieldSet,
-    ManagerEntry,
-    Path,
-    fields_of,
-    is_missing,
-    path_string,
-    read_entries,
-    remove_at,
-    value_at,
-    write_entries,
-)
+from fleet.sim.patch.fieldpath import FieldSet, Path, fields_of, is_missing, path_string, remove_at, value_at
+from fleet.sim.patch.managed import ManagerEntry, read_entries, write_entries
 from fleet.sim.schema import SchemaNode, schema_for
 from fleet.sim.store import now_rfc3339
 
@@ -92,6 +82,7 @@ def server_side_apply(
         raise _conflict_error(conflicts)
     for entry, path in conflicts:
         entry.fields.discard(path)
+        entry.stored = None
 
     merged = _merge(base, applied, schema)
     assert isinstance(merged, dict)

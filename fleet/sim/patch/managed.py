@@ -1,215 +1,20 @@
-"""Field ownership: ``metadata.managedFields`` in the exact FieldsV1 format of structured-merge-diff.
+"""Field ownership: the ``metadata.managedFields`` entries of an object, and recording updates.
 
 Updates (create, replace, the three non-apply patch types) record what they changed as the manager's
 ``Update`` entry and take those fields away from other managers (:func:`update_managed_fields`, or
-:func:`record_update` for an object of a known kind), as the API server does.
-
-A field path is a tuple of FieldsV1 path elements: ``f:<field>`` (a struct field or a map key),
-``k:{"name":"main"}`` (an associative list item, keys sorted, compact JSON), ``v:<json>`` (a set
-member), ``i:<index>`` (a list item without keys). A FieldsV1 document is the trie of a set of paths
-where ``.`` marks a node that is itself a member and also has members below it.
-
-Which paths an object "has" follows structured-merge-diff's ``ToFieldSet``: scalars, atomic lists and
-maps, list items (always, with their own fields below), and keys of maps that are not declared fields.
+:func:`record_update` for an object of a known kind), as the API server does. Server-side apply
+(:mod:`fleet.sim.patch.apply`) reads and writes the same entries.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fleet.sim.model import JsonObject, ResourceType
+from fleet.sim.patch.fieldpath import FieldSet, changed_fields, from_fields_v1, to_fields_v1
 from fleet.sim.schema import SchemaNode, definition_name, definition_node, schema_for
 from fleet.sim.store import now_rfc3339
-
-Path = tuple[str, ...]
-FieldSet = set[Path]
-
-# Never owned by anyone: identity and bookkeeping the server itself maintains.
-_META_IGNORED = frozenset(
-    {
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "managedFields",
-        "selfLink",
-    }
-)
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _key_fields(item: Any, keys: tuple[str, ...]) -> JsonObject:
-    if not isinstance(item, dict):
-        return {}
-    return {k: item[k] for k in keys if k in item}
-
-
-def item_element(item: Any, index: int, node: SchemaNode | None) -> str:
-    """The path element of a list item: ``k:`` for associative lists, ``v:`` for sets, else ``i:``."""
-    if node is not None and node.list_type == "map" and node.list_keys:
-        keys = _key_fields(item, node.list_keys)
-        if keys:
-            return "k:" + _compact(dict(sorted(keys.items())))
-    if node is not None and node.list_type == "set":
-        return "v:" + _compact(item)
-    return f"i:{index}"
-
-
-def fields_of(obj: JsonObject, schema: SchemaNode | None, *, include_status: bool = False) -> FieldSet:
-    """Every path ``obj`` sets, apart from identity metadata (and status unless ``include_status``)."""
-    found: FieldSet = set()
-    for key, value in obj.items():
-        if key in ("apiVersion", "kind") or (key == "status" and not include_status):
-            continue
-        child = schema.child(key) if schema is not None else None
-        if key == "metadata" and isinstance(value, dict):
-            meta = {k: v for k, v in value.items() if k not in _META_IGNORED}
-            _collect(meta, child, ("f:metadata",), found)
-            continue
-        _collect(value, child, (f"f:{key}",), found)
-    return found
-
-
-def _collect(value: Any, node: SchemaNode | None, path: Path, found: FieldSet) -> None:
-    if isinstance(value, dict):
-        if node is not None and node.atomic_map:
-            found.add(path)
-            return
-        for key, sub in value.items():
-            declared = node is not None and node.declares(key)
-            child = node.child(key) if node is not None else None
-            sub_path = (*path, f"f:{key}")
-            _collect(sub, child, sub_path, found)
-            if not declared:
-                found.add(sub_path)
-        return
-    if isinstance(value, list):
-        if node is None or node.list_type == "atomic":
-            found.add(path)
-            return
-        items = node.items
-        for index, item in enumerate(value):
-            item_path = (*path, item_element(item, index, node))
-            found.add(item_path)
-            if node.list_type == "map":
-                _collect(item, items, item_path, found)
-        return
-    found.add(path)
-
-
-_MISSING = object()
-
-
-def value_at(obj: Any, path: Path) -> Any:
-    """The value at ``path`` in ``obj``, or the module's missing marker."""
-    current = obj
-    for element in path:
-        kind, _, rest = element.partition(":")
-        if kind == "f":
-            if not isinstance(current, dict) or rest not in current:
-                return _MISSING
-            current = current[rest]
-        elif isinstance(current, list):
-            found = _find_item(current, kind, rest)
-            if found is None:
-                return _MISSING
-            current = current[found]
-        else:
-            return _MISSING
-    return current
-
-
-def is_missing(value: Any) -> bool:
-    return value is _MISSING
-
-
-def _find_item(items: list[Any], kind: str, rest: str) -> int | None:
-    if kind == "i":
-        index = int(rest)
-        return index if 0 <= index < len(items) else None
-    wanted = json.loads(rest)
-    for index, item in enumerate(items):
-        if kind == "v" and item == wanted:
-            return index
-        if kind == "k" and isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items()):
-            return index
-    return None
-
-
-def remove_at(obj: JsonObject, path: Path) -> None:
-    """Remove the field or list item at ``path`` from ``obj`` (in place); absent paths are ignored."""
-    parent = value_at(obj, path[:-1])
-    kind, _, rest = path[-1].partition(":")
-    if kind == "f":
-        if isinstance(parent, dict):
-            parent.pop(rest, None)
-    elif isinstance(parent, list):
-        index = _find_item(parent, kind, rest)
-        if index is not None:
-            del parent[index]
-
-
-def path_string(path: Path) -> str:
-    """structured-merge-diff's text form: ``.spec.template.spec.containers[name="main"].image``."""
-    out: list[str] = []
-    for element in path:
-        kind, _, rest = element.partition(":")
-        if kind == "f":
-            out.append(f".{rest}")
-        elif kind == "k":
-            keys = json.loads(rest)
-            out.append("[" + ",".join(f"{k}={_compact(v)}" for k, v in keys.items()) + "]")
-        elif kind == "v":
-            out.append(f"[={rest}]")
-        else:
-            out.append(f"[{rest}]")
-    return "".join(out)
-
-
-def to_fields_v1(paths: Iterable[Path]) -> JsonObject:
-    """The FieldsV1 trie of a set of paths (keys sorted, ``.`` for members that have members below)."""
-    root: dict[str, Any] = {}
-    members: set[int] = set()
-    for path in paths:
-        node = root
-        for element in path:
-            node = node.setdefault(element, {})
-        members.add(id(node))
-    return _render(root, members)
-
-
-def _render(node: dict[str, Any], members: set[int]) -> JsonObject:
-    out: JsonObject = {}
-    if node and id(node) in members:
-        out["."] = {}
-    for key in sorted(node):
-        out[key] = _render(node[key], members)
-    return out
-
-
-def from_fields_v1(fields: Any, prefix: Path = ()) -> FieldSet:
-    """The set of paths a FieldsV1 document holds."""
-    found: FieldSet = set()
-    if not isinstance(fields, dict):
-        return found
-    for key, sub in fields.items():
-        if key == ".":
-            found.add(prefix)
-        elif isinstance(sub, dict) and sub:
-            found |= from_fields_v1(sub, (*prefix, key))
-        else:
-            found.add((*prefix, key))
-    return found
 
 
 @dataclass
@@ -222,6 +27,8 @@ class ManagerEntry:
     time: str
     fields: FieldSet = field(default_factory=set)
     subresource: str = ""
+    # The entry as stored, reused as long as nothing about it changes.
+    stored: JsonObject | None = None
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -237,6 +44,8 @@ class ManagerEntry:
         return name
 
     def to_json(self) -> JsonObject:
+        if self.stored is not None:
+            return self.stored
         entry: JsonObject = {
             "manager": self.manager,
             "operation": self.operation,
@@ -266,6 +75,7 @@ def read_entries(obj: JsonObject | None) -> list[ManagerEntry]:
                 time=str(raw.get("time", "")),
                 fields=from_fields_v1(raw.get("fieldsV1")),
                 subresource=str(raw.get("subresource", "")),
+                stored=raw,
             )
         )
     return entries
@@ -306,23 +116,25 @@ def update_managed_fields(
         return new
     if sent and sent != stored:
         return new
+    changed, removed = changed_fields(old, new, schema, include_status=include_status)
+    if not changed and not removed:
+        if stored is not None:
+            meta["managedFields"] = stored
+        return new
     entries = read_entries(old)
-    old_set = fields_of(old, schema, include_status=include_status) if old is not None else set()
-    new_set = fields_of(new, schema, include_status=include_status)
-    inner = {path[:end] for path in new_set for end in range(1, len(path))}
-    changed = {p for p in new_set if p not in old_set or (p not in inner and value_at(old, p) != value_at(new, p))}
-    removed = old_set - new_set
     identity = (manager, operation, subresource)
     mine = next((e for e in entries if e.identity == identity), None)
     for entry in entries:
-        entry.fields -= removed
-        if entry is not mine:
-            entry.fields -= changed
+        lost = entry.fields & removed if entry is mine else entry.fields & (removed | changed)
+        if lost:
+            entry.fields -= lost
+            entry.stored = None
     if mine is not None:
-        mine.fields |= changed
         if changed:
+            mine.fields |= changed
             mine.time = now_rfc3339()
             mine.api_version = api_version
+            mine.stored = None
     elif changed:
         entries.append(ManagerEntry(manager, operation, api_version, now_rfc3339(), changed, subresource))
     write_entries(new, entries)
