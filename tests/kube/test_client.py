@@ -1,0 +1,187 @@
+"""KubeClient against the sim's faults and request log: retries, 401 refresh, surviving watches, request counts."""
+
+import logging
+import threading
+
+import pytest
+import trio
+
+from fleet.errors import ApiError
+from fleet.kube import ConnectFailed, KubeClient
+from fleet.kube.apply import apply
+from fleet.kube.patch import patch
+from fleet.kube.wait import jsonpath_check, wait
+from fleet.kube.watch import Watcher
+from fleet.settings import FleetSettings, RetrySettings
+from fleet.sim import SimFleet
+from fleet.sim.cluster import SimConfig
+from fleet.sim.faults import Faults
+from tests.kube.manifests import configmap, deployment
+
+pytestmark = pytest.mark.sim_only
+
+
+def fast_retries(attempts=30, max_delay=0.05):
+    return FleetSettings(retry=RetrySettings(attempts=attempts, initial_delay=0.01, max_delay=max_delay, jitter=0.01))
+
+
+async def _requests(sim_cluster, path_part=""):
+    records = await trio.to_thread.run_sync(sim_cluster.requests)
+    return [r for r in records if path_part in r.path]
+
+
+async def _faults(sim_cluster, faults):
+    await trio.to_thread.run_sync(sim_cluster.set_faults, faults)
+
+
+@pytest.fixture
+async def healed(cluster):
+    yield cluster.sim
+    await _faults(cluster.sim, Faults())
+
+
+async def test_transient_503_is_retried_until_it_succeeds(cluster, healed, namespace):
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, settings=fast_retries())
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    await _faults(healed, Faults(error_rate=0.6, error_codes=(503,), paths=(path,)))
+    for _ in range(5):
+        await kube.request("GET", path)
+    statuses = [r.status for r in await _requests(healed, path)]
+    assert statuses.count(200) == 5
+    assert 503 in statuses
+    kube.close()
+
+
+async def test_429_honours_retry_after(cluster, healed, namespace, caplog):
+    caplog.set_level(logging.WARNING, logger="fleet.kube.retry")
+    kube = KubeClient.from_kubeconfig(
+        cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=2, max_delay=2.0)
+    )
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    await _faults(healed, Faults(throttle_rate=1.0, retry_after=1, paths=(path,)))
+    with pytest.raises(ApiError) as failed:
+        await kube.request("GET", path)
+    assert failed.value.code == 429
+    records = await _requests(healed, path)
+    assert [r.status for r in records] == [429, 429]
+    assert records[1].time - records[0].time >= 0.9  # waited the server's Retry-After, not the 0.01 s backoff
+    assert "attempt 2/2" in caplog.text
+    kube.close()
+
+
+async def test_permanent_errors_fail_at_once(kube, cluster, namespace):
+    kube.settings = fast_retries()
+    path = f"/api/v1/namespaces/{namespace}/configmaps/nope"
+    with pytest.raises(ApiError) as failed:
+        await kube.request("GET", path)
+    assert failed.value.code == 404
+    assert "nope" in str(failed.value)
+    assert len(await _requests(cluster.sim, path)) == 1
+
+
+async def test_cluster_down_is_a_connect_error_after_the_retries(cluster, healed, caplog):
+    caplog.set_level(logging.WARNING, logger="fleet.kube.retry")
+    kube = KubeClient.from_kubeconfig(
+        cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=3)
+    )
+    await _faults(healed, Faults(down=True))
+    with pytest.raises(ConnectFailed, match="sim-0"):
+        await kube.request("GET", "/version")
+    assert "attempt 3/3" in caplog.text
+    assert cluster.sim.token not in caplog.text
+    kube.close()
+
+
+class RotatingTokens:
+    """A TokenProvider over the sim: the first token is revoked behind its back."""
+
+    def __init__(self, sim_cluster):
+        self.sim = sim_cluster
+        self.lock = threading.Lock()
+        self.current = sim_cluster.issue_token()
+        self.invalidated = []
+
+    def token(self):
+        with self.lock:
+            return self.current
+
+    def invalidate(self, token):
+        with self.lock:
+            self.invalidated.append(token)
+            if token == self.current:
+                self.current = self.sim.issue_token()
+
+
+async def test_401_invalidates_the_token_and_retries_once(cluster):
+    provider = await trio.to_thread.run_sync(RotatingTokens, cluster.sim)
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, token_provider=provider)
+    await kube.request("GET", "/api/v1/namespaces/default")
+    first = provider.current
+    await trio.to_thread.run_sync(cluster.sim.revoke_token, first)
+    assert (await kube.request("GET", "/api/v1/namespaces/default"))["metadata"]["name"] == "default"
+    assert provider.invalidated == [first]
+    kube.close()
+
+
+async def test_wait_survives_dropped_watch_connections(kube, cluster, healed, namespace):
+    await apply(kube, configmap(a="1"), namespace=namespace)
+    info = await kube.discovery.resolve("v1", "ConfigMap")
+    await _faults(healed, Faults(drop_watch_after=0.2, paths=(f"/api/v1/namespaces/{namespace}/configmaps",)))
+
+    async def change_later():
+        await trio.sleep(0.7)  # after a few cuts of the watch (every 0.2 s)
+        await patch(kube, "ConfigMap", "settings", {"data": {"a": "2"}}, patch_type="merge", namespace=namespace)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(change_later)
+            await wait(kube, info, namespace, "settings", jsonpath_check(".data.a", "2"), timeout=15)
+    watches = [r for r in await _requests(healed, "/configmaps") if "watch=true" in r.query]
+    assert len(watches) >= 2
+
+
+@pytest.fixture
+def short_history_sim(tmp_path):
+    """A cluster that keeps only 5 events of watch history, so old resourceVersions get 410 Gone."""
+    with SimFleet(clusters=1, tls=False, out_dir=tmp_path, config=SimConfig(history=5), services=False) as small:
+        yield small.clusters[0]
+
+
+async def test_watch_relists_after_410_gone(short_history_sim):
+    c = short_history_sim
+    kube = KubeClient.from_kubeconfig(c.kubeconfig_path, context=c.name)
+    await apply(kube, configmap("target", a="1") + "---" + configmap("doomed"), namespace="default")
+    listed = await kube.request("GET", "/api/v1/namespaces/default/configmaps")
+    old_rv = listed["metadata"]["resourceVersion"]
+    watcher = Watcher(kube, "/api/v1/namespaces/default/configmaps", None, resource_version=old_rv)
+    watcher.known = {("default", i["metadata"]["name"]): i for i in listed["items"]}
+    # Push old_rv out of the 5-event history, and change the target meanwhile.
+    for i in range(8):
+        await apply(kube, configmap(f"filler-{i}"), namespace="default")
+    await patch(kube, "ConfigMap", "target", {"data": {"a": "2"}}, patch_type="merge", namespace="default")
+    await kube.request("DELETE", "/api/v1/namespaces/default/configmaps/doomed")
+    seen = {}
+    with trio.fail_after(10):
+        async for event in watcher.events():
+            seen[(event.type, event.object["metadata"]["name"])] = event.object
+            if ("MODIFIED", "target") in seen and ("DELETED", "doomed") in seen:
+                break
+    assert watcher.relists == 1
+    assert seen[("MODIFIED", "target")]["data"] == {"a": "2"}
+    kube.close()
+
+
+async def test_apply_makes_no_redundant_requests(cluster, namespace):
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+    three = configmap("c1") + "---" + configmap("c2") + "---" + deployment("d1", replicas=1)
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    await apply(kube, three, namespace=namespace)
+    first = [(r.method, r.path) for r in await _requests(cluster.sim)]
+    discovery = [p for m, p in first if p in ("/api/v1", "/apis/apps/v1")]
+    assert sorted(discovery) == ["/api/v1", "/apis/apps/v1"]  # one per group-version, nothing else
+    assert len(first) == 2 + 3 * 2  # discovery + (GET, PATCH) per object
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    await apply(kube, three, namespace=namespace)
+    second = [(r.method, r.path) for r in await _requests(cluster.sim)]
+    assert len(second) == 3 * 2  # discovery is cached
+    kube.close()
