@@ -209,6 +209,7 @@ class PodWorker:
             if not (policy == "Always" or (policy == "OnFailure" and code != 0)):
                 return code
             record.archive()
+            self.logs[record.name].archive()
             record.set_waiting(
                 "CrashLoopBackOff",
                 f"back-off {backoff:g}s restarting failed container={record.name} "

@@ -8,7 +8,7 @@ serves them. Readers that follow wait on an event set at every append, never by 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -77,7 +77,7 @@ class ContainerLog:
         appended, self._appended = self._appended, trio.Event()
         appended.set()
 
-    async def read(self, query: LogQuery) -> AsyncIterator[bytes]:
+    async def read(self, query: LogQuery) -> AsyncGenerator[bytes, None]:
         """The log's content per ``query``; with ``follow``, until the run ends."""
         # One handle for the whole read: a follower keeps reading even once the pod's files are removed.
         with contextlib.ExitStack() as stack:
@@ -144,11 +144,20 @@ class ContainerLogs:
         self.current: ContainerLog | None = None
         self.previous: ContainerLog | None = None
 
-    def new_run(self, real: bool) -> ContainerLog:
-        """Start the log of a new run; the one before becomes ``previous``, older ones are dropped."""
+    def archive(self) -> None:
+        """The current run ended for good (a restart will follow): it becomes ``previous``.
+
+        It stays ``current`` too until the next run starts, as a crash-looping container's log does.
+        """
+        if self.current is None or self.current is self.previous:
+            return
         if self.previous is not None and self.previous.path is not None:
             self.previous.path.unlink(missing_ok=True)
         self.previous = self.current
+
+    def new_run(self, real: bool) -> ContainerLog:
+        """Start the log of a new run; the one before becomes ``previous``, older ones are dropped."""
+        self.archive()
         path = self._directory() / f"{self._name}.{self._runs}.log" if real else None
         self._runs += 1
         self.current = ContainerLog(path)
