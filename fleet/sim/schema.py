@@ -210,7 +210,13 @@ def definition_node(name: str) -> SchemaNode:
 
 @functools.cache
 def _crd_node(schema_json: str) -> SchemaNode:
-    return SchemaNode(json.loads(schema_json))
+    raw: JsonObject = json.loads(schema_json)
+    # As on the API server, a custom resource's metadata is ObjectMeta whatever its CRD says about it.
+    properties = raw.setdefault("properties", {})
+    properties["metadata"] = {"$ref": f"#/$defs/{_OBJECT_META}"}
+    properties.setdefault("apiVersion", {"type": "string"})
+    properties.setdefault("kind", {"type": "string"})
+    return SchemaNode(raw)
 
 
 def schema_for(rt: ResourceType, crd_schema: JsonObject | None = None) -> SchemaNode | None:

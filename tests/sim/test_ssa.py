@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from fleet.sim.model import StatusError
-from fleet.sim.patch import parse_apply_body, server_side_apply, update_managed_fields
+from fleet.sim.model import ResourceType, StatusError
+from fleet.sim.patch import apply_patch, parse_apply_body, server_side_apply, update_managed_fields
 from fleet.sim.resources import BUILTIN
 from fleet.sim.schema import SchemaNode, schema_for
 
@@ -263,3 +263,63 @@ def test_apply_of_custom_resource_without_schema_merges_maps() -> None:
     assert obj["spec"] == {"a": 1, "list": [1, 2], "b": 2}
     fields = _entries(obj)["fleet/Apply"]["fieldsV1"]
     assert fields == {"f:spec": {"f:a": {}, "f:list": {}}}
+
+
+def test_status_subresource_apply_writes_status_only() -> None:
+    live = _apply(None, _config(), "fleet")
+    applied = {**_config(replicas=9), "status": {"replicas": 2}}
+    obj = server_side_apply(
+        live,
+        applied,
+        manager="controller",
+        force=False,
+        api_version="apps/v1",
+        schema=_schema(),
+        ignore_status=False,
+        subresource="status",
+    )
+    assert obj["spec"]["replicas"] == 2
+    assert obj["status"] == {"replicas": 2}
+    entry = _entries(obj)["controller/Apply"]
+    assert entry["subresource"] == "status"
+    assert entry["fieldsV1"] == {"f:status": {"f:replicas": {}}}
+
+
+def test_custom_resource_lists_follow_the_crd_schema() -> None:
+    thing = ResourceType(group="example.com", version="v1", resource="things", kind="Thing", namespaced=True)
+    crd_schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "workers": {
+                        "type": "array",
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["id"],
+                        "items": {
+                            "type": "object",
+                            "properties": {"id": {"type": "string"}, "size": {"type": "integer"}},
+                        },
+                    }
+                },
+            }
+        },
+    }
+
+    def config(workers: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "example.com/v1",
+            "kind": "Thing",
+            "metadata": {"name": "t", "labels": {"a": "b"}},
+            "spec": {"workers": workers},
+        }
+
+    live = apply_patch(None, config([{"id": "a", "size": 1}]), "alice", force=False, rt=thing, crd_schema=crd_schema)
+    obj = apply_patch(live, config([{"id": "b", "size": 2}]), "bob", force=False, rt=thing, crd_schema=crd_schema)
+    assert obj["spec"]["workers"] == [{"id": "a", "size": 1}, {"id": "b", "size": 2}]
+    fields = _entries(obj)["bob/Apply"]["fieldsV1"]
+    assert fields == {
+        "f:metadata": {"f:labels": {"f:a": {}}},
+        "f:spec": {"f:workers": {'k:{"id":"b"}': {".": {}, "f:id": {}, "f:size": {}}}},
+    }

@@ -71,6 +71,15 @@ def server_side_apply(
     applied = copy.deepcopy(applied)
     if ignore_status:
         applied.pop("status", None)
+    if subresource == "status":
+        # The status subresource writes status only: spec and metadata of the configuration are ignored.
+        meta = applied.get("metadata") or {}
+        applied = {
+            "apiVersion": applied["apiVersion"],
+            "kind": applied["kind"],
+            "metadata": {k: meta[k] for k in ("name", "namespace") if k in meta},
+            **({"status": applied["status"]} if "status" in applied else {}),
+        }
     base: JsonObject = copy.deepcopy(live) if live is not None else {}
     entries = read_entries(live)
     applied_set = fields_of(applied, schema, include_status=not ignore_status)
