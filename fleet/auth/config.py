@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleet.auth.eks import EksTokenProvider
+from fleet.auth.errors import AuthError
 from fleet.auth.gke import DEFAULT_SCOPES, GkeTokenProvider, google_credentials
 from fleet.auth.oauth import DEFAULT_CACHE, DEFAULT_TEMPLATE, CommandTokenProvider
-from fleet.auth.provider import TokenProvider
+from fleet.auth.provider import RefreshingTokenProvider, TokenProvider
 
 
 class _Strict(BaseModel):
@@ -65,10 +66,16 @@ def build_provider(
     config: EksAuth | GkeAuth | OAuthCommandAuth, *, cluster_name: str, region: str | None, base_dir: Path | None
 ) -> TokenProvider:
     """The token provider ``config`` describes, for the cluster ``cluster_name``."""
+    return _build(config, cluster_name=cluster_name, region=region, base_dir=base_dir).for_cluster(cluster_name)
+
+
+def _build(
+    config: EksAuth | GkeAuth | OAuthCommandAuth, *, cluster_name: str, region: str | None, base_dir: Path | None
+) -> RefreshingTokenProvider:
     if isinstance(config, EksAuth):
         eks_region = config.region or region
         if not eks_region:
-            raise ValueError(f"cluster {cluster_name}: eks auth needs a region (auth.region or the cluster's region)")
+            raise AuthError("eks auth needs a region (auth.region or the cluster's region)", cluster=cluster_name)
         return EksTokenProvider(
             config.cluster_name or cluster_name,
             region=eks_region,

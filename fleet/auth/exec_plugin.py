@@ -46,14 +46,14 @@ class ExecTokenProvider(RefreshingTokenProvider):
         self.args = [str(a) for a in spec.get("args") or []]
         self.env = {str(e["name"]): str(e["value"]) for e in spec.get("env") or [] if "name" in e}
         self.api_version = str(spec.get("apiVersion") or DEFAULT_API_VERSION)
-        self.cluster = dict(cluster) if spec.get("provideClusterInfo") and cluster else None
+        self.cluster_info = dict(cluster) if spec.get("provideClusterInfo") and cluster else None
         self.base_dir = base_dir
         self.max_age = max_age
 
     def _exec_info(self) -> str:
         spec: dict[str, Any] = {"interactive": False}
-        if self.cluster is not None:
-            spec["cluster"] = self.cluster
+        if self.cluster_info is not None:
+            spec["cluster"] = self.cluster_info
         return json.dumps({"apiVersion": self.api_version, "kind": "ExecCredential", "spec": spec})
 
     def _mint(self) -> Token:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from fleet.auth.errors import AuthError
 from fleet.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ class RefreshingTokenProvider(ABC):
         self._current: Token | None = None
         self._mints = 0
         self._invalidations = 0
+        #: the cluster these tokens are for, named in errors (set by ``for_cluster``)
+        self.cluster: str | None = None
+
+    def for_cluster(self, name: str) -> RefreshingTokenProvider:
+        self.cluster = name
+        return self
 
     @abstractmethod
     def _mint(self) -> Token:
@@ -68,7 +75,12 @@ class RefreshingTokenProvider(ABC):
         with self._lock:
             current = self._current
             if current is None or self._stale(current):
-                current = self._mint()
+                try:
+                    current = self._mint()
+                except AuthError as e:
+                    if e.cluster is None and self.cluster is not None:
+                        raise AuthError(e.message, cluster=self.cluster) from None
+                    raise
                 register_secret(current.value)
                 self._current = current
                 self._mints += 1

@@ -264,11 +264,9 @@ def _in_cluster(cluster: Cluster) -> tuple[dict[str, Any], dict[str, Any], Token
 def _provider_for(cluster: Cluster, kube_cluster: dict[str, Any], user: dict[str, Any],
                   base_dir: Path | None) -> TokenProvider | None:
     if cluster.auth is not None:
-        if cluster.auth.type == "eks" and not (cluster.auth.region or cluster.region):
-            raise ClusterError("eks auth needs a region (auth.region or the cluster's region)", cluster=cluster.name)
         return build_provider(cluster.auth, cluster_name=cluster.name, region=cluster.region, base_dir=base_dir)
     if isinstance(user.get("exec"), dict):
-        return ExecTokenProvider(user["exec"], cluster=kube_cluster, base_dir=base_dir)
+        return ExecTokenProvider(user["exec"], cluster=kube_cluster, base_dir=base_dir).for_cluster(cluster.name)
     if "auth-provider" in user:
         raise ClusterError(
             "kubeconfig auth-provider plugins are not supported; use an exec plugin or `auth:` (eks, gke, oauth)",
@@ -302,7 +300,7 @@ async def resolve_connection(cluster: Cluster, resolver: SecretResolver) -> Conn
     except SecretError as e:
         raise e.for_cluster(cluster.name) from None
     except AuthError as e:
-        raise ClusterError(e.message, cluster=cluster.name) from None
+        raise AuthError(e.message, cluster=cluster.name) from None
     if not kube_cluster.get("server"):
         raise ClusterError("the connection has no server URL", cluster=cluster.name)
     insecure = spec.insecure_skip_verify or bool(kube_cluster.get("insecure-skip-tls-verify"))

@@ -146,9 +146,10 @@ def eks_authenticator(
     return authenticate
 
 
-def gke_authenticator(tokeninfo_url: str, *, timeout: float = 5.0) -> Authenticator:
+def gke_authenticator(tokeninfo_url: str, *, timeout: float = 5.0, cache_seconds: float = 30.0) -> Authenticator:
     """An authenticator that accepts Google access tokens the given ``tokeninfo`` endpoint vouches for;
-    the username is the token's email. Answers are cached until the token's expiry."""
+    the username is the token's email. An answer is kept for ``cache_seconds`` (at most until the
+    token expires), so a revoked token stops working within that time."""
     lock = threading.Lock()
     known: dict[str, tuple[str, float]] = {}
 
@@ -157,8 +158,8 @@ def gke_authenticator(tokeninfo_url: str, *, timeout: float = 5.0) -> Authentica
             return None
         with lock:
             cached = known.get(token)
-        if cached is not None:
-            return cached[0] if cached[1] > time.time() else None
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
         url = f"{tokeninfo_url}?{urllib.parse.urlencode({'access_token': token})}"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -169,7 +170,7 @@ def gke_authenticator(tokeninfo_url: str, *, timeout: float = 5.0) -> Authentica
         if not isinstance(email, str) or expires_in is None:
             return None
         with lock:
-            known[token] = (email, time.time() + float(expires_in))
+            known[token] = (email, time.time() + min(float(expires_in), cache_seconds))
         return email
 
     return authenticate

@@ -1,0 +1,147 @@
+"""A run longer than a token's lifetime keeps working with no failed request visible to the user;
+a revoked credential fails its cluster only, with a clear error."""
+
+import time
+
+import pytest
+import trio
+
+from fleet.auth import EksTokenProvider, GkeTokenProvider, RefreshingTokenProvider, Token, google_credentials
+from fleet.errors import ClusterError
+from fleet.kube import KubeClient
+from fleet.sim.cloud_tokens import eks_authenticator, gke_authenticator
+from tests.auth.test_cloud_tokens import identities
+
+RUN_SECONDS = 5.0
+WORKERS = 8
+
+
+def _client(sim, provider):
+    # The kubeconfig without its token: the provider supplies one on every request.
+    kubeconfig = sim.kubeconfig()
+    kubeconfig["users"][0]["user"] = {}
+    return KubeClient.from_kubeconfig(kubeconfig, name=sim.name, token_provider=provider)
+
+
+async def _hammer(client, seconds):
+    """WORKERS concurrent loops of requests for ``seconds``; returns how many succeeded."""
+    done = 0
+    deadline = trio.current_time() + seconds
+
+    async def worker():
+        nonlocal done
+        while trio.current_time() < deadline:
+            body = await client.request("GET", "/api/v1/namespaces")
+            assert any(item["metadata"]["name"] == "default" for item in body["items"])
+            done += 1
+            await trio.sleep(0.05)  # pacing of the load, not a wait for a condition
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(WORKERS):
+            nursery.start_soon(worker)
+    return done
+
+
+@pytest.mark.slow
+async def test_eks_tokens_outlived_by_the_run_are_refreshed_ahead(sim_fleet, moto):
+    sim = sim_fleet.clusters[0]
+    rejected = []
+    # The cluster accepts a token for 2 s after it was signed (EKS: 15 min); fleet uses one for 1.5 s.
+    await trio.to_thread.run_sync(
+        sim.add_authenticator, eks_authenticator(sim.name, identities(moto), max_window=2.0, rejections=rejected)
+    )
+    provider = EksTokenProvider(sim.name, region="eu-west-1", sts_endpoint_url=moto.endpoint, lifetime=1.5,
+                                refresh_ahead=0.5)
+    await trio.to_thread.run_sync(sim.clear_requests)
+    with _client(sim, provider) as client:
+        done = await _hammer(client, RUN_SECONDS)
+    stats = provider.statistics()
+    assert done > 50
+    assert stats.mints >= RUN_SECONDS / 1.5  # refreshed throughout the run ...
+    assert stats.mints <= RUN_SECONDS / 1.0 + 2  # ... once per lifetime, not once per worker
+    assert stats.invalidations == 0  # ahead of expiry: the server never had to say no
+    statuses = {r.status for r in await trio.to_thread.run_sync(sim.requests)}
+    assert statuses == {200}
+    assert rejected == []
+
+
+class SimTokens(RefreshingTokenProvider):
+    """Tokens from the sim that die after ``ttl`` while the provider believes they last an hour: only
+    the 401 → invalidate → retry path can keep requests working."""
+
+    kind = "sim"
+
+    def __init__(self, sim, ttl):
+        super().__init__(refresh_ahead=0.0)
+        self.sim, self.ttl = sim, ttl
+
+    def _mint(self):
+        return Token(self.sim.issue_token(ttl=self.ttl), time.time() + 3600)
+
+
+@pytest.mark.slow
+async def test_expired_tokens_are_replaced_after_a_401_without_a_visible_failure(sim_fleet):
+    sim = sim_fleet.clusters[1]
+    provider = SimTokens(sim, ttl=1.0)
+    with _client(sim, provider) as client:
+        done = await _hammer(client, 3.0)
+    stats = provider.statistics()
+    assert done > 30
+    assert stats.invalidations >= 2
+    assert stats.mints == stats.invalidations + 1
+
+
+@pytest.mark.slow
+async def test_gke_tokens_refreshed_ahead_of_their_hour(sim_fleet, google_endpoint, private_tmp):
+    sim = sim_fleet.clusters[2]
+    google_endpoint.ttl = 2.0  # Google: 3600 s
+    await trio.to_thread.run_sync(
+        sim.add_authenticator, gke_authenticator(google_endpoint.tokeninfo_url, cache_seconds=0.5)
+    )
+    key_file, _ = google_endpoint.service_account_file(private_tmp)
+    provider = GkeTokenProvider(lambda: google_credentials(service_account_file=str(key_file)), refresh_ahead=0.7)
+    with _client(sim, provider) as client:
+        done = await _hammer(client, 4.0)
+    assert done > 40
+    assert provider.statistics().mints >= 3
+    assert provider.statistics().invalidations == 0
+
+
+async def test_revoked_credential_fails_that_cluster_only(sim_fleet, google_endpoint, private_tmp):
+    static, gke, healthy = sim_fleet.clusters
+    token = await trio.to_thread.run_sync(static.issue_token)
+    await trio.to_thread.run_sync(
+        gke.add_authenticator, gke_authenticator(google_endpoint.tokeninfo_url, cache_seconds=0.0)
+    )
+    key_file, email = google_endpoint.service_account_file(private_tmp, "revoked")
+    gke_provider = GkeTokenProvider(lambda: google_credentials(service_account_file=str(key_file)))
+    gke_provider.for_cluster(gke.name)
+    clients = {
+        static.name: KubeClient.from_kubeconfig(static.kubeconfig(token=token), name=static.name),
+        gke.name: _client(gke, gke_provider),
+        healthy.name: KubeClient.from_kubeconfig(healthy.kubeconfig(), name=healthy.name),
+    }
+    for client in clients.values():
+        await client.request("GET", "/api/v1/namespaces")
+    await trio.to_thread.run_sync(static.revoke_token, token)
+    google_endpoint.disable(email)
+    outcomes = {}
+
+    async def one(name, client):
+        try:
+            await client.request("GET", "/api/v1/namespaces")
+            outcomes[name] = "ok"
+        except ClusterError as e:
+            outcomes[name] = str(e)
+
+    async with trio.open_nursery() as nursery:
+        for name, client in clients.items():
+            nursery.start_soon(one, name, client)
+    for client in clients.values():
+        client.close()
+    assert outcomes[healthy.name] == "ok"
+    assert outcomes[static.name].startswith(f"cluster {static.name}: ")
+    assert "401 Unauthorized" in outcomes[static.name]
+    assert outcomes[gke.name].startswith(f"cluster {gke.name}: ")
+    assert "gke token: google-auth could not refresh credentials: invalid_grant" in outcomes[gke.name]
+    assert token not in outcomes[static.name]
