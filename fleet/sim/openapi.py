@@ -158,6 +158,9 @@ def _operations(rt: ResourceType, ref_prefix: str, v3: bool) -> dict[str, JsonOb
     gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
     tag = (rt.group.replace(".", "_") + "_" if rt.group else "core_") + rt.version
     word = f"{rt.version.capitalize()}{'Namespaced' if rt.namespaced else ''}{rt.kind}"
+    # Custom resources take no strategic merge patch; kubectl reads this list to pick its patch type.
+    builtin = definition_name(rt.group, rt.version, rt.kind) is not None
+    patch_types = [t for t in _PATCH_TYPES if builtin or t != "application/strategic-merge-patch+json"]
 
     def op(action: str, verb: str, params: list[JsonObject], body: bool = False, patch: bool = False) -> JsonObject:
         operation: JsonObject = {
@@ -170,7 +173,7 @@ def _operations(rt: ResourceType, ref_prefix: str, v3: bool) -> dict[str, JsonOb
             "x-kubernetes-group-version-kind": gvk,
         }
         if body and v3:
-            types = _PATCH_TYPES if patch else ("application/json",)
+            types = patch_types if patch else ["application/json"]
             target = ref_prefix + (f"{_META}Patch" if patch else _kind_definition(rt))
             operation["requestBody"] = {"content": {t: {"schema": {"$ref": target}} for t in types}, "required": True}
         elif body:
@@ -180,7 +183,7 @@ def _operations(rt: ResourceType, ref_prefix: str, v3: bool) -> dict[str, JsonOb
                 *params,
             ]
             if patch:
-                operation["consumes"] = list(_PATCH_TYPES)
+                operation["consumes"] = patch_types
         return operation
 
     write = [_DRY_RUN, _FIELD_MANAGER, _FIELD_VALIDATION]

@@ -112,3 +112,18 @@ def test_v2_refuses_protobuf_only_clients_so_kubectl_falls_back() -> None:
     assert err.value.code == 406
     both = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json"
     assert serve(ClusterState("c"), ["openapi", "v2"], accept=both) is not None
+
+
+def test_custom_resources_do_not_offer_strategic_merge_patch() -> None:
+    registry = ResourceRegistry()
+    registry.add(THING)
+    custom = _doc(openapi_v3_group_version("example.com", "v1", registry))
+    patch = custom["paths"]["/apis/example.com/v1/namespaces/{namespace}/things/{name}"]["patch"]
+    assert set(patch["requestBody"]["content"]) == {
+        "application/apply-patch+yaml",
+        "application/json-patch+json",
+        "application/merge-patch+json",
+    }
+    builtin = _doc(openapi_v3_group_version("apps", "v1", registry))
+    deploy_patch = builtin["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
+    assert "application/strategic-merge-patch+json" in deploy_patch["requestBody"]["content"]
