@@ -8,6 +8,7 @@ marked ``sim_only`` are skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -91,6 +92,51 @@ def api_client(cluster: TestCluster) -> Iterator[kubernetes.client.ApiClient]:
         yield client
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, object]:
+        value = json.loads(self.body)
+        assert isinstance(value, dict)
+        return value
+
+
+class RawApi:
+    """Requests the typed client cannot make (malformed bodies, odd content types), over its own transport."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self.api_client = api_client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> RawResponse:
+        config = self.api_client.configuration
+        sent = {"Accept": "application/json", **(headers or {})}
+        bearer = config.auth_settings().get("BearerToken")
+        if bearer and bearer.get("value"):
+            sent["Authorization"] = bearer["value"]
+        if content_type:
+            sent["Content-Type"] = content_type
+        response = self.api_client.rest_client.pool_manager.request(
+            method, config.host + path, body=body, headers=sent, timeout=timeout, retries=False
+        )
+        return RawResponse(response.status, dict(response.headers), response.data)
+
+
+@pytest.fixture
+def raw_api(api_client: kubernetes.client.ApiClient) -> RawApi:
+    return RawApi(api_client)
 
 
 @pytest.fixture

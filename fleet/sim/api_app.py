@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,13 +89,14 @@ class ClusterApp:
             header_map(scope),
             scope=scope,
         )
-        status = 0
-        try:
-            status = await self._serve(req, receive, send, conn)
-        except trio.Cancelled:
-            status = status or 499
-            raise
-        finally:
+        recorded = False
+
+        def record(status: int) -> None:
+            # Recorded before the last byte goes out, so a client that has its answer finds it in the log.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             self.runtime.log.append(
                 RequestRecord(
                     method=req.method,
@@ -109,7 +111,14 @@ class ClusterApp:
                 )
             )
 
-    async def _serve(self, req: Request, receive: Receive, send: Send, conn: Connection) -> int:
+        try:
+            record(await self._serve(req, receive, send, conn, record))
+        finally:
+            record(0)  # cut off: cancelled, or the connection went away
+
+    async def _serve(
+        self, req: Request, receive: Receive, send: Send, conn: Connection, record: Callable[[int], None]
+    ) -> int:
         faults = self.runtime.faults
         fault = None
         if faults.active and faults.applies_to(req.path):
@@ -150,6 +159,7 @@ class ClusterApp:
             return await result.run(send, receive)
         body = result.encode()
         await send_start(send, result.status, result.content_type, result.headers, len(body))
+        record(result.status)
         if fault is not None and fault[0] == "drop":
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
             conn.abort.cancel()
@@ -163,7 +173,7 @@ class ClusterApp:
         if segments and segments[0] == "openapi":
             if req.method != "GET":
                 raise method_not_allowed(req.method, req.path)
-            return openapi_document(state, segments)
+            return openapi_document(state, req, segments)
         if len(segments) <= 3 and (
             not segments or segments[0] in ("version", "healthz", "livez", "readyz", "api", "apis")
         ):

@@ -14,6 +14,7 @@ import trio
 
 from fleet.labels import SelectorError, parse_selector
 from fleet.sim import api_objects as objects
+from fleet.sim import openapi
 from fleet.sim.api_http import (
     Receive,
     Request,
@@ -224,14 +225,8 @@ async def handle_websocket(state: ClusterState, req: Request, scope: Scope, rece
     await _kubelet_endpoints().handle_exec(state, target.ns, target.name, scope, receive, send)
 
 
-def openapi_document(state: ClusterState, segments: list[str]) -> Response:
-    try:
-        openapi = importlib.import_module("fleet.sim.openapi")
-    except ModuleNotFoundError as e:
-        if e.name != "fleet.sim.openapi":
-            raise
-        raise not_found_path() from None
-    doc = openapi.serve(state, segments)
+def openapi_document(state: ClusterState, req: Request, segments: list[str]) -> Response:
+    doc = openapi.serve(state, segments, req.accept)
     if doc is None:
         raise not_found_path()
     return Response(doc)
