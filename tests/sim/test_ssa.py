@@ -323,3 +323,26 @@ def test_custom_resource_lists_follow_the_crd_schema() -> None:
         "f:metadata": {"f:labels": {"f:a": {}}},
         "f:spec": {"f:workers": {'k:{"id":"b"}': {".": {}, "f:id": {}, "f:size": {}}}},
     }
+
+
+def test_a_no_op_apply_changes_nothing() -> None:
+    live = _apply(None, _config(), "fleet")
+    live["metadata"]["managedFields"][0]["time"] = "2020-01-01T00:00:00Z"
+    assert _apply(live, _config(), "fleet") == live
+
+
+def test_untracked_fields_belong_to_before_first_apply() -> None:
+    untracked = _config(replicas=1)
+    with pytest.raises(StatusError) as err:
+        _apply(untracked, _config(replicas=3), "fleet")
+    assert err.value.message == (
+        'Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1: .spec.replicas'
+    )
+    obj = _apply(untracked, _config(replicas=1), "fleet")
+    assert set(_entries(obj)) == {"fleet/Apply", "before-first-apply/Update"}
+
+
+def test_entries_are_ordered_apply_first() -> None:
+    created = update_managed_fields(None, _config(), manager="kubectl-create", api_version="apps/v1", schema=_schema())
+    obj = _apply(created, _config(), "fleet")
+    assert [e["operation"] for e in obj["metadata"]["managedFields"]] == ["Apply", "Update"]

@@ -82,6 +82,13 @@ def server_side_apply(
         }
     base: JsonObject = copy.deepcopy(live) if live is not None else {}
     entries = read_entries(live)
+    if live is not None and not entries:
+        # An object nobody's fields were tracked on: what it holds now belongs to this pseudo-manager,
+        # as on a real server, so that the first apply cannot silently take over others' values.
+        existing = fields_of(live, schema, include_status=not ignore_status)
+        if existing:
+            version = str(live.get("apiVersion") or api_version)
+            entries = [ManagerEntry("before-first-apply", "Update", version, now_rfc3339(), existing)]
     applied_set = fields_of(applied, schema, include_status=not ignore_status)
     mine = next((e for e in entries if e.identity == (manager, "Apply", subresource)), None)
     others = [e for e in entries if e is not mine]
@@ -101,14 +108,28 @@ def server_side_apply(
         for path in sorted(mine.fields - applied_set, key=len):
             if path not in owned_by_others:
                 remove_at(merged, path)
-    entry = ManagerEntry(manager, "Apply", api_version, now_rfc3339(), applied_set, subresource)
-    if mine is not None:
-        entries[entries.index(mine)] = entry
+    unchanged = mine is not None and not conflicts and mine.fields == applied_set and _same_content(merged, live)
+    if mine is not None and unchanged:
+        pass  # a no-op apply leaves the object, its entry's time included, as it was
+    elif mine is not None:
+        entries[entries.index(mine)] = ManagerEntry(
+            manager, "Apply", api_version, now_rfc3339(), applied_set, subresource
+        )
     else:
-        entries.append(entry)
+        entries.append(ManagerEntry(manager, "Apply", api_version, now_rfc3339(), applied_set, subresource))
     merged.setdefault("metadata", {})
     write_entries(merged, entries)
     return merged
+
+
+def _same_content(merged: JsonObject, live: JsonObject | None) -> bool:
+    if live is None:
+        return False
+    strip = {**(live.get("metadata") or {}), "managedFields": None}
+    return {**merged, "metadata": {**(merged.get("metadata") or {}), "managedFields": None}} == {
+        **live,
+        "metadata": strip,
+    }
 
 
 def _with_ancestors(paths: FieldSet) -> FieldSet:

@@ -83,7 +83,9 @@ def read_entries(obj: JsonObject | None) -> list[ManagerEntry]:
 
 def write_entries(obj: JsonObject, entries: list[ManagerEntry]) -> None:
     """Store ``entries`` (dropping empty ones) as ``obj.metadata.managedFields``."""
-    kept = [e.to_json() for e in entries if e.fields]
+    # The API server's order: Apply before Update, then by time, manager, apiVersion, subresource.
+    ordered = sorted(entries, key=lambda e: (e.operation, e.time, e.manager, e.api_version, e.subresource))
+    kept = [e.to_json() for e in ordered if e.fields]
     meta = obj.setdefault("metadata", {})
     if kept:
         meta["managedFields"] = kept
