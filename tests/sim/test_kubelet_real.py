@@ -3,9 +3,10 @@
 import base64
 from pathlib import Path
 
+import pytest
 import trio
 
-from fleet.sim.kubelet import kubelet_for
+from fleet.sim.kubelet import cgroups, kubelet_for
 from fleet.sim.kubelet.logs import LogQuery
 from tests.sim.kubelet_harness import (
     child_processes,
@@ -295,3 +296,26 @@ async def test_config_volumes_read_only_root_and_mapped_host_path():
             "host-path",
         ]
         assert not _on_host("/var/log/sim-node")
+
+
+async def test_termination_message_from_the_file_or_the_log():
+    async with running_cluster() as state:
+        create_pod(state, pod("msg", _sh("main", "echo why > /dev/termination-log; exit 1"), restartPolicy="Never"))
+        fallback = _sh("main", "echo last words; exit 2", terminationMessagePolicy="FallbackToLogsOnError")
+        create_pod(state, pod("fallback", fallback, restartPolicy="Never"))
+        p = await wait_pod(state, "msg", _done)
+        assert container_status(p, "main")["state"]["terminated"]["message"] == "why\n"
+        p = await wait_pod(state, "fallback", _done)
+        assert container_status(p, "main")["state"]["terminated"]["message"] == "last words\n"
+        assert not _on_host("/dev/termination-log")
+
+
+@pytest.mark.skipif(not cgroups.available(), reason="no writable cgroup v1 memory controller on this machine")
+async def test_memory_limit_is_enforced_and_reported_as_oom_killed():
+    async with running_cluster() as state:
+        hog = _sh("main", "python3 -c 'x = bytearray(400 * 1024 * 1024); print(len(x))'")
+        hog["resources"] = {"limits": {"memory": "64Mi"}}
+        create_pod(state, pod("hog", hog, restartPolicy="Never"))
+        p = await wait_pod(state, "hog", _done)
+        terminated = container_status(p, "main")["state"]["terminated"]
+        assert (phase(p), terminated["exitCode"], terminated["reason"]) == ("Failed", 137, "OOMKilled")

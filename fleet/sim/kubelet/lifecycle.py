@@ -20,9 +20,11 @@ from typing import Any, Literal
 import trio
 
 from fleet.sim.cluster import ClusterState
+from fleet.sim.kubelet.cgroups import MemoryCgroup
 from fleet.sim.kubelet.env import EnvError, container_env, expand
 from fleet.sim.kubelet.logs import ContainerLogs
 from fleet.sim.kubelet.podstatus import ContainerRecord, PodView, qos_class
+from fleet.sim.kubelet.quantity import parse_quantity
 from fleet.sim.kubelet.runtime import ContainerRun, Holder, Mount, ProcessRun, RuntimeRefused, VirtualRun
 from fleet.sim.kubelet.volumes import VolumeError, prepare_volumes
 from fleet.sim.model import JsonObject
@@ -35,6 +37,10 @@ BACKOFF_START = 0.5
 BACKOFF_CAP = 15.0
 DEFAULT_GRACE = 30
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+# The kubelet's limits for termination messages and their fallback to the log.
+TERMINATION_MESSAGE_LIMIT = 4096
+TERMINATION_LOG_LINES = 80
+TERMINATION_LOG_BYTES = 2048
 
 
 def is_real(container: Mapping[str, Any]) -> bool:
@@ -257,9 +263,27 @@ class PodWorker:
         finally:
             self.runs.pop(record.name, None)
             self.logs[record.name].close()
-        record.set_terminated(code, "Completed" if code == 0 else "Error")
+        reason = "OOMKilled" if run.oom_killed else ("Completed" if code == 0 else "Error")
+        record.set_terminated(code, reason, self._termination_message(c, code))
         self.publish()
         return code
+
+    def _termination_message(self, c: JsonObject, code: int) -> str:
+        """The container's termination message file, or with FallbackToLogsOnError its last log lines."""
+        if not is_real(c):
+            return ""
+        try:
+            with self._termination_log(c["name"]).open("rb") as f:
+                message = f.read(TERMINATION_MESSAGE_LIMIT).decode(errors="replace")
+        except OSError:
+            message = ""
+        log_ = self.logs[c["name"]].current
+        if message or code == 0 or c.get("terminationMessagePolicy") != "FallbackToLogsOnError" or log_ is None:
+            return message
+        return log_.tail_text(TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
+
+    def _termination_log(self, name: str) -> Path:
+        return self.sandbox / "containers" / name / "termination-log"
 
     def _on_started(self) -> None:
         if self.view.initialized and self.view.phase == "Pending":
@@ -278,13 +302,23 @@ class PodWorker:
             self._cannot_run(record, str(e))
             return None
         argv = [expand(str(a), env) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
+        self._termination_log(record.name).write_bytes(b"")
+        cgroup = self._memory_cgroup(c)
         log_ = self.logs[record.name].new_run(real=True)
         try:
-            return await ProcessRun.start(holder, argv, env, log_)
+            return await ProcessRun.start(holder, argv, env, log_, cgroup)
         except OSError as e:
             log_.close()
+            if cgroup is not None:
+                cgroup.remove()
             self._cannot_run(record, f"failed to start {argv[0]!r}: {e}")
             return None
+
+    def _memory_cgroup(self, c: JsonObject) -> MemoryCgroup | None:
+        limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        if limit is None:
+            return None
+        return MemoryCgroup.create(f"{self.state.name}-{uuid.uuid4().hex}", int(parse_quantity(limit)))
 
     def _cannot_run(self, record: ContainerRecord, message: str) -> None:
         record.set_terminated(128, "ContainerCannotRun", message)
@@ -351,6 +385,10 @@ class PodWorker:
                     if not source.exists():
                         source.mkdir(parents=True)
                 mounts.append(Mount(source, vm["mountPath"], bool(vm.get("readOnly"))))
+            message_file = self._termination_log(name)
+            message_file.parent.mkdir(parents=True, exist_ok=True)
+            message_file.touch()
+            mounts.append(Mount(message_file, c.get("terminationMessagePath") or "/dev/termination-log"))
             read_only = bool((c.get("securityContext") or {}).get("readOnlyRootFilesystem"))
             working_dir = c.get("workingDir") or "/"
             holder = await Holder.start(self.sandbox / "containers" / name, mounts, working_dir, read_only)

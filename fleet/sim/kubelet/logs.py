@@ -77,6 +77,14 @@ class ContainerLog:
         appended, self._appended = self._appended, trio.Event()
         appended.set()
 
+    def tail_text(self, lines: int, limit: int) -> str:
+        """The last ``lines`` lines of the log, at most ``limit`` bytes (for termination messages)."""
+        if self.path is None:
+            return ""
+        with self.path.open("rb") as f:
+            content = b"".join(line for _, line in _records(f)[-lines:])
+        return content[-limit:].decode(errors="replace")
+
     async def read(self, query: LogQuery) -> AsyncGenerator[bytes, None]:
         """The log's content per ``query``; with ``follow``, until the run ends."""
         # One handle for the whole read: a follower keeps reading even once the pod's files are removed.

@@ -1,8 +1,9 @@
 """Containers as host processes, each inside its own mount namespace.
 
 Every real container gets a *holder*: a process started with ``unshare -m`` that mounts an overlay of
-the host root (upper and work directories in the container's sandbox), bind-mounts ``/proc``, ``/dev``,
-``/sys`` and each volume at its mountPath, creates the working directory, then chroots and sleeps.
+the host root (upper and work directories in the container's sandbox), bind-mounts ``/proc`` and
+``/sys``, builds a private ``/dev`` (device nodes, devpts, shm), bind-mounts each volume (and the
+termination message file) at its mountPath, creates the working directory, then chroots and sleeps.
 The container's process and every exec are started with ``nsenter -t <holder> -m -r -w``: they see
 the holder's mounts, root and working directory. Mounts live only in the holder's namespace, so the
 host's own paths stay untouched, and they vanish with the holder.
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import trio
 
+from fleet.sim.kubelet.cgroups import MemoryCgroup
 from fleet.sim.kubelet.logs import ContainerLog
 
 _HOLDER_SCRIPT = r"""
@@ -32,7 +34,17 @@ set -eu
 upper=$1 work=$2 root=$3 wd=$4 readonly=$5
 shift 5
 mount -t overlay overlay -o "lowerdir=/,upperdir=$upper,workdir=$work" "$root"
-for d in proc dev sys; do mount --rbind "/$d" "$root/$d"; done
+mount --rbind /proc "$root/proc"
+mount --rbind /sys "$root/sys"
+# A private /dev: the host's device nodes that containers need, a fresh devpts, shm and termination log.
+mount -t tmpfs -o mode=755,size=65536k devices "$root/dev"
+for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
+mkdir "$root/dev/pts" "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
+ln -s pts/ptmx "$root/dev/ptmx"
+mount -t tmpfs -o size=67108864 shm "$root/dev/shm"
+ln -s /proc/self/fd "$root/dev/fd"
+for i in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${i%%:*}" "$root/dev/${i#*:}"; done
 while [ $# -ge 3 ]; do
   src=$1 dst=$root$2 mode=$3
   shift 3
@@ -151,6 +163,7 @@ class ContainerRun(abc.ABC):
 
     def __init__(self) -> None:
         self.ended = trio.Event()
+        self.oom_killed = False
 
     @abc.abstractmethod
     def send_signal(self, sig: int) -> None:
@@ -185,22 +198,33 @@ class VirtualRun(ContainerRun):
 class ProcessRun(ContainerRun):
     """A container process; stdout and stderr go, merged, into the run's log."""
 
-    def __init__(self, process: trio.Process, log: ContainerLog) -> None:
+    def __init__(self, process: trio.Process, log: ContainerLog, cgroup: MemoryCgroup | None) -> None:
         super().__init__()
         self._process = process
         self._log = log
+        self._cgroup = cgroup
 
     @classmethod
-    async def start(cls, holder: Holder, argv: Sequence[str], env: Mapping[str, str], log: ContainerLog) -> ProcessRun:
+    async def start(
+        cls,
+        holder: Holder,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log: ContainerLog,
+        cgroup: MemoryCgroup | None = None,
+    ) -> ProcessRun:
+        command = holder.enter_command(argv)
+        if cgroup is not None:
+            command = cgroup.wrap(command)
         process = await trio.lowlevel.open_process(
-            holder.enter_command(argv),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=dict(env),
             start_new_session=True,
         )
-        return cls(process, log)
+        return cls(process, log, cgroup)
 
     def send_signal(self, sig: int) -> None:
         """SIGTERM goes to the container's main process only (as to PID 1); SIGKILL to all of it."""
@@ -230,4 +254,7 @@ class ProcessRun(ContainerRun):
                 with trio.move_on_after(_KILL_DEADLINE):
                     await close_process(self._process)
             self._log.close()
+            if self._cgroup is not None:
+                self.oom_killed = self._cgroup.oom_killed()
+                self._cgroup.remove()
             self.ended.set()
