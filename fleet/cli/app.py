@@ -41,6 +41,10 @@ def _root(
 
 # Command groups: one module each, registered here.
 
+from fleet.cli import ops  # noqa: E402  (the commands need ``app`` to exist)
+
+ops.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""

@@ -79,7 +79,7 @@ async def patch(
     api_version: str | None = None,
     api_group: str | None = None,
     namespace: str | None = None,
-    field_manager: str = "fleet",
+    field_manager: str = "fleet-patch",
     wait_until_ready: timedelta | float | None = None,
 ) -> JsonObject:
     """Patch one object and return it as the server has it afterwards (optionally once ready)."""

@@ -33,7 +33,7 @@ async def restart(
     name: str,
     *,
     namespace: str | None = None,
-    field_manager: str = "fleet",
+    field_manager: str = "fleet-rollout",
     timeout: timedelta | float | None = timedelta(minutes=10),
 ) -> JsonObject:
     """Restart a Deployment, StatefulSet or DaemonSet and wait (at most ``timeout``) for the rollout."""

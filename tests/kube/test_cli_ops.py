@@ -1,0 +1,141 @@
+"""The fan-out commands (fleet get/apply/patch/restart/delete) over the sim's inventory."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+import trio
+
+from fleet.sim.faults import Faults
+
+pytestmark = pytest.mark.sim_only
+
+
+def fleet(*args, env_extra=None):
+    env = {**os.environ, "FLEET_RETRY_ATTEMPTS": "2", "FLEET_RETRY_INITIAL_DELAY": "0.01", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "fleet", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def ns_manifest(tmp_path):
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        f"""
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {name}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings, namespace: {name}}}
+data: {{level: info}}
+"""
+    )
+    return name, path
+
+
+async def test_apply_get_patch_delete_across_the_fleet(sim, ns_manifest):
+    name, path = ns_manifest
+    inv = str(sim.inventory_path)
+    applied = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", inv, "-o", "json"))
+    assert applied.returncode == 0, applied.stderr
+    doc = json.loads(applied.stdout)
+    assert sorted(doc) == ["sim-0", "sim-1", "sim-2"]
+    assert [o["result"] for o in doc["sim-1"]] == ["created", "created"]
+
+    gold = await trio.to_thread.run_sync(
+        lambda: fleet(
+            "get",
+            "cm",
+            "settings",
+            "-n",
+            name,
+            "-i",
+            inv,
+            "--select",
+            "tier=gold",
+            "--jsonpath",
+            ".data.level",
+            "-o",
+            "json",
+        )
+    )
+    assert gold.returncode == 0, gold.stderr
+    assert json.loads(gold.stdout) == {"sim-0": ["info"], "sim-2": ["info"]}
+
+    patched = await trio.to_thread.run_sync(
+        lambda: fleet(
+            "patch",
+            "configmap",
+            "settings",
+            "-n",
+            name,
+            "-p",
+            '{"data": {"level": "debug"}}',
+            "--type",
+            "merge",
+            "-i",
+            inv,
+            "--limit",
+            "sim-1",
+        )
+    )
+    assert patched.returncode == 0, patched.stderr
+    assert "sim-1" in patched.stdout
+    conflict = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", inv, "--diff"))
+    assert conflict.returncode == 1  # sim-1's level now belongs to the patch's field manager
+    assert "fleet-patch" in conflict.stdout
+    diff = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", inv, "--diff", "--force"))
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    assert "-  level: debug" in diff.stdout  # only sim-1 drifted
+    assert "+  level: info" in diff.stdout
+
+    table = await trio.to_thread.run_sync(lambda: fleet("get", "configmaps", "-n", name, "-i", inv))
+    assert table.returncode == 0
+    for cluster in ("sim-0", "sim-1", "sim-2"):
+        assert cluster in table.stdout
+    deleted = await trio.to_thread.run_sync(lambda: fleet("delete", "namespace", name, "-i", inv, "--timeout", "PT1M"))
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert deleted.stdout.count("deleted") == 3
+
+
+async def test_a_failing_cluster_fails_the_command_but_not_the_others(sim, ns_manifest):
+    name, path = ns_manifest
+    down = sim["sim-2"]
+    await trio.to_thread.run_sync(down.set_faults, Faults(down=True))
+    try:
+        result = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", str(sim.inventory_path)))
+    finally:
+        await trio.to_thread.run_sync(down.set_faults, Faults())
+    assert result.returncode == 1
+    assert "1 of 3 clusters failed" in result.stdout
+    assert "sim-2" in result.stdout
+    assert result.stdout.count("created") == 4  # two objects on each healthy cluster
+    cleanup = await trio.to_thread.run_sync(
+        lambda: fleet("delete", "namespace", name, "-i", str(sim.inventory_path), "--ignore-not-found")
+    )
+    assert cleanup.returncode == 0, cleanup.stdout
+
+
+async def test_bad_manifest_exits_2_before_contacting_any_cluster(sim, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n")
+    for c in sim.clusters:
+        await trio.to_thread.run_sync(c.clear_requests)
+    result = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(bad), "-i", str(sim.inventory_path)))
+    assert result.returncode == 2
+    assert "bad.yaml:4" in result.stderr
+    for c in sim.clusters:
+        assert await trio.to_thread.run_sync(c.requests) == []
+
+
+async def test_cluster_selector_that_does_not_parse(sim):
+    result = await trio.to_thread.run_sync(
+        lambda: fleet("get", "pods", "-i", str(sim.inventory_path), "--select", "tier in (gold")
+    )
+    assert result.returncode == 2
+    assert "--select" in result.stderr
