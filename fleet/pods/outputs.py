@@ -46,9 +46,11 @@ class OutputsCollector:
     extra: Mapping[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     metrics: list[Metric] = field(default_factory=list)
+    _line_extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def feed(self, text: str) -> bool:
-        """Handle one line; True when it was a protocol line (and must not be printed)."""
+    def feed(self, text: str, *, container: str | None = None) -> bool:
+        """Handle one line of ``container``; True when it was a protocol line (and must not be printed)."""
+        self._line_extra = {**self.extra, "container": container} if container else dict(self.extra)
         body = text.strip()
         if not (body.startswith("::{") and body.endswith("}::")):
             return False
@@ -95,12 +97,12 @@ class OutputsCollector:
         for item in value:
             if isinstance(item, dict) and isinstance(item.get("message"), str):
                 level = LEVELS.get(str(item.get("level", "info")).lower(), logging.INFO)
-                self.logger.log(level, "%s", item["message"], extra=dict(self.extra))
+                self.logger.log(level, "%s", item["message"], extra=self._line_extra)
             else:
                 self._warn(f"a log entry must be {{level, message}}: {item!r}; ignored")
 
     def _warn(self, message: str) -> None:
-        self.logger.warning("%s", message, extra=dict(self.extra))
+        self.logger.warning("%s", message, extra=self._line_extra)
 
 
 def _metric(item: Any) -> Metric | None:

@@ -264,7 +264,7 @@ class _PodStep:
     # -- results and failures ------------------------------------------------------------------------
 
     def _emit(self, container: str, text: str) -> None:
-        if not self.collector.feed(text):
+        if not self.collector.feed(text, container=container):
             pod_log.info("%s", text, extra={**self.extra, "container": container, "pod": self.name})
 
     def _gate_open(self, pod: JsonObject) -> bool | None:

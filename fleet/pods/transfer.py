@@ -113,7 +113,8 @@ async def upload(client: KubeClient, namespace: str, pod: str, container: str, s
                 namespace,
                 pod,
                 container,
-                ["tar", "-xf", "-", "-C", WORKING_DIR],
+                # The gate loop may not have created the directory yet when the init container just started.
+                ["sh", "-c", f"mkdir -p {WORKING_DIR} && exec tar -xf - -C {WORKING_DIR}"],
                 stdin=tar_stream(sources),
             )
             _check(outcome.exit_code, outcome.stderr, "unpacking the input files")

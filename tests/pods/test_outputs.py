@@ -11,7 +11,7 @@ from fleet.pods.outputs import Metric, OutputsCollector
 
 @pytest.fixture
 def collector():
-    return OutputsCollector(logger=logging.getLogger("test.outputs"), extra={"container": "main"})
+    return OutputsCollector(logger=logging.getLogger("test.outputs"), extra={"step": "s"})
 
 
 def test_outputs_merge_later_keys_win(collector):
@@ -42,7 +42,10 @@ def test_metrics(collector):
 
 def test_logs_are_reemitted_at_their_level(collector, caplog):
     caplog.set_level(logging.DEBUG, logger="test.outputs")
-    collector.feed('::{"logs": [{"level": "error", "message": "boom"}, {"level": "debug", "message": "detail"}]}::')
+    collector.feed(
+        '::{"logs": [{"level": "error", "message": "boom"}, {"level": "debug", "message": "detail"}]}::',
+        container="main",
+    )
     assert [(r.levelno, r.getMessage(), r.container) for r in caplog.records] == [
         (logging.ERROR, "boom", "main"),
         (logging.DEBUG, "detail", "main"),
