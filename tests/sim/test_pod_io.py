@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import subprocess
 import time
 import uuid
@@ -300,3 +301,79 @@ def test_events_are_recorded_for_pods(core_v1, namespace, kubectl):
     with pytest.raises(ApiException) as e:
         core_v1.read_namespaced_pod_log("nopull", namespace)
     assert e.value.status == 404
+
+
+def test_exec_with_a_terminal_and_into_a_virtual_container(core_v1, namespace):
+    core_v1.create_namespaced_pod(namespace, _pod("term", {"name": "web", "image": "nginx"}))
+    wait_pod(core_v1, namespace, "term", lambda p: running(p) and p.status.container_statuses[0].ready)
+    ws = stream(
+        core_v1.connect_get_namespaced_pod_exec,
+        "term",
+        namespace,
+        command=["sh", "-c", "test -t 0 && echo is-a-tty; read line; echo got-$line; exit 4"],
+        stdin=True,
+        stdout=True,
+        stderr=True,
+        tty=True,
+        _preload_content=False,
+    )
+    try:
+        ws.write_channel(4, json.dumps({"Width": 100, "Height": 30}))
+        ws.write_stdin("abc\n")
+        ws.run_forever(timeout=TIMEOUT)
+        output = ws.read_stdout()
+        assert "is-a-tty" in output
+        assert "got-abc" in output
+        assert ws.returncode == 4
+    finally:
+        ws.close()
+    core_v1.delete_namespaced_pod("term", namespace, grace_period_seconds=0)
+    wait_gone(core_v1, namespace, "term")
+
+
+def test_kubectl_exec_interactive_with_a_terminal(core_v1, namespace, cluster):
+    core_v1.create_namespaced_pod(namespace, _pod("it", _sh("main", "sleep 300")))
+    wait_pod(core_v1, namespace, "it", running)
+    command = [
+        "kubectl",
+        "--kubeconfig",
+        str(cluster.kubeconfig_path),
+        "exec",
+        "-it",
+        "-n",
+        namespace,
+        "it",
+        "--",
+        "sh",
+    ]
+    if cluster.context:
+        command[3:3] = ["--context", cluster.context]
+    master, slave = os.openpty()
+    try:
+        with subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, start_new_session=True) as kubectl:
+            os.write(master, b"echo hello-$((6*7)); tty; exit 5\n")
+            output = _read_until_closed(master, kubectl)
+            assert kubectl.wait(timeout=TIMEOUT) == 5
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "hello-42" in output
+    assert "/dev/pts/" in output
+    core_v1.delete_namespaced_pod("it", namespace, grace_period_seconds=0)
+    wait_gone(core_v1, namespace, "it")
+
+
+def _read_until_closed(fd, process):
+    """What a terminal's program wrote until it exited."""
+    out = b""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+        elif process.poll() is not None:
+            break
+    return out.decode(errors="replace")

@@ -8,9 +8,15 @@ The command runs inside the container's mount namespace, root and working direct
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import shutil
 import signal
+import struct
 import subprocess
+import termios
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -113,20 +119,17 @@ async def serve_exec(
     except (RuntimeRefused, VolumeError, EnvError, OSError) as e:
         await _finish(channels, error_status(StatusError(500, "InternalError", f"cannot exec in the container: {e}")))
         return
-    process = await trio.lowlevel.open_process(
-        holder.enter_command(request.command),
-        stdin=subprocess.PIPE if request.stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if request.tty else subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
+    command = holder.enter_command(request.command)
+    stdio: _Pipes
+    if request.tty:
+        stdio = await _Terminal.start(command, env)
+    else:
+        stdio = await _Pipes.start(command, env, request.stdin)
     try:
-        code = await _run(process, request, channels, receive, protocol == PROTOCOLS[0])
+        code = await _run(stdio, request, channels, receive, protocol == PROTOCOLS[0])
     finally:
         with trio.CancelScope(shield=True):
-            kill_group(process.pid, signal.SIGKILL)
-            await close_process(process)
+            await stdio.close()
     if code is not None:
         await _finish(channels, exit_status(request.command, code))
 
@@ -136,9 +139,93 @@ async def _finish(channels: _Channels, status: JsonObject) -> None:
     await channels.close()
 
 
-async def _run(
-    process: trio.Process, request: ExecRequest, channels: _Channels, receive: Receive, v5: bool
-) -> int | None:
+class _Pipes:
+    """The command's stdin, stdout and stderr as pipes (no terminal)."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.stdin: trio.abc.SendStream | None = process.stdin
+        self.outputs: list[tuple[trio.abc.ReceiveStream, int]] = [
+            (stream, channel) for stream, channel in ((process.stdout, STDOUT), (process.stderr, STDERR)) if stream
+        ]
+
+    @classmethod
+    async def start(cls, command: list[str], env: dict[str, str], stdin: bool) -> _Pipes:
+        process = await trio.lowlevel.open_process(
+            command,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        return cls(process)
+
+    def resize(self, payload: bytes) -> None:
+        """No terminal, nothing to resize."""
+
+    async def close_stdin(self) -> None:
+        if self.stdin is not None:
+            await self.stdin.aclose()
+
+    async def close(self) -> None:
+        kill_group(self.process.pid, signal.SIGKILL)
+        await close_process(self.process)
+
+
+class _Terminal(_Pipes):
+    """The command on a pseudo-terminal (``tty=true``): one stream both ways, resizable."""
+
+    def __init__(self, process: trio.Process, master: trio.lowlevel.FdStream, fd: int) -> None:
+        super().__init__(process)
+        self._master = master
+        self._fd = fd
+        self.stdin = master
+        self.outputs = [(master, STDOUT)]
+
+    @classmethod
+    async def start(cls, command: list[str], env: dict[str, str], stdin: bool = True) -> _Terminal:
+        master, slave = os.openpty()
+        try:
+            # setsid -c: a session of its own with the terminal as its controlling terminal.
+            process = await trio.lowlevel.open_process(
+                [_setsid(), "-c", *command], stdin=slave, stdout=slave, stderr=slave, env=env
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return cls(process, trio.lowlevel.FdStream(master), master)
+
+    def resize(self, payload: bytes) -> None:
+        try:
+            size = json.loads(payload)
+            packed = struct.pack("HHHH", int(size.get("Height", 0)), int(size.get("Width", 0)), 0, 0)
+        except (ValueError, TypeError, AttributeError):
+            return
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self._fd, termios.TIOCSWINSZ, packed)
+
+    async def close_stdin(self) -> None:
+        # A terminal has no half-close: send the end-of-file character instead.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await self._master.send_all(b"\x04")
+
+    async def close(self) -> None:
+        kill_group(self.process.pid, signal.SIGKILL)
+        await self.process.wait()
+        await self._master.aclose()
+
+
+def _setsid() -> str:
+    path = shutil.which("setsid")
+    if path is None:
+        raise RuntimeRefused("setsid is not installed on this machine; exec with a terminal needs util-linux")
+    return path
+
+
+async def _run(stdio: _Pipes, request: ExecRequest, channels: _Channels, receive: Receive, v5: bool) -> int | None:
     """Pump the streams until the command ends; None if the client went away first."""
     client_gone = False
     async with trio.open_nursery() as nursery:
@@ -154,41 +241,44 @@ async def _run(
                 data = message.get("bytes")
                 if data is None and message.get("text") is not None:
                     data = str(message["text"]).encode()
-                if not data:
-                    continue
-                await _to_process(process, data, v5)
+                if data:
+                    await _from_client(stdio, bytes(data), v5)
 
-        async def pump(stream: trio.abc.ReceiveStream | None, channel: int, wanted: bool) -> None:
-            if stream is None:
-                return
-            while chunk := await stream.receive_some(65536):
+        async def pump(stream: trio.abc.ReceiveStream, channel: int) -> None:
+            wanted = request.stdout if channel == STDOUT else request.stderr
+            while True:
+                try:
+                    chunk = await stream.receive_some(65536)
+                except (trio.BrokenResourceError, OSError):
+                    return  # a terminal whose last writer is gone reads as EIO: its end
+                if not chunk:
+                    return
                 if wanted:
                     await channels.write(channel, bytes(chunk))
 
         nursery.start_soon(from_client)
         async with trio.open_nursery() as outputs:
-            outputs.start_soon(pump, process.stdout, STDOUT, request.stdout)
-            outputs.start_soon(pump, process.stderr, STDERR, request.stderr)
-            await process.wait()
+            for stream, channel in stdio.outputs:
+                outputs.start_soon(pump, stream, channel)
+            await stdio.process.wait()
             # Like the end of a container's exec session: its leftovers go too (and release the pipes).
-            kill_group(process.pid, signal.SIGKILL)
+            kill_group(stdio.process.pid, signal.SIGKILL)
         nursery.cancel_scope.cancel()
     if client_gone:
         return None
-    code = process.returncode
+    code = stdio.process.returncode
     assert code is not None
     return 128 - code if code < 0 else code
 
 
-async def _to_process(process: trio.Process, data: bytes, v5: bool) -> None:
+async def _from_client(stdio: _Pipes, data: bytes, v5: bool) -> None:
     channel, payload = data[0], data[1:]
-    stdin = process.stdin
-    if stdin is None:
-        return
     try:
-        if channel == STDIN and payload:
-            await stdin.send_all(payload)
+        if channel == STDIN and payload and stdio.stdin is not None:
+            await stdio.stdin.send_all(payload)
+        elif channel == RESIZE:
+            stdio.resize(payload)
         elif channel == CLOSE and v5 and payload[:1] == bytes([STDIN]):
-            await stdin.aclose()
+            await stdio.close_stdin()
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass

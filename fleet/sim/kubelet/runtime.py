@@ -2,7 +2,7 @@
 
 Every real container gets a *holder*: a process started with ``unshare -m`` that mounts an overlay of
 the host root (upper and work directories in the container's sandbox), bind-mounts ``/proc`` and
-``/sys``, builds a private ``/dev`` (device nodes, devpts, shm), bind-mounts each volume (and the
+``/sys``, builds a private ``/dev`` (device nodes, the host's devpts, its own shm), bind-mounts each volume (and the
 termination message file) at its mountPath, creates the working directory, then chroots and sleeps.
 The container's process and every exec are started with ``nsenter -t <holder> -m -r -w``: they see
 the holder's mounts, root and working directory. Mounts live only in the holder's namespace, so the
@@ -36,11 +36,12 @@ shift 5
 mount -t overlay overlay -o "lowerdir=/,upperdir=$upper,workdir=$work" "$root"
 mount --rbind /proc "$root/proc"
 mount --rbind /sys "$root/sys"
-# A private /dev: the host's device nodes that containers need, a fresh devpts, shm and termination log.
+# A private /dev: the device nodes containers need, devpts, its own shm (and the termination log below).
 mount -t tmpfs -o mode=755,size=65536k devices "$root/dev"
 for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
 mkdir "$root/dev/pts" "$root/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
+# The host's devpts: exec with a terminal allocates it there, and ttyname() must resolve inside.
+mount --bind /dev/pts "$root/dev/pts"
 ln -s pts/ptmx "$root/dev/ptmx"
 mount -t tmpfs -o size=67108864 shm "$root/dev/shm"
 ln -s /proc/self/fd "$root/dev/fd"
