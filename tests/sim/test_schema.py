@@ -128,6 +128,13 @@ INVALID: list[tuple[str, str, Any, list[tuple[str, str]]]] = [
         "Never",
         [("FieldValueNotSupported", "spec.template.spec.restartPolicy")],
     ),
+    ("bad label key", "metadata.labels", {"bad key!": "x"}, [("FieldValueInvalid", "metadata.labels")]),
+    (
+        "container name not a DNS label",
+        "spec.template.spec.containers.0.name",
+        "Main_1",
+        [("FieldValueInvalid", "spec.template.spec.containers[0].name")],
+    ),
     (
         "duplicate container names",
         "spec.template.spec.containers",
@@ -263,3 +270,65 @@ def test_custom_resources_without_schema_keep_everything() -> None:
     obj = {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}, "spec": {"x": [1]}}
     assert validate(obj, THING) == []
     assert obj["spec"] == {"x": [1]}
+
+
+def test_service_needs_ports_unless_headless() -> None:
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"selector": {"a": "b"}}}
+    with pytest.raises(StatusError) as err:
+        validate(copy.deepcopy(service), RT["Service"])
+    assert [(c["reason"], c["field"]) for c in err.value.details["causes"]] == [("FieldValueRequired", "spec.ports")]
+    service["spec"]["clusterIP"] = "None"
+    assert validate(service, RT["Service"]) == []
+
+
+def _pod() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1"]}]},
+    }
+
+
+UPDATES: list[tuple[str, str, dict[str, Any], Any, str | None]] = [
+    (
+        "deployment selector",
+        "Deployment",
+        _deployment(),
+        lambda o: o["spec"]["selector"]["matchLabels"].update(x="y"),
+        "spec.selector",
+    ),
+    (
+        "deployment image is fine",
+        "Deployment",
+        _deployment(),
+        lambda o: o["spec"]["template"]["spec"]["containers"][0].update(image="b"),
+        None,
+    ),
+    ("pod command", "Pod", _pod(), lambda o: o["spec"]["containers"][0].update(command=["true"]), "spec"),
+    ("pod image is fine", "Pod", _pod(), lambda o: o["spec"]["containers"][0].update(image="alpine"), None),
+    ("pod labels are fine", "Pod", _pod(), lambda o: o["metadata"].update(labels={"a": "b"}), None),
+    (
+        "immutable configmap",
+        "ConfigMap",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "immutable": True, "data": {"a": "1"}},
+        lambda o: o["data"].update(a="2"),
+        "data",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "old", "change", "field"), [u[1:] for u in UPDATES], ids=[u[0] for u in UPDATES])
+def test_updates_may_not_change_immutable_fields(
+    kind: str, old: dict[str, Any], change: Any, field: str | None
+) -> None:
+    new = copy.deepcopy(old)
+    change(new)
+    if field is None:
+        assert validate(new, RT[kind], old=old) == []
+        return
+    with pytest.raises(StatusError) as err:
+        validate(new, RT[kind], old=old)
+    assert err.value.code == 422
+    assert field in [c["field"] for c in err.value.details["causes"]]
+    assert "immutable" in err.value.message or "may not change" in err.value.message

@@ -1,4 +1,5 @@
-"""The checks an API server makes beyond the schema: names, labels, workload selectors, pod templates."""
+"""The checks an API server makes beyond the schema: names, labels, workload selectors, pod templates,
+services, and the fields an update may not change."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from fleet.sim.schema.causes import Findings, quote
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_RFC1123_LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and "
+    "end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
 # Kinds whose pod template lives at spec.template (CronJob nests one level deeper).
 _TEMPLATE_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"})
 _SELECTOR_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
@@ -31,9 +38,7 @@ def check_metadata(obj: JsonObject, rt: ResourceType, found: Findings) -> None:
             found.add(
                 "FieldValueInvalid",
                 "metadata.name",
-                f"Invalid value: {quote(name)}: a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-                "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                f"Invalid value: {quote(name)}: {_RFC1123_LABEL_MESSAGE}",
             )
         elif not (_DNS1123_SUBDOMAIN.match(name) and len(name) <= 253):
             found.add(
@@ -50,6 +55,10 @@ def check_metadata(obj: JsonObject, rt: ResourceType, found: Findings) -> None:
 def _check_labels(labels: Any, path: str, found: Findings) -> None:
     if not isinstance(labels, dict):
         return
+    for key in labels:
+        problem = _qualified_name_problem(key)
+        if problem:
+            found.add("FieldValueInvalid", path, f"Invalid value: {quote(key)}: {problem}")
     for value in labels.values():
         if isinstance(value, str) and not (len(value) <= 63 and _LABEL_VALUE.match(value)):
             found.add(
@@ -60,6 +69,25 @@ def _check_labels(labels: Any, path: str, found: Findings) -> None:
                 "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
                 "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
             )
+
+
+def _qualified_name_problem(key: str) -> str | None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (prefix and len(prefix) <= 253 and _DNS1123_SUBDOMAIN.match(prefix)):
+        return (
+            "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
+        )
+    if not name:
+        return "name part must be non-empty"
+    if len(name) > 63:
+        return "name part must be no more than 63 characters"
+    if not _NAME_PART.match(name):
+        return (
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+            "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+        )
+    return None
 
 
 def _selector_matches(selector: JsonObject, labels: JsonObject) -> bool:
@@ -95,6 +123,10 @@ def _check_pod_spec(spec: Any, path: str, kind: str, found: Findings) -> None:
             where = f"{path}.{group}[{index}]"
             name = container.get("name")
             if isinstance(name, str) and name:
+                if not (len(name) <= 63 and _DNS1123_LABEL.match(name)):
+                    found.add(
+                        "FieldValueInvalid", f"{where}.name", f"Invalid value: {quote(name)}: {_RFC1123_LABEL_MESSAGE}"
+                    )
                 if name in seen:
                     found.add("FieldValueDuplicate", f"{where}.name", f"Duplicate value: {quote(name)}")
                 seen.add(name)
@@ -124,6 +156,11 @@ def check_workload(obj: JsonObject, rt: ResourceType, found: Findings) -> None:
         return
     if rt.kind == "Pod":
         _check_pod_spec(spec, "spec", rt.kind, found)
+        return
+    if rt.kind == "Service":
+        headless = spec.get("clusterIP") == "None"
+        if not spec.get("ports") and spec.get("type") != "ExternalName" and not headless:
+            found.add("FieldValueRequired", "spec.ports", "Required value")
         return
     if rt.kind == "CronJob":
         template = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")) or {}
@@ -162,3 +199,57 @@ def check_workload(obj: JsonObject, rt: ResourceType, found: Findings) -> None:
 def _go_map(value: JsonObject) -> str:
     inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in value.items())
     return f"map[string]string{{{inner}}}"
+
+
+# What a pod update may change in spec; everything else is fixed once the pod exists.
+_POD_MUTABLE = frozenset({"activeDeadlineSeconds", "terminationGracePeriodSeconds", "tolerations"})
+
+
+def _without_images(containers: Any) -> Any:
+    if not isinstance(containers, list):
+        return containers
+    return [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c for c in containers]
+
+
+def _pod_fixed_part(spec: JsonObject) -> JsonObject:
+    fixed = {k: v for k, v in spec.items() if k not in _POD_MUTABLE}
+    for group in ("containers", "initContainers"):
+        if group in fixed:
+            fixed[group] = _without_images(fixed[group])
+    return fixed
+
+
+def check_update(old: JsonObject, new: JsonObject, rt: ResourceType, found: Findings) -> None:
+    """The fields an update may not change, as the API server guards them."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    if rt.kind in _SELECTOR_KINDS or rt.kind == "Job":
+        before, after = old_spec.get("selector"), new_spec.get("selector")
+        if before is not None and after is not None and before != after:
+            found.add("FieldValueInvalid", "spec.selector", f"Invalid value: {json.dumps(after)}: field is immutable")
+    if rt.kind == "Job":
+        before, after = old_spec.get("template"), new_spec.get("template")
+        if before is not None and after is not None and _job_template(before) != _job_template(after):
+            found.add("FieldValueInvalid", "spec.template", f"Invalid value: {json.dumps(after)}: field is immutable")
+    pod_spec_changed = rt.kind == "Pod" and _pod_fixed_part(old_spec) != _pod_fixed_part(new_spec)
+    if pod_spec_changed:
+        found.add(
+            "FieldValueForbidden",
+            "spec",
+            "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+            "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+            "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+            "previously negative)",
+        )
+    if rt.kind in ("ConfigMap", "Secret") and old.get("immutable") is True:
+        for field in ("data", "binaryData", "stringData"):
+            if old.get(field) != new.get(field) and not (field == "stringData" and new.get(field) is None):
+                found.add("FieldValueForbidden", field, "Forbidden: field is immutable when `immutable` is set")
+        if new.get("immutable") is not True:
+            found.add("FieldValueForbidden", "immutable", "Forbidden: field is immutable when `immutable` is set")
+
+
+def _job_template(template: JsonObject) -> JsonObject:
+    # The server labels a Job's template with its controller uid; that is not the client's change.
+    meta = dict(template.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if "controller-uid" not in k and k != "job-name"}
+    return {**template, "metadata": {**meta, "labels": labels}}

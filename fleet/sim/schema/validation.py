@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fleet.sim.model import JsonObject, ResourceType, StatusError
 from fleet.sim.schema.causes import Findings, invalid, join_path, quote
 from fleet.sim.schema.definitions import OBJECT_META, SchemaNode, definition_node, json_type, schema_for
-from fleet.sim.schema.rules import check_metadata, check_workload
+from fleet.sim.schema.rules import check_metadata, check_update, check_workload
 
 FieldValidation = Literal["Strict", "Warn", "Ignore"]
 _META_NEVER_PRUNED = frozenset({"apiVersion", "kind", "metadata"})
@@ -121,6 +121,7 @@ def validate(
     *,
     field_validation: FieldValidation = "Warn",
     crd_schema: JsonObject | None = None,
+    old: JsonObject | None = None,
 ) -> list[str]:
     """Validate an object a client sent, prune its unknown fields in place, and return warnings.
 
@@ -129,6 +130,7 @@ def validate(
     With ``Warn`` (the default) unknown fields come back as warning texts (the HTTP front sends them
     as ``Warning`` headers); with ``Ignore`` they are dropped silently. For a custom resource, pass
     its CRD version's ``openAPIV3Schema`` (or nothing, when the CRD has none: then anything goes).
+    On an update, pass the stored object as ``old`` to refuse changes of immutable fields.
     """
     found = Findings()
     name = str((obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName") or "")
@@ -152,6 +154,8 @@ def validate(
         if root is not None:
             _walk_object(obj, root, "", found, crd=False)
             check_workload(obj, rt, found)
+            if old is not None:
+                check_update(old, obj, rt, found)
     check_metadata(obj, rt, found)
     if found.decode_errors:
         raise StatusError(
