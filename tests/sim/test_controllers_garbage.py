@@ -159,6 +159,8 @@ async def test_load_balancers_get_an_address_and_claims_get_bound():
             lambda s: (get(s, "Service", "lb").get("status") or {}).get("loadBalancer") and get(s, "Service", "lb"),
         )
         assert svc["status"]["loadBalancer"]["ingress"][0]["ip"].startswith("127.")
+        assert svc["spec"]["clusterIP"].startswith("10.")
+        assert svc["spec"]["clusterIPs"] == [svc["spec"]["clusterIP"]]
         pvc = await wait_for(
             state,
             lambda s: (
@@ -172,3 +174,45 @@ async def test_load_balancers_get_an_address_and_claims_get_bound():
         assert pvc["status"]["capacity"] == {"storage": "2Gi"}
         state.store.remove(state.rt("", "PersistentVolumeClaim"), "default", "data")
         await wait_for(state, lambda s: not listed(s, "PersistentVolume", None))
+
+
+async def test_a_new_deployment_adopts_the_replicaset_and_pods_an_orphaning_delete_left():
+    async with controlled_cluster() as state:
+        d = await _running_deployment(state)
+        [rs] = owned_by(state, "ReplicaSet", d)
+        pods = {p["metadata"]["name"] for p in owned_by(state, "Pod", rs)}
+        deleted(state, d, "Orphan")
+        await wait_for(state, lambda s: get(s, "Deployment", "web") is None)
+        again = create(state, deployment(replicas=2))
+        await wait_for(
+            state,
+            lambda s: (
+                [r["metadata"]["name"] for r in owned_by(s, "ReplicaSet", again)] == [rs["metadata"]["name"]]
+                and (get(s, "Deployment", "web").get("status") or {}).get("availableReplicas") == 2
+            ),
+        )
+        assert {p["metadata"]["name"] for p in listed(state, "Pod")} == pods
+
+
+async def test_a_replicaset_adopts_a_matching_bare_pod_instead_of_starting_another():
+    async with controlled_cluster() as state:
+        template = {"metadata": {"labels": {"app": "solo"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        create(
+            state,
+            {
+                "kind": "Pod",
+                "metadata": {"name": "bare", "namespace": "default", **template["metadata"]},
+                "spec": template["spec"],
+            },
+        )
+        rs = create(
+            state,
+            {
+                "kind": "ReplicaSet",
+                "metadata": {"name": "solo", "namespace": "default"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "solo"}}, "template": template},
+            },
+        )
+        await wait_for(state, lambda s: (get(s, "ReplicaSet", "solo").get("status") or {}).get("readyReplicas") == 1)
+        assert [p["metadata"]["name"] for p in owned_by(state, "Pod", rs)] == ["bare"]
+        assert len(listed(state, "Pod")) == 1

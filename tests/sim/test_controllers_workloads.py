@@ -189,6 +189,8 @@ async def test_a_daemonset_runs_one_pod_per_matching_node_and_rolls_them():
         pods = listed(state, "Pod")
         assert len(pods) == 3
         assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1.36"}
+        revisions = sorted(r["revision"] for r in listed(state, "ControllerRevision"))
+        assert revisions == [1, 2]
 
 
 async def test_a_daemonset_honours_its_node_selector():

@@ -14,7 +14,7 @@ task. They write through the ``Store`` API directly and record Events with ``Clu
 - ``garbage``: garbage collection by ownerReferences (Background, Foreground, Orphan).
 - ``namespace``: the default namespaces, a ``default`` ServiceAccount per namespace, namespace deletion.
 - ``crd``: CRDs get NamesAccepted/Established; their objects are deleted with them.
-- ``services``: LoadBalancer Services get an ingress IP; PVCs are bound to a new PV.
+- ``services``: Services get a cluster IP and (LoadBalancer) an ingress IP; PVCs are bound to a new PV.
 
 The pods' own status (scheduling, Running, Ready) belongs to the kubelet (``fleet.sim.kubelet``); a
 running pod these controllers delete gets a deletionTimestamp and the kubelet removes it.
@@ -37,7 +37,7 @@ from fleet.sim.controllers.job import JobController
 from fleet.sim.controllers.manager import ControllerFactory, ControllerManager
 from fleet.sim.controllers.namespace import NamespaceController, bootstrap
 from fleet.sim.controllers.replicaset import ReplicaSetController
-from fleet.sim.controllers.services import LoadBalancerController, VolumeBinder
+from fleet.sim.controllers.services import ServiceController, VolumeBinder
 from fleet.sim.controllers.statefulset import StatefulSetController
 
 __all__ = ["ALL_CONTROLLERS", "bootstrap", "run_controllers"]
@@ -50,7 +50,7 @@ ALL_CONTROLLERS: tuple[ControllerFactory, ...] = (
     StatefulSetController,
     DaemonSetController,
     JobController,
-    LoadBalancerController,
+    ServiceController,
     VolumeBinder,
     GarbageCollector,
 )

@@ -125,7 +125,13 @@ class DaemonSetController(Controller):
             elif unavailable < max_unavailable:
                 delete_object(self.state, self.pod_rt, pod)
                 unavailable += 1
-        return self._update_status(ds, eligible, rev_name, min_ready)
+        requeue = self._update_status(ds, eligible, rev_name, min_ready)
+        in_use = {rev_name} | {
+            p["metadata"].get("labels", {}).get(REVISION_LABEL, "")
+            for p in self.ctx.owners.owned(self.state, ds["metadata"]["uid"], self.pod_rt)
+        }
+        revisions.prune(in_use, int(spec.get("revisionHistoryLimit", 10)))
+        return requeue
 
     def _create_pod(self, ds: JsonObject, node: str, rev_name: str) -> None:
         meta = ds["metadata"]

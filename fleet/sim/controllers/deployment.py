@@ -12,6 +12,7 @@ from fleet.sim.controllers.naming import template_hash
 from fleet.sim.controllers.ownership import controller_ref, delete_object, is_finished_pod, owner_reference
 from fleet.sim.controllers.pods import parse_time, wall_now
 from fleet.sim.controllers.rollout import Sizes, new_rs_replicas, old_rs_replicas, resolve_fenceposts
+from fleet.sim.controllers.selectors import matches
 from fleet.sim.model import JsonObject, WatchEvent
 from fleet.sim.store import now_rfc3339
 
@@ -56,6 +57,7 @@ class DeploymentController(Controller):
         self.d_rt = self.state.rt("apps", "Deployment")
         self.rs_rt = self.state.rt("apps", "ReplicaSet")
         self.pod_rt = self.state.rt("", "Pod")
+        self._collisions: dict[str, int] = {}
 
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         meta = event.object["metadata"]
@@ -87,7 +89,7 @@ class DeploymentController(Controller):
         spec = d.get("spec", {})
         template = spec.get("template") or {}
         owned = self.ctx.owners.owned(self.state, d["metadata"]["uid"], self.rs_rt)
-        owned = [rs for rs in owned if not rs["metadata"].get("deletionTimestamp")]
+        owned = [rs for rs in owned if not rs["metadata"].get("deletionTimestamp")] + self._adopt(d)
         owned.sort(key=lambda rs: (rs["metadata"].get("creationTimestamp", ""), rs["metadata"]["name"]))
         new_rs = next((rs for rs in owned if _without_hash(rs.get("spec", {}).get("template") or {}) == template), None)
         old = [rs for rs in owned if rs is not new_rs]
@@ -101,6 +103,23 @@ class DeploymentController(Controller):
         elif new_rs is not None and not any(_spec_replicas(rs) for rs in old):
             new_rs = self._scale(d, new_rs, _spec_replicas(d))
         return self._sync_status(d, new_rs, old, created)
+
+    def _adopt(self, d: JsonObject) -> list[JsonObject]:
+        """ReplicaSets matching the selector that no controller owns (left by an orphaning delete) become ours."""
+        selector = (d.get("spec") or {}).get("selector")
+        adopted = []
+        for rs in self.state.store.list_objects(self.rs_rt, d["metadata"].get("namespace", "")):
+            meta = rs["metadata"]
+            if (
+                controller_ref(rs) is None
+                and not meta.get("deletionTimestamp")
+                and matches(selector, meta.get("labels"))
+            ):
+                updated = copy.deepcopy(rs)
+                updated["metadata"].setdefault("ownerReferences", []).append(owner_reference(d))
+                adopted.append(self.state.store.update(self.rs_rt, updated, check_version=False))
+                self.ctx.owners.note(self.rs_rt, adopted[-1])
+        return adopted
 
     def _rolling(
         self, d: JsonObject, new_rs: JsonObject | None, old: list[JsonObject]
@@ -141,6 +160,12 @@ class DeploymentController(Controller):
         meta, spec = d["metadata"], d["spec"]
         collisions = int(d.get("status", {}).get("collisionCount", 0))
         hash_ = template_hash(spec.get("template") or {}, collisions)
+        # A name taken by a ReplicaSet that is not ours: count the collision and hash again.
+        while self.state.store.get(self.rs_rt, meta.get("namespace", ""), f"{meta['name']}-{hash_}") is not None:
+            collisions += 1
+            hash_ = template_hash(spec.get("template") or {}, collisions)
+        if collisions:
+            self._collisions[meta["uid"]] = collisions
         template = copy.deepcopy(spec.get("template") or {})
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = hash_
         selector = copy.deepcopy(spec.get("selector") or {})
@@ -239,8 +264,9 @@ class DeploymentController(Controller):
         }
         status: JsonObject = {"observedGeneration": d["metadata"].get("generation", 1)}
         status.update({k: v for k, v in counts.items() if v})
-        if old_status.get("collisionCount"):
-            status["collisionCount"] = old_status["collisionCount"]
+        collisions = self._collisions.pop(d["metadata"]["uid"], 0) or old_status.get("collisionCount", 0)
+        if collisions:
+            status["collisionCount"] = collisions
         if old_status.get("conditions"):
             status["conditions"] = copy.deepcopy(old_status["conditions"])
         now = now_rfc3339()

@@ -83,6 +83,10 @@ class OwnerIndex:
         else:
             self._owners.pop(ref, None)
 
+    def note(self, rt: ResourceType, obj: JsonObject) -> None:
+        """Index a write at once, for the rest of the reconcile that made it (its event comes later)."""
+        self.observe(WatchEvent("MODIFIED", rt, obj, int(obj["metadata"]["resourceVersion"])))
+
     def dependents(self, uid: str) -> list[ObjRef]:
         return list(self._dependents.get(uid, ()))
 

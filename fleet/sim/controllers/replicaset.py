@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from fleet.sim.controllers.manager import Context, Controller, Key
 from fleet.sim.controllers.naming import generated_name
-from fleet.sim.controllers.ownership import delete_object, owner_reference
+from fleet.sim.controllers.ownership import controller_ref, delete_object, owner_reference
 from fleet.sim.controllers.pods import (
     available_in,
     is_active,
@@ -45,16 +45,30 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.rs_rt = self.state.rt("apps", "ReplicaSet")
         self.pod_rt = self.state.rt("", "Pod")
+        # ReplicaSets that may have pods to adopt (new ones, and those an orphan pod matches).
+        self._adopting: set[Key] = set()
 
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
         meta = event.object["metadata"]
+        namespace = meta.get("namespace", "")
         if event.resource.key == "replicasets.apps":
             if event.type != "DELETED":
-                yield (meta.get("namespace", ""), meta["name"])
+                if event.type == "ADDED":
+                    self._adopting.add((namespace, meta["name"]))
+                yield (namespace, meta["name"])
             return
-        for ref in meta.get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("kind") == "ReplicaSet":
-                yield (meta.get("namespace", ""), ref.get("name", ""))
+        ref = controller_ref(event.object)
+        if ref is not None:
+            if ref.get("kind") == "ReplicaSet":
+                yield (namespace, ref.get("name", ""))
+            return
+        if event.type == "DELETED" or meta.get("deletionTimestamp") or not meta.get("labels"):
+            return
+        for rs in self.state.store.list_objects(self.rs_rt, namespace):
+            if matches((rs.get("spec") or {}).get("selector"), meta["labels"]):
+                key = (namespace, rs["metadata"]["name"])
+                self._adopting.add(key)
+                yield key
 
     def reconcile(self, key: Key) -> float | None:
         namespace, name = key
@@ -63,6 +77,9 @@ class ReplicaSetController(Controller):
             return None
         uid = rs["metadata"]["uid"]
         spec = rs.get("spec", {})
+        if key in self._adopting:
+            self._adopting.discard(key)
+            self._adopt(rs)
         pods = self.ctx.owners.owned(self.state, uid, self.pod_rt)
         active = [p for p in pods if is_active(p)]
         want = int(spec.get("replicas", 1))
@@ -96,6 +113,16 @@ class ReplicaSetController(Controller):
                 )
             active = [p for p in active if p not in victims]
         return self._update_status(rs, active)
+
+    def _adopt(self, rs: JsonObject) -> None:
+        """Pods matching the selector that no controller owns become this ReplicaSet's."""
+        selector = (rs.get("spec") or {}).get("selector")
+        for pod in self.state.store.list_objects(self.pod_rt, rs["metadata"].get("namespace", "")):
+            meta = pod["metadata"]
+            if controller_ref(pod) is None and is_active(pod) and matches(selector, meta.get("labels")):
+                updated = copy.deepcopy(pod)
+                updated["metadata"].setdefault("ownerReferences", []).append(owner_reference(rs))
+                self.ctx.owners.note(self.pod_rt, self.state.store.update(self.pod_rt, updated, check_version=False))
 
     def _update_status(self, rs: JsonObject, active: list[JsonObject]) -> float | None:
         spec = rs.get("spec", {})

@@ -10,10 +10,11 @@ from fleet.sim.controllers.naming import fnv32a
 from fleet.sim.model import WatchEvent
 
 
-class LoadBalancerController(Controller):
-    """A Service of type LoadBalancer gets ``status.loadBalancer.ingress`` with an IP in 127.0.0.0/8."""
+class ServiceController(Controller):
+    """Services get a cluster IP (10.96.0.0/12) if the front did not allocate one, and a Service of type
+    LoadBalancer gets ``status.loadBalancer.ingress`` with an IP in 127.0.0.0/8."""
 
-    name = "service-lb"
+    name = "service"
     watches = frozenset({"services"})
 
     def __init__(self, ctx: Context) -> None:
@@ -21,21 +22,26 @@ class LoadBalancerController(Controller):
         self.svc_rt = self.state.rt("", "Service")
 
     def keys_for(self, event: WatchEvent) -> Iterable[Key]:
-        obj = event.object
-        if event.type != "DELETED" and (obj.get("spec") or {}).get("type") == "LoadBalancer":
-            yield (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if event.type != "DELETED":
+            yield (event.object["metadata"].get("namespace", ""), event.object["metadata"]["name"])
 
     def reconcile(self, key: Key) -> float | None:
         svc = self.state.store.get(self.svc_rt, *key)
-        if svc is None or (svc.get("spec") or {}).get("type") != "LoadBalancer":
+        if svc is None or svc["metadata"].get("deletionTimestamp"):
             return None
-        if ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
-            return None
+        spec = svc.get("spec") or {}
+        kind = spec.get("type", "ClusterIP")
         h = fnv32a(svc["metadata"]["uid"].encode())
-        ip = f"127.{(h >> 16) & 0xFF}.{(h >> 8) & 0xFF}.{max(h & 0xFF, 1)}"
         updated = copy.deepcopy(svc)
-        updated.setdefault("status", {})["loadBalancer"] = {"ingress": [{"ip": ip, "ipMode": "VIP"}]}
-        self.state.store.update(self.svc_rt, updated, check_version=False)
+        if kind != "ExternalName" and not spec.get("clusterIP"):
+            ip = f"10.{96 + ((h >> 16) & 0x0F)}.{(h >> 8) & 0xFF}.{max(h & 0xFF, 1)}"
+            updated.setdefault("spec", {})["clusterIP"] = ip
+            updated["spec"]["clusterIPs"] = [ip]
+        if kind == "LoadBalancer" and not ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            ip = f"127.{(h >> 16) & 0xFF}.{(h >> 8) & 0xFF}.{max(h & 0xFF, 1)}"
+            updated.setdefault("status", {})["loadBalancer"] = {"ingress": [{"ip": ip, "ipMode": "VIP"}]}
+        if updated != svc:
+            self.state.store.update(self.svc_rt, updated, check_version=False)
         return None
 
 
