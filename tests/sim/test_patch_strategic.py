@@ -181,3 +181,29 @@ def test_malformed_patch_is_bad_request(patch: dict[str, Any]) -> None:
 def test_without_schema_lists_are_replaced() -> None:
     result = strategic_merge({"items": [1, 2], "m": {"a": 1}}, {"items": [3], "m": {"b": 2}}, None)
     assert result == {"items": [3], "m": {"a": 1, "b": 2}}
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (["a", "b"], ["a", "x", "b"]),
+        (["b", "a"], ["x", "b", "a"]),
+        (["a", "b", "c"], ["a", "x", "b", "c"]),
+    ],
+    ids=["server-only item keeps its place", "reordered around the server-only item", "new item in order"],
+)
+def test_set_element_order_interleaves_server_only_items(order: list[str], expected: list[str]) -> None:
+    original = _deployment()
+    _pod_spec(original)["containers"] = [{"name": n, "image": "i"} for n in ("a", "x", "b")]
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": n} for n in order],
+                    "containers": [{"name": "c", "image": "new"}] if "c" in order else [{"name": "a", "image": "j"}],
+                }
+            }
+        }
+    }
+    result = strategic_merge(original, patch, _schema())
+    assert [c["name"] for c in _pod_spec(result)["containers"]] == expected

@@ -48,6 +48,12 @@ def _merge_map(original: JsonObject, patch: JsonObject, node: SchemaNode | None)
         for key in [k for k in original if k not in retain]:
             del original[key]
     orders: list[tuple[str, list[Any]]] = []
+    # The live order of each list whose order the patch sets, taken before the merge changes it.
+    server_orders = {
+        key.removeprefix(_SET_ORDER): list(original.get(key.removeprefix(_SET_ORDER)) or [])
+        for key in patch
+        if key.startswith(_SET_ORDER)
+    }
     for key, value in patch.items():
         if key in (_DIRECTIVE, _RETAIN_KEYS):
             continue
@@ -61,7 +67,7 @@ def _merge_map(original: JsonObject, patch: JsonObject, node: SchemaNode | None)
             continue
         _merge_field(original, key, value, node.child(key) if node is not None else None)
     for field, order in orders:
-        _apply_order(original, field, order, node.child(field) if node is not None else None)
+        _apply_order(original, field, order, server_orders[field], node.child(field) if node is not None else None)
     return original
 
 
@@ -146,19 +152,31 @@ def _delete_from_primitive_list(target: JsonObject, field: str, values: Any) -> 
         target[field] = [v for v in current if v not in values]
 
 
-def _apply_order(target: JsonObject, field: str, order: list[Any], node: SchemaNode | None) -> None:
-    """Reorder ``target[field]`` as ``$setElementOrder`` asks; items it does not name keep their order, last."""
+def _apply_order(
+    target: JsonObject, field: str, order: list[Any], server_order: list[Any], node: SchemaNode | None
+) -> None:
+    """Reorder ``target[field]`` as ``$setElementOrder`` asks, as apimachinery does.
+
+    The items the order names come in that order; the others (server-only items) keep their live
+    order and are interleaved where the live list had them relative to the named ones.
+    """
     current = target.get(field)
     if not isinstance(current, list):
         return
     key = node.merge_key if node is not None else None
 
-    def identity(item: Any) -> Any:
-        if key is not None and isinstance(item, dict):
-            return item.get(key)
-        return item
+    def identity(item: Any) -> str:
+        return repr(item.get(key) if key is not None and isinstance(item, dict) else item)
 
-    wanted = [identity(o) for o in order]
-    position = {repr(w): i for i, w in enumerate(wanted)}
-    ranked = sorted(enumerate(current), key=lambda pair: (position.get(repr(identity(pair[1])), len(wanted)), pair[0]))
-    target[field] = [item for _, item in ranked]
+    wanted = {identity(o): i for i, o in enumerate(order)}
+    live = {identity(item): i for i, item in enumerate(server_order)}
+    named = sorted((item for item in current if identity(item) in wanted), key=lambda item: wanted[identity(item)])
+    server_only = [item for item in current if identity(item) not in wanted]
+    merged: list[Any] = []
+    while named and server_only:
+        left, right = live.get(identity(server_only[0])), live.get(identity(named[0]))
+        if left is not None and right is not None and left < right:
+            merged.append(server_only.pop(0))
+        else:
+            merged.append(named.pop(0))
+    target[field] = merged + named + server_only
