@@ -24,8 +24,6 @@ from fleet.kube.retry import retrying
 FRAME = 256 * 1024
 STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
 MAX_STDERR = 64 * 1024
-#: How long one blocking receive waits before looking at cancellation again.
-RECEIVE_SLICE = 1.0
 
 # The client's websocket helpers are untyped.
 ws_client: Any = _ws_client
@@ -71,7 +69,9 @@ async def exec_stream(
             raise api_error(e.status_code, e.resp_body, e.resp_headers, cluster=client.name, operation=operation) from e
         except (websocket.WebSocketException, OSError) as e:
             raise ConnectFailed(f"{operation}: {type(e).__name__}: {truncate(str(e), 300)}", cluster=client.name) from e
-        ws.settimeout(RECEIVE_SLICE)
+        # No socket timeout: it would also cut a send that waits for a slow reader in the middle of a frame.
+        # Cancellation abandons the blocked thread and the socket is shut down, which wakes it.
+        ws.settimeout(None)
         return ws
 
     ws: Any = None
@@ -115,8 +115,6 @@ async def _exchange(
         while True:
             try:
                 opcode, frame = ws.recv_data_frame(True)
-            except websocket.WebSocketTimeoutException:
-                return (-1, b"")
             except websocket.WebSocketConnectionClosedException:
                 return None
             if opcode == websocket.ABNF.OPCODE_CLOSE:
@@ -140,13 +138,13 @@ async def _exchange(
             elif channel == ERROR:
                 status.extend(data)
         nursery.cancel_scope.cancel()
+    if not status:
+        raise ConnectFailed(f"{operation}: the stream ended without an exit status", cluster=cluster)
     code, message = _exit_status(bytes(status), cluster=cluster, operation=operation)
     return ExecOutcome(exit_code=code, stderr=bytes(stderr), message=message)
 
 
 def _exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]:
-    if not text:
-        return 0, ""
     try:
         status = json.loads(text)
     except ValueError as e:

@@ -130,15 +130,23 @@ async def _follow(client: KubeClient, tracker: PodTracker, follower: ContainerLo
             # 400: the container is not running yet (or was restarted and is waiting): wait for a change.
         except ConnectFailed as e:
             log.info("log stream of %s in %s broke (%s); reopening", name, tracker.name, e)
-        current = state_of(tracker.pod, name)
-        if ended and current is not None and current.state == "terminated":
-            return
-        if tracker.gone:
+        if ended:
+            # A follow that ends by itself has reached the end of the log if the container has ended:
+            # give the watch a moment to say so before reopening.
+            with trio.move_on_after(REOPEN_WAIT):
+                await tracker.wait_for(lambda pod: _terminated(pod, name))
+        else:
+            with trio.move_on_after(REOPEN_WAIT):
+                await tracker.wait_changed()
+        if tracker.gone or (ended and _terminated(tracker.pod, name)):
             return
         follower.reconnects += 1
         follower.dedupe.reopened()
-        with trio.move_on_after(REOPEN_WAIT):
-            await tracker.wait_changed()
+
+
+def _terminated(pod: JsonObject, name: str) -> bool | None:
+    state = state_of(pod, name)
+    return True if is_finished(pod) or (state is not None and state.state == "terminated") else None
 
 
 def _startable(state: ContainerState | None, pod: JsonObject) -> ContainerState | None:

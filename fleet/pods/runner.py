@@ -200,7 +200,11 @@ class _PodStep:
                 await tracker.wait_for(lambda p: _sidecar_settled(p) or is_finished(p) or None)
             sidecar = state_of(tracker.pod, SIDECAR_CONTAINER)
             if sidecar is not None and sidecar.state == "running":
-                downloaded = await self._download()
+                try:
+                    with trio.fail_after(completion.total_seconds()):
+                        downloaded = await self._download()
+                except trio.TooSlowError:
+                    raise _Timeout(f"downloading the output files took longer than {completion}") from None
             else:
                 state = sidecar.state if sidecar else "missing"
                 log.warning(

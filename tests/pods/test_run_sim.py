@@ -343,3 +343,30 @@ async def test_pod_deleted_by_someone_else_ends_the_step(kube, namespace, contex
             except PodStepFailed as e:
                 failure = e
     assert "was deleted" in str(failure)
+
+
+@pytest.mark.slow
+async def test_100_mb_in_and_out_intact(kube, namespace, context, store, tmp_path):
+    size = 100 * 1024 * 1024 + 12345
+    source = tmp_path / "big.bin"
+    digest = hashlib.sha256()
+    with source.open("wb") as sink:
+        block = hashlib.sha256(b"seed").digest() * 32768  # 1 MiB, not compressible by accident
+        written = 0
+        while written < size:
+            part = block[: size - written]
+            sink.write(part)
+            digest.update(part)
+            written += len(part)
+    ref = await store.put_file("inputs/big.bin", source)
+    step = task(
+        namespace,
+        image="busybox",
+        commands=["cp big.bin big-out.bin"],
+        inputFiles={"big.bin": ref.uri},
+        outputFiles=["big-out.bin"],
+    )
+    with trio.fail_after(120):
+        result = await run_pod_task(kube, step, context=context("big"))
+    assert result.files["big-out.bin"].size == size
+    assert result.files["big-out.bin"].sha256 == digest.hexdigest()
