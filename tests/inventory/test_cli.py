@@ -1,0 +1,56 @@
+"""``fleet inventory ls`` and ``fleet inventory schema``."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from fleet.cli.app import app
+
+
+def test_ls_json_shows_where_credentials_come_from_never_them(sim_fleet):
+    result = CliRunner().invoke(app, ["inventory", "ls", "-i", str(sim_fleet.inventory_path), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["name"] for r in rows] == [c.name for c in sim_fleet.clusters]
+    assert rows[0] == {
+        "name": "sim-0",
+        "tenant": "tenant-0",
+        "region": rows[0]["region"],
+        "labels": {"env": "sim", "tier": "gold"},
+        "credentials": "file:kubeconfigs/sim-0.yaml context sim-0",
+        "origin": f"{sim_fleet.inventory_path}:5",
+    }
+    for cluster in sim_fleet.clusters:
+        assert cluster.token not in result.output
+
+
+def test_ls_selection_and_table(sim_fleet):
+    args = ["inventory", "ls", "-i", str(sim_fleet.inventory_path), "--select", "tier=gold", "--limit", "!sim-0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "sim-2" in result.output
+    assert "sim-0" not in result.output
+    assert "1 of 3 clusters selected" in result.output
+
+
+def test_bad_selector_exits_2_with_a_pointer(sim_fleet):
+    out = subprocess.run(
+        [sys.executable, "-m", "fleet", "inventory", "ls", "-i", str(sim_fleet.inventory_path), "--select", "tier in"],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 2
+    assert "--select: invalid label selector 'tier in'" in out.stderr
+    assert "expected '('" in out.stderr
+
+
+def test_schema_is_json_schema_of_the_inventory():
+    result = CliRunner().invoke(app, ["inventory", "schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    assert schema["title"] == "fleet inventory"
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == {"defaults", "secrets", "sources", "clusters"}
+    connection = schema["$defs"]["ConnectionSpec"]["properties"]
+    assert {"kubeconfig", "context", "masterUrl", "caCertData", "insecureSkipVerify", "inCluster"} <= set(connection)
