@@ -10,6 +10,7 @@ from rich.console import Console
 
 from fleet import __version__
 from fleet.errors import FleetError
+from fleet.secrets import install_log_redaction
 from fleet.settings import FleetSettings
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ def _root(
     settings = FleetSettings()
     level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # every log line passes the secret redaction registry
 
 
 # Command groups: one module each, registered here.
@@ -44,6 +46,13 @@ def _root(
 from fleet.cli import ops  # noqa: E402  (the commands need ``app`` to exist)
 
 ops.register(app)
+from fleet.cli import sim  # noqa: E402
+
+sim.register(app)
+
+from fleet.cli import inventory  # noqa: E402
+
+inventory.register(app)
 
 
 def main() -> None:
