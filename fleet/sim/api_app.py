@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,10 @@ class Connection:
 
     peer_fingerprint: bytes | None
     abort: trio.CancelScope  # cancelling it closes the connection (dropped-connection faults)
+
+
+# An ASGI app that is also told which connection a request came on.
+ConnectionApp = Callable[[Scope, Receive, Send, Connection], Awaitable[None]]
 
 
 class ClusterApp:

@@ -7,8 +7,9 @@ from Python, ``fleet sim fault`` from the command line). Rates are probabilities
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 FaultAction = Literal["error", "throttle", "drop", "stall"]
 
@@ -47,3 +48,46 @@ class Faults:
     @property
     def active(self) -> bool:
         return self != Faults()
+
+
+_FLOATS = ("latency", "error_rate", "throttle_rate", "drop_rate")
+
+
+def faults_from_mapping(data: Mapping[str, Any]) -> Faults:
+    """A ``Faults`` from JSON-like data (the control endpoint, the CLI); ValueError names a bad field."""
+    known = {f.name for f in fields(Faults)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown fault field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in _FLOATS or name == "drop_watch_after":
+            if value is None and name == "drop_watch_after":
+                values[name] = None
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+            if name.endswith("_rate") and value > 1:
+                raise ValueError(f"{name}: expected a rate between 0 and 1, got {value!r}")
+            values[name] = float(value)
+        elif name in ("down", "stall"):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}: expected true or false, got {value!r}")
+            values[name] = value
+        elif name == "retry_after":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"retry_after: expected a whole number of seconds, got {value!r}")
+            values[name] = value
+        elif name == "error_codes":
+            if not isinstance(value, list | tuple) or not all(isinstance(c, int) and 400 <= c <= 599 for c in value):
+                raise ValueError(f"error_codes: expected a list of HTTP error codes, got {value!r}")
+            values[name] = tuple(value)
+        elif name == "paths":
+            if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
+                raise ValueError(f"paths: expected a list of path prefixes, got {value!r}")
+            values[name] = tuple(value)
+    return Faults(**values)
+
+
+def faults_to_mapping(faults: Faults) -> dict[str, Any]:
+    return {f.name: list(v) if isinstance(v := getattr(faults, f.name), tuple) else v for f in fields(Faults)}

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import json
 import logging
+import secrets
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -19,7 +22,8 @@ from typing import Any, TypeVar
 import trio
 import yaml
 
-from fleet.sim.api_app import ClusterRuntime
+from fleet.sim.api_app import ClusterApp, ClusterRuntime
+from fleet.sim.api_control import ControlApp
 from fleet.sim.auth import ADMIN_USER, Authenticator
 from fleet.sim.cluster import ClusterState, SimConfig
 from fleet.sim.faults import Faults
@@ -79,6 +83,12 @@ async def _kubelet(state: ClusterState) -> None:
     from fleet.sim.kubelet import run_kubelet
 
     await run_kubelet(state)
+
+
+def switch_faults(runtime: ClusterRuntime, listener: ClusterListener, faults: Faults) -> None:
+    """Give a cluster new faults (on the sim thread); ``down`` closes or reopens its listener at once."""
+    runtime.faults = faults
+    listener.set_down(faults.down)
 
 
 def _b64(data: bytes) -> str:
@@ -165,11 +175,7 @@ class SimCluster:
     def set_faults(self, faults: Faults) -> None:
         """Switch this cluster's faults; ``down`` takes effect before this returns."""
 
-        def apply() -> None:
-            self._runtime.faults = faults
-            self._listener.set_down(faults.down)
-
-        self._fleet.run_sync(apply)
+        self._fleet.run_sync(switch_faults, self._runtime, self._listener, faults)
 
     @property
     def faults(self) -> Faults:
@@ -197,12 +203,16 @@ class SimFleet:
         config: SimConfig | None = None,
         prefix: str = "sim",
         services: bool = True,
+        control: bool = False,
     ) -> None:
         self.size = clusters
         self.tls = tls
         self.config = config or SimConfig()
         self.prefix = prefix
         self.services = services
+        self.control = control
+        self._control_url = ""
+        self._control_token = secrets.token_urlsafe(24)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._out_dir = out_dir
         self.ca: CertificateAuthority | None = None
@@ -221,6 +231,11 @@ class SimFleet:
     @property
     def inventory_path(self) -> Path:
         return self.out_dir / "inventory.yaml"
+
+    @property
+    def control_path(self) -> Path:
+        """Where ``SimFleet(control=True)`` writes its control endpoint's address and token."""
+        return self.out_dir / "control.json"
 
     def __getitem__(self, name: str) -> SimCluster:
         return self._by_name[name]
@@ -264,6 +279,9 @@ class SimFleet:
             self._by_name[cluster.name] = cluster
             cluster.write_kubeconfig(cluster.kubeconfig_path)
         self._write_inventory()
+        if self.control:
+            self.control_path.touch(mode=0o600)
+            self.control_path.write_text(json.dumps({"url": self._control_url, "token": self._control_token}))
 
     def stop(self) -> None:
         thread, self._thread = self._thread, None
@@ -310,10 +328,22 @@ class SimFleet:
                     state = ClusterState(f"{self.prefix}-{index}", self.config)
                     seed(state)
                     runtime = ClusterRuntime(state)
-                    listener = ClusterListener(runtime, config, ssl_context)
+                    listener = ClusterListener(ClusterApp(runtime), config, ssl_context)
                     runtime.server_address = f"127.0.0.1:{listener.port}"
                     out.append((runtime, listener))
                     nursery.start_soon(run_services, state, listener, self.services, name=f"cluster {state.name}")
+                if self.control:
+                    controls = {
+                        runtime.state.name: (
+                            listener.url,
+                            functools.partial(getattr, runtime, "faults"),
+                            functools.partial(switch_faults, runtime, listener),
+                        )
+                        for runtime, listener in out
+                    }
+                    control = ClusterListener(ControlApp(self._control_token, controls), config, None)
+                    self._control_url = control.url
+                    nursery.start_soon(control.run, name="control endpoint")
                 ready.set()
                 await trio.sleep_forever()
 

@@ -24,7 +24,7 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
-from fleet.sim.api_app import ClusterApp, ClusterRuntime, Connection
+from fleet.sim.api_app import Connection, ConnectionApp
 from fleet.sim.tls import fingerprint_der
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def bind_socket(port: int = 0) -> socket.socket:
 class _AppForConnection:
     """hypercorn's app wrapper for one connection: passes the connection's facts to the cluster app."""
 
-    def __init__(self, app: ClusterApp, conn: Connection) -> None:
+    def __init__(self, app: ConnectionApp, conn: Connection) -> None:
         self.app = app
         self.conn = conn
 
@@ -66,11 +66,10 @@ class _AppForConnection:
 
 
 class ClusterListener:
-    """The listening socket of one cluster and the connections it accepted."""
+    """The listening socket of one cluster (or of the fleet's control endpoint) and its connections."""
 
-    def __init__(self, runtime: ClusterRuntime, config: Config, ssl_context: ssl.SSLContext | None) -> None:
-        self.runtime = runtime
-        self.app = ClusterApp(runtime)
+    def __init__(self, app: ConnectionApp, config: Config, ssl_context: ssl.SSLContext | None) -> None:
+        self.app = app
         self.config = config
         self.ssl_context = ssl_context
         self.context = WorkerContext(None)

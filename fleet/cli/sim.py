@@ -1,0 +1,268 @@
+"""``fleet sim``: run a simulated fleet (``up``), show what it serves (``demo``), inject faults (``fault``).
+
+``fleet sim up`` writes one kubeconfig per cluster and an inventory into ``--out`` and a
+``control.json`` that ``fleet sim fault`` uses to reach the running fleet's control endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import trio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleet.errors import ApiError, ClusterError, InputError, Location
+from fleet.kube import KubeClient
+from fleet.sim import Faults, SimFleet
+from fleet.sim.faults import faults_to_mapping
+
+app = typer.Typer(help="The simulated fleet: N Kubernetes API servers on 127.0.0.1.", no_args_is_help=True)
+console = Console()
+
+DEFAULT_DIR = Path(".fleet/sim")
+_SHOWN_CLUSTERS = 20
+
+ClustersOpt = typer.Option(3, "--clusters", "-n", min=1, max=5000, help="How many clusters to start.")
+TlsOpt = typer.Option(True, "--tls/--no-tls", help="Serve HTTPS with a generated CA (default) or plain HTTP.")
+OutOpt = typer.Option(DEFAULT_DIR, "--out", "-o", help="Where kubeconfigs, inventory and control file go.")
+DirOpt = typer.Option(DEFAULT_DIR, "--dir", "-d", help="The --out directory of `fleet sim up`.")
+PathOpt = typer.Option([], "--path", help="Only requests under this path prefix (repeatable).")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="sim")
+
+
+@app.command("up")
+def up(
+    clusters: int = ClustersOpt,
+    out: Path = OutOpt,
+    tls: bool = TlsOpt,
+) -> None:
+    """Start the clusters, write their kubeconfigs and an inventory, and serve until Ctrl-C."""
+    started = time.perf_counter()
+    with SimFleet(clusters, tls=tls, out_dir=out, control=True) as sim:
+        elapsed = time.perf_counter() - started
+        table = Table(title=f"{clusters} simulated clusters up in {elapsed:.2f} s")
+        table.add_column("cluster")
+        table.add_column("server")
+        table.add_column("kubeconfig")
+        for cluster in sim.clusters[:_SHOWN_CLUSTERS]:
+            table.add_row(cluster.name, cluster.server, str(cluster.kubeconfig_path))
+        if clusters > _SHOWN_CLUSTERS:
+            table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(out / "kubeconfigs"))
+        console.print(table)
+        console.print(f"inventory: [bold]{sim.inventory_path}[/bold]")
+        console.print(f"try:       KUBECONFIG={sim.clusters[0].kubeconfig_path} kubectl get namespaces")
+        console.print(f"faults:    fleet sim fault --dir {out} --cluster {sim.clusters[0].name} --latency 0.2")
+        console.print("Ctrl-C stops the fleet.")
+        _wait_for_interrupt()
+    console.print("stopped")
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# -- fault -----------------------------------------------------------------------------------------
+
+
+def _control(directory: Path) -> tuple[str, str]:
+    path = directory / "control.json"
+    try:
+        data = json.loads(path.read_text())
+        return str(data["url"]), str(data["token"])
+    except FileNotFoundError:
+        raise InputError(
+            "no running simulated fleet writes here; start one with `fleet sim up --out DIR`",
+            location=Location(file=str(path)),
+        ) from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"not a control file of `fleet sim up`: {e}", location=Location(file=str(path))) from e
+
+
+def _call(directory: Path, method: str, path: str, body: Any = None) -> Any:
+    url, token = _control(directory)
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        detail = json.loads(e.read() or b"{}").get("error", e.reason)
+        raise InputError(f"the simulated fleet refused: {detail}") from e
+    except urllib.error.URLError as e:
+        raise ClusterError(
+            f"the simulated fleet at {url} does not answer ({e.reason}); is `fleet sim up` running?"
+        ) from e
+
+
+def _describe(faults: dict[str, Any]) -> str:
+    """The faults that differ from a healthy cluster's, or "healthy"."""
+    healthy = faults_to_mapping(Faults())
+    changed = {k: v for k, v in faults.items() if healthy.get(k) != v}
+    if not any(k not in ("error_codes", "retry_after", "paths") for k in changed):
+        return "healthy"
+    return ", ".join(f"{k}={v}" for k, v in changed.items())
+
+
+@app.command("fault")
+def fault(
+    cluster: str = typer.Option(..., "--cluster", "-c", help="Cluster name, e.g. sim-0."),
+    directory: Path = DirOpt,
+    latency: float = typer.Option(0.0, min=0, help="Seconds added to every response."),
+    error_rate: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 500/503."),
+    error_codes: str = typer.Option("500,503", help="Codes the error rate picks from, comma-separated."),
+    throttle_rate: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 429."),
+    retry_after: int = typer.Option(1, min=0, help="Retry-After seconds of a 429."),
+    drop_rate: float = typer.Option(0.0, min=0, max=1, help="Share of responses cut off mid-body."),
+    drop_watch_after: float | None = typer.Option(None, min=0, help="Cut every watch after this many seconds."),
+    down: bool = typer.Option(False, "--down", help="Close the cluster's port (connection refused)."),
+    stall: bool = typer.Option(False, "--stall", help="Answer nothing until the client gives up."),
+    path: list[str] = PathOpt,
+) -> None:
+    """Set a running cluster's faults (all at once: options not given are cleared; no options = healthy)."""
+    try:
+        codes = [int(code) for code in error_codes.split(",") if code.strip()]
+    except ValueError:
+        raise InputError(
+            f"expected comma-separated HTTP codes, got {error_codes!r}", location=Location(field="--error-codes")
+        ) from None
+    faults = {
+        "latency": latency,
+        "error_rate": error_rate,
+        "error_codes": codes,
+        "throttle_rate": throttle_rate,
+        "retry_after": retry_after,
+        "drop_rate": drop_rate,
+        "drop_watch_after": drop_watch_after,
+        "down": down,
+        "stall": stall,
+        "paths": path,
+    }
+    result = _call(directory, "PUT", f"/clusters/{cluster}/faults", faults)
+    console.print(f"{result['name']}: {_describe(result['faults'])}")
+
+
+@app.command("faults")
+def list_faults(
+    directory: Path = DirOpt,
+) -> None:
+    """Show each running cluster's faults."""
+    table = Table("cluster", "server", "faults")
+    for entry in _call(directory, "GET", "/clusters"):
+        table.add_row(entry["name"], entry["server"], _describe(entry["faults"]))
+    console.print(table)
+
+
+# -- demo ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClusterFacts:
+    """What one cluster serves, as its discovery and lists tell."""
+
+    name: str
+    version: str = ""
+    groups: int = 0
+    resources: int = 0
+    namespaces: int = 0
+    nodes: int = 0
+    per_group: dict[str, int] | None = None
+    seconds: float = 0.0
+    error: str = ""
+
+
+async def _facts(kubeconfig: Path, name: str) -> ClusterFacts:
+    facts = ClusterFacts(name)
+    started = trio.current_time()
+    try:
+        with KubeClient.from_kubeconfig(kubeconfig, name=name) as kube:
+            facts.version = await kube.ping()
+            group_list = await kube.request("GET", "/apis")
+            versions = ["/api/v1"] + [f"/apis/{g['preferredVersion']['groupVersion']}" for g in group_list["groups"]]
+            per_group: dict[str, int] = {}
+            for path in versions:
+                listing = await kube.request("GET", path)
+                top = [r for r in listing["resources"] if "/" not in r["name"]]
+                per_group[listing["groupVersion"]] = len(top)
+            facts.groups = len(versions)
+            facts.resources = sum(per_group.values())
+            facts.per_group = per_group
+            facts.namespaces = len((await kube.request("GET", "/api/v1/namespaces"))["items"])
+            facts.nodes = len((await kube.request("GET", "/api/v1/nodes"))["items"])
+    except (ApiError, ClusterError) as e:
+        facts.error = str(e)
+    facts.seconds = trio.current_time() - started
+    return facts
+
+
+async def _all_facts(sim: SimFleet) -> list[ClusterFacts]:
+    results: list[ClusterFacts] = []
+    limiter = trio.CapacityLimiter(20)
+
+    async def one(kubeconfig: Path, name: str) -> None:
+        async with limiter:
+            results.append(await _facts(kubeconfig, name))
+
+    async with trio.open_nursery() as nursery:
+        for cluster in sim.clusters:
+            nursery.start_soon(one, cluster.kubeconfig_path, cluster.name)
+    return sorted(results, key=lambda f: int(f.name.rpartition("-")[2]))
+
+
+@app.command("demo")
+def demo(clusters: int = ClustersOpt, tls: bool = TlsOpt) -> None:
+    """Start a simulated fleet, show what each cluster serves (through the official client), and stop."""
+    started = time.perf_counter()
+    with SimFleet(clusters, tls=tls) as sim:
+        console.print(f"[bold]{clusters} simulated clusters[/bold] up in {time.perf_counter() - started:.2f} s")
+        facts = trio.run(_all_facts, sim)
+        table = Table(title="What each cluster serves (discovery and lists through the kubernetes client)")
+        for column in ("cluster", "server", "version", "groups", "kinds", "ns", "nodes", "ms"):
+            table.add_column(column, justify="right" if column not in ("cluster", "server", "version") else "left")
+        for f, cluster in zip(facts, sim.clusters, strict=True):
+            took = f"{f.seconds * 1000:.0f}"
+            if f.error:
+                table.add_row(f.name, cluster.server, f"[red]{f.error}[/red]", "", "", "", "", took)
+                continue
+            version = f.version.split("+")[0]
+            table.add_row(
+                f.name, cluster.server, version, str(f.groups), str(f.resources), str(f.namespaces), str(f.nodes), took
+            )
+        console.print(table)
+        first = next((f for f in facts if f.per_group), None)
+        if first is not None and first.per_group:
+            groups = Table(title=f"Resources per API group version on {first.name}")
+            groups.add_column("group/version")
+            groups.add_column("resources", justify="right")
+            for group_version, count in first.per_group.items():
+                groups.add_row(group_version, str(count))
+            console.print(groups)
+        console.print(f"kubeconfigs were in {sim.out_dir}; `fleet sim up` keeps a fleet running.")

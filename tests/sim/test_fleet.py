@@ -1,0 +1,144 @@
+"""``SimFleet`` as a context manager, and the ``fleet sim`` commands (up, fault, faults, demo)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import kubernetes
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fleet.cli.app import app
+from fleet.sim import Faults, SimFleet
+
+pytestmark = pytest.mark.sim_only
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_fleet_writes_kubeconfigs_and_inventory_and_stops_cleanly(tmp_path):
+    threads_before = set(threading.enumerate())
+    with SimFleet(3, tls=False, out_dir=tmp_path, services=False) as sim:
+        assert [c.name for c in sim.clusters] == ["sim-0", "sim-1", "sim-2"]
+        assert sim["sim-1"] is sim.clusters[1]
+        assert len({c.port for c in sim.clusters}) == 3
+        inventory = yaml.safe_load(sim.inventory_path.read_text())
+        assert inventory["defaults"]["labels"] == {"env": "sim"}
+        entry = inventory["clusters"][1]
+        assert entry["name"] == "sim-1"
+        assert entry["connection"] == {"kubeconfig": "file:kubeconfigs/sim-1.yaml", "context": "sim-1"}
+        assert (tmp_path / "kubeconfigs" / "sim-1.yaml").exists()
+        kubeconfig = yaml.safe_load(sim.clusters[1].kubeconfig_path.read_text())
+        assert kubeconfig["current-context"] == "sim-1"
+        assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("http://127.0.0.1:")
+        assert sim.clusters[1].kubeconfig_path.stat().st_mode & 0o077 == 0
+
+        api_client = kubernetes.config.new_client_from_config(str(sim.clusters[2].kubeconfig_path))
+        with api_client:
+            core = kubernetes.client.CoreV1Api(api_client)
+            core.create_namespaced_config_map("default", {"metadata": {"name": "only-here"}})
+        assert sim.clusters[2].call(lambda state: state.store.get(state.rt("", "ConfigMap"), "default", "only-here"))
+        assert (
+            sim.clusters[0].call(lambda state: state.store.get(state.rt("", "ConfigMap"), "default", "only-here"))
+            is None
+        )
+        ports = [c.port for c in sim.clusters]
+    assert all(_refused(port) for port in ports)
+    assert [t for t in threading.enumerate() if t not in threads_before and t.is_alive()] == []
+
+
+def test_tls_kubeconfig_carries_the_ca(sim):
+    kubeconfig = sim.clusters[0].kubeconfig()
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    assert cluster["server"].startswith("https://127.0.0.1:")
+    assert cluster["certificate-authority-data"]
+    assert kubeconfig["users"][0]["user"]["token"] == sim.clusters[0].token
+
+
+def test_a_down_cluster_refuses_connections_until_it_is_up_again(tmp_path):
+    with SimFleet(1, tls=False, out_dir=tmp_path, services=False) as sim:
+        cluster = sim.clusters[0]
+        cluster.set_faults(Faults(down=True))
+        assert _refused(cluster.port)
+        cluster.set_faults(Faults())
+        assert not _refused(cluster.port)
+
+
+def _fleet_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fleet", *args]
+
+
+def test_cli_up_then_fault_then_ctrl_c(tmp_path):
+    out = tmp_path / "fleet"
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        _fleet_cmd("sim", "up", "--clusters", "2", "--out", str(out), "--no-tls"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while not any("Ctrl-C" in line for line in lines):
+            assert time.monotonic() < deadline, "fleet sim up did not start"
+            line = proc.stdout.readline()
+            assert line, "fleet sim up exited early:\n" + "".join(lines)
+            lines.append(line)
+        assert "inventory" in "".join(lines)
+        kubeconfig = yaml.safe_load((out / "kubeconfigs" / "sim-0.yaml").read_text())
+        port = int(kubeconfig["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1])
+
+        runner = CliRunner()
+        result = runner.invoke(app, ["sim", "fault", "--dir", str(out), "--cluster", "sim-0", "--down"])
+        assert result.exit_code == 0, result.output
+        assert "down=True" in result.output
+        assert _refused(port)
+        listed = runner.invoke(app, ["sim", "faults", "--dir", str(out)])
+        assert "down=True" in listed.output
+        healthy = runner.invoke(app, ["sim", "fault", "--dir", str(out), "--cluster", "sim-0"])
+        assert "healthy" in healthy.output
+        assert not _refused(port)
+        unknown = runner.invoke(app, ["sim", "fault", "--dir", str(out), "--cluster", "nope", "--latency", "1"])
+        assert unknown.exit_code != 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == 0
+
+
+def test_cli_fault_without_a_running_fleet_says_so(tmp_path):
+    result = CliRunner().invoke(app, ["sim", "fault", "--dir", str(tmp_path), "--cluster", "sim-0"])
+    assert result.exit_code != 0
+    assert "control.json" in str(result.exception) or "control.json" in result.output
+
+
+def test_cli_demo(tmp_path):
+    result = subprocess.run(
+        _fleet_cmd("sim", "demo", "--clusters", "2", "--no-tls"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sim-1" in result.stdout
+    assert "apps/v1" in result.stdout
