@@ -377,3 +377,26 @@ def _read_until_closed(fd, process):
         elif process.poll() is not None:
             break
     return out.decode(errors="replace")
+
+
+def test_kubectl_attach_streams_the_container_output_until_it_ends(core_v1, namespace, kubectl):
+    script = "while [ ! -f /tmp/go ]; do sleep 0.05; done; echo after-attach"
+    core_v1.create_namespaced_pod(namespace, _pod("attach", _sh("main", script), restartPolicy="Never"))
+    wait_pod(core_v1, namespace, "attach", running)
+    ws = stream(
+        core_v1.connect_get_namespaced_pod_attach,
+        "attach",
+        namespace,
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+        _preload_content=False,
+    )
+    try:
+        core_v1_exec(core_v1, namespace, "attach", ["touch", "/tmp/go"])
+        ws.run_forever(timeout=TIMEOUT)
+        assert ws.read_stdout() == "after-attach\n"
+        assert ws.returncode == 0
+    finally:
+        ws.close()

@@ -1,7 +1,8 @@
 """The kubelet's HTTP endpoints, as raw ASGI handlers the sim's front dispatches to.
 
 - ``GET /api/v1/namespaces/{ns}/pods/{name}/log``: ``handle_log``
-- ``pods/{name}/exec`` over WebSocket (``v5.channel.k8s.io``, ``v4.channel.k8s.io``): ``handle_exec``
+- ``pods/{name}/exec`` and ``pods/{name}/attach`` over WebSocket (``v5.channel.k8s.io``,
+  ``v4.channel.k8s.io``): ``handle_exec``
 
 Errors are ``metav1.Status`` bodies with the API server's codes and messages.
 """
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs
 import trio
 
 from fleet.sim.cluster import ClusterState
-from fleet.sim.kubelet.exec_ws import ExecRequest, serve_exec
+from fleet.sim.kubelet.exec_ws import ExecRequest, serve_attach, serve_exec
 from fleet.sim.kubelet.kubelet import kubelet_for
 from fleet.sim.kubelet.lifecycle import PodWorker
 from fleet.sim.kubelet.logs import ContainerLog, LogQuery
@@ -189,7 +190,7 @@ async def _cancel_on_disconnect(receive: Receive, scope: trio.CancelScope) -> No
 async def handle_exec(
     state: ClusterState, namespace: str, name: str, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    """Run a command in a container over the Kubernetes WebSocket channel protocol."""
+    """Run a command in a container (``pods/exec``), or attach to it (``pods/attach``), over WebSocket."""
     params = query_params(scope)
     request = ExecRequest(
         command=params.get("command") or [],
@@ -207,4 +208,7 @@ async def handle_exec(
             raise StatusError(400, "BadRequest", f'unable to upgrade connection: container not found ("{container}")')
         return worker, container
 
-    await serve_exec(state, request, prepare, scope, receive, send)
+    if str(scope.get("path", "")).rstrip("/").endswith("/attach"):
+        await serve_attach(prepare, scope, receive, send)
+    else:
+        await serve_exec(state, request, prepare, scope, receive, send)

@@ -1,4 +1,4 @@
-"""Exec over WebSocket with the Kubernetes channel protocol (``v5.channel.k8s.io``, ``v4.channel.k8s.io``).
+"""Exec (and attach) over WebSocket with the Kubernetes channel protocol (``v5.channel.k8s.io``, ``v4.channel.k8s.io``).
 
 Every binary message starts with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 error (a Status JSON
 sent once at the end: Success, or the exit code in ``details.causes[{reason: ExitCode}]``), 4 resize.
@@ -25,6 +25,7 @@ import trio
 
 from fleet.sim.cluster import ClusterState
 from fleet.sim.kubelet.env import EnvError, container_env
+from fleet.sim.kubelet.logs import LogQuery
 from fleet.sim.kubelet.runtime import RuntimeRefused, close_process, kill_group
 from fleet.sim.kubelet.volumes import VolumeError
 from fleet.sim.model import JsonObject, StatusError
@@ -97,16 +98,10 @@ async def serve_exec(
     send: Send,
 ) -> None:
     """Accept the WebSocket, run the command, stream its I/O, report its exit status, close."""
-    first = await receive()
-    if first.get("type") != "websocket.connect":
+    channels, protocol = await _accept(scope, receive, send)
+    if channels is None:
         return
-    offered = list(scope.get("subprotocols") or [])
-    protocol = next((p for p in PROTOCOLS if p in offered), None)
-    accept: Message = {"type": "websocket.accept"}
-    if protocol is not None:
-        accept["subprotocol"] = protocol
-    await send(accept)
-    channels = _Channels(send)
+    v5 = protocol == PROTOCOLS[0]
     try:
         if not request.command:
             raise StatusError(400, "BadRequest", "you must specify at least 1 command")
@@ -126,12 +121,62 @@ async def serve_exec(
     else:
         stdio = await _Pipes.start(command, env, request.stdin)
     try:
-        code = await _run(stdio, request, channels, receive, protocol == PROTOCOLS[0])
+        code = await _run(stdio, request, channels, receive, v5)
     finally:
         with trio.CancelScope(shield=True):
             await stdio.close()
     if code is not None:
         await _finish(channels, exit_status(request.command, code))
+
+
+async def _accept(scope: Scope, receive: Receive, send: Send) -> tuple[_Channels | None, str | None]:
+    """Complete the WebSocket handshake with the best channel protocol the client offers."""
+    first = await receive()
+    if first.get("type") != "websocket.connect":
+        return None, None
+    offered = list(scope.get("subprotocols") or [])
+    protocol = next((p for p in PROTOCOLS if p in offered), None)
+    accept: Message = {"type": "websocket.accept"}
+    if protocol is not None:
+        accept["subprotocol"] = protocol
+    await send(accept)
+    return _Channels(send), protocol
+
+
+async def serve_attach(
+    prepare: Callable[[], Awaitable[tuple[PodWorker, str]]], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Attach to a running container: its output from now on, until its run ends.
+
+    The sim's containers read no stdin, so what the client sends is dropped.
+    """
+    channels, _protocol = await _accept(scope, receive, send)
+    if channels is None:
+        return
+    try:
+        worker, container = await prepare()
+    except StatusError as e:
+        await _finish(channels, error_status(e))
+        return
+    log = worker.logs[container].current
+    client_gone = False
+    async with trio.open_nursery() as nursery:
+
+        async def until_disconnect() -> None:
+            nonlocal client_gone
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+            client_gone = True
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(until_disconnect)
+        if log is not None:
+            async with contextlib.aclosing(log.read(LogQuery(follow=True, tail_lines=0))) as chunks:
+                async for chunk in chunks:
+                    await channels.write(STDOUT, chunk)
+        nursery.cancel_scope.cancel()
+    if not client_gone:
+        await _finish(channels, {"metadata": {}, "status": "Success"})
 
 
 async def _finish(channels: _Channels, status: JsonObject) -> None:
