@@ -332,3 +332,10 @@ def test_updates_may_not_change_immutable_fields(
     assert err.value.code == 422
     assert field in [c["field"] for c in err.value.details["causes"]]
     assert "immutable" in err.value.message or "may not change" in err.value.message
+
+
+def test_additional_properties_true_keeps_every_key() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "additionalProperties": True}}}
+    obj = {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}, "spec": {"any": {"x": [1]}}}
+    assert validate(obj, THING, crd_schema=schema) == []
+    assert obj["spec"] == {"any": {"x": [1]}}

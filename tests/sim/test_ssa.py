@@ -346,3 +346,11 @@ def test_entries_are_ordered_apply_first() -> None:
     created = update_managed_fields(None, _config(), manager="kubectl-create", api_version="apps/v1", schema=_schema())
     obj = _apply(created, _config(), "fleet")
     assert [e["operation"] for e in obj["metadata"]["managedFields"]] == ["Apply", "Update"]
+
+
+def test_apply_body_dates_stay_strings_and_errors_hide_the_text() -> None:
+    assert parse_apply_body(b"data:\n  day: 2020-01-01\n") == {"data": {"day": "2020-01-01"}}
+    with pytest.raises(StatusError) as err:
+        parse_apply_body(b"data:\n  password: s3cr3t: [\n")
+    assert "s3cr3t" not in err.value.message
+    assert "line 2" in err.value.message

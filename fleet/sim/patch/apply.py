@@ -1,4 +1,4 @@
-"""Server-side apply (``application/apply-patch+yaml``) and the ownership bookkeeping of updates.
+"""Server-side apply (``application/apply-patch+yaml``).
 
 Apply merges the applied configuration into the live object with the schema's list types and keys
 (``x-kubernetes-list-type`` / ``-list-map-keys``, else the strategic-merge hints), records the applied
@@ -23,12 +23,28 @@ from fleet.sim.schema import SchemaNode, schema_for
 from fleet.sim.store import now_rfc3339
 
 
+class _ApiYamlLoader(yaml.SafeLoader):
+    """YAML as the API server converts it to JSON: timestamps stay strings."""
+
+
+_ApiYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def parse_apply_body(body: bytes) -> JsonObject:
     """The applied configuration of an apply request (YAML or JSON), or 400 BadRequest."""
     try:
-        parsed = yaml.safe_load(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise StatusError(400, "BadRequest", f"error decoding YAML: {exc}") from exc
+        parsed = yaml.load(body.decode("utf-8"), Loader=_ApiYamlLoader) if body.strip() else None
+    except UnicodeDecodeError as exc:
+        raise StatusError(400, "BadRequest", f"error decoding YAML: the body is not UTF-8 ({exc.reason})") from exc
+    except yaml.YAMLError as exc:
+        # Only the problem and its position: the offending text may hold a Secret's data.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise StatusError(400, "BadRequest", f"error converting YAML to JSON{where}: {problem}") from exc
     if not isinstance(parsed, dict):
         raise StatusError(400, "BadRequest", "the body of an apply patch must be an object (YAML or JSON)")
     return parsed

@@ -27,7 +27,9 @@ def json_patch(original: JsonObject, operations: Any) -> JsonObject:
         try:
             result = jsonpatch.JsonPatch([op]).apply(result, in_place=True)
         except jsonpatch.InvalidJsonPatch as exc:
-            raise StatusError(400, "BadRequest", f"invalid JSON patch operation {op}: {exc}") from exc
+            raise StatusError(
+                400, "BadRequest", f"invalid JSON patch operation {op.get('op')!r} on {op.get('path')!r}: {exc}"
+            ) from exc
         except jsonpatch.JsonPatchTestFailed as exc:
             raise _unprocessable(f"testing value {op.get('path')} failed: test failed") from exc
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError) as exc:

@@ -1,5 +1,7 @@
 """Strategic merge patch (``application/strategic-merge-patch+json``), driven by the official schema.
 
+Error messages name keys and JSON types, never values: a patch may carry a Secret's data.
+
 Lists merge by the schema's ``x-kubernetes-patch-merge-key`` where its ``x-kubernetes-patch-strategy``
 says ``merge`` (containers and env by name, ports by containerPort, volumes by name…); every other
 list is replaced. Directives: ``$patch: replace|delete|merge`` (in a map or as a list item),
@@ -12,7 +14,7 @@ import copy
 from typing import Any
 
 from fleet.sim.model import JsonObject, StatusError
-from fleet.sim.schema import SchemaNode
+from fleet.sim.schema import SchemaNode, json_type
 
 _DIRECTIVE = "$patch"
 _RETAIN_KEYS = "$retainKeys"
@@ -40,11 +42,11 @@ def _merge_map(original: JsonObject, patch: JsonObject, node: SchemaNode | None)
     if directive == "replace":
         original = {}
     elif directive not in (None, "merge"):
-        raise _bad(f"Unknown patch type: {directive} in map: {patch}")
+        raise _bad(f"Unknown patch type: {directive} in map with keys {sorted(patch)}")
     retain = patch.get(_RETAIN_KEYS)
     if retain is not None:
         if not isinstance(retain, list):
-            raise _bad(f"$retainKeys must be a list of field names, got {retain!r}")
+            raise _bad(f"$retainKeys must be a list of field names, got {json_type(retain)}")
         for key in [k for k in original if k not in retain]:
             del original[key]
     orders: list[tuple[str, list[Any]]] = []
@@ -62,7 +64,7 @@ def _merge_map(original: JsonObject, patch: JsonObject, node: SchemaNode | None)
             continue
         if key.startswith(_SET_ORDER):
             if not isinstance(value, list):
-                raise _bad(f"{key} must be a list, got {value!r}")
+                raise _bad(f"{key} must be a list, got {json_type(value)}")
             orders.append((key.removeprefix(_SET_ORDER), value))
             continue
         _merge_field(original, key, value, node.child(key) if node is not None else None)
@@ -102,7 +104,9 @@ def _merge_list(original: list[Any], patch: list[Any], node: SchemaNode | None) 
         merged = list(original)
         for value in patch:
             if isinstance(value, dict | list):
-                raise _bad(f"a list with patch strategy merge and no merge key holds only primitives, got {value!r}")
+                raise _bad(
+                    f"a list with patch strategy merge and no merge key holds only primitives, got {json_type(value)}"
+                )
             if value not in merged:
                 merged.append(value)
         return merged
@@ -110,7 +114,7 @@ def _merge_list(original: list[Any], patch: list[Any], node: SchemaNode | None) 
     for item in patch:
         directive = item.get(_DIRECTIVE)
         if key not in item:
-            raise _bad(f"map: {item} does not contain declared merge key: {key}")
+            raise _bad(f"map with keys {sorted(item)} does not contain declared merge key: {key}")
         index = _find(result, key, item[key])
         if directive == "delete":
             result = [r for r in result if not (isinstance(r, dict) and r.get(key) == item[key])]
@@ -146,7 +150,7 @@ def _find(items: list[Any], key: str, value: Any) -> int | None:
 
 def _delete_from_primitive_list(target: JsonObject, field: str, values: Any) -> None:
     if not isinstance(values, list):
-        raise _bad(f"$deleteFromPrimitiveList/{field} must be a list, got {values!r}")
+        raise _bad(f"$deleteFromPrimitiveList/{field} must be a list, got {json_type(values)}")
     current = target.get(field)
     if isinstance(current, list):
         target[field] = [v for v in current if v not in values]

@@ -99,6 +99,8 @@ class SchemaNode:
     def map_values(self) -> SchemaNode | None:
         """The schema of a map's values (``additionalProperties``), if this is a map."""
         extra = self.raw.get("additionalProperties")
+        if extra is True:  # a map of anything
+            return SchemaNode({"x-kubernetes-preserve-unknown-fields": True})
         return _node(extra) if isinstance(extra, dict) else None
 
     @functools.cached_property
