@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fleet.errors import FleetError, InputError, Location
+from fleet.errors import ClusterError, FleetError, InputError, Location
 from fleet.kube import KubeClient
 from fleet.kube.apply import AppliedObject, apply
 from fleet.kube.delete import Deleted, delete
@@ -141,6 +141,9 @@ async def fan_out(
                 result.value = await operation(client)
             except FleetError as e:
                 result.error = e
+            except Exception as e:  # a bug must fail its cluster, not the other clusters
+                log.exception("unexpected error on cluster %s", target.name)
+                result.error = ClusterError(f"unexpected {type(e).__name__}: {e}", cluster=target.name)
             finally:
                 if client is not None:
                     client.close()

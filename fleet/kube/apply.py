@@ -1,11 +1,14 @@
 """Server-side apply of manifests on one cluster.
 
 Order: Namespaces, then CRDs (each waited on until Established, then discovery refreshed), then the
-rest in file order. Every document is validated and its kind resolved before the first request that
-changes anything; a custom resource whose CRD is in the same batch is checked against that CRD.
+rest; the objects of each group are applied concurrently, results are reported in that order. Every
+document is validated and its kind resolved before the first request that changes anything; a custom
+resource whose CRD is in the same batch is checked against that CRD.
 A manifest's own namespace wins; ``namespace`` only fills in where there is none (and is dropped for
 cluster-scoped kinds). ``dry_run`` asks the server (``dryRun=All``) and returns a unified diff against
-the live object. Requests per object: one GET (the diff and created/changed/unchanged) and one PATCH.
+the live object. Requests per object: one GET (the diff and created/changed/unchanged) and one PATCH;
+discovery once per group-version per client. ``wait_until_ready`` watches only the objects the apply
+response shows not yet Current, from that response's resourceVersion (no list).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from fleet.kube.client import APPLY_PATCH, KubeClient
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.manifests import Manifest, load_manifests
 from fleet.kube.objects import JsonObject, get_path, split_api_version
+from fleet.kube.readiness import compute
 from fleet.kube.wait import all_of, condition_check, wait, wait_ready
 
 log = logging.getLogger(__name__)
@@ -95,6 +99,9 @@ def _crd_serves(crds: Sequence[Manifest], api_version: str, kind: str) -> Resour
 async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: str | None) -> list[_Planned]:
     """Validate and resolve every manifest (no changes made); the result in apply order."""
     crds = [m for m in manifests if _is_crd(m)]
+    await client.discovery.prefetch(
+        m.api_version for m in manifests if _crd_serves(crds, m.api_version, m.kind) is None
+    )
     planned: list[_Planned] = []
     for m in manifests:
         from_batch = _crd_serves(crds, m.api_version, m.kind)
@@ -157,7 +164,7 @@ def _applied(obj: JsonObject, result: Result, diff: str | None = None) -> Applie
 
 async def _apply_one(
     client: KubeClient, p: _Planned, info: ResourceInfo, *, field_manager: str, force: bool, dry_run: bool
-) -> AppliedObject:
+) -> tuple[AppliedObject, JsonObject]:
     m = p.manifest
     namespace = get_path(p.body, "metadata", "namespace")
     path = info.path(namespace, m.name)
@@ -184,9 +191,9 @@ async def _apply_one(
         diff = unified_diff(live, result_obj, label)
         # A dry run does not bump resourceVersion; judge by the content instead.
         result = "created" if live is None else ("changed" if diff else "unchanged")
-        return _applied(result_obj, result, diff)
+        return _applied(result_obj, result, diff), result_obj
     log.info("applied %s on %s: %s", label, client.name, result, extra={"cluster": client.name})
-    return _applied(result_obj, result)
+    return _applied(result_obj, result), result_obj
 
 
 async def apply(
@@ -201,28 +208,31 @@ async def apply(
     crd_timeout: timedelta | float = timedelta(minutes=1),
 ) -> list[AppliedObject]:
     """Server-side apply ``manifests`` (or YAML/JSON text) and return one ``AppliedObject`` each, in apply
-    order. ``wait_until_ready`` (a duration) waits for every object to be Current (kstatus) afterwards."""
+    order. ``wait_until_ready`` (a duration) waits for every object to be Current (kstatus) afterwards.
+
+    Namespaces, then CRDs, then everything else: each group is applied concurrently, after the previous
+    group is done (and its CRDs Established)."""
     items = load_manifests(manifests) if isinstance(manifests, str) else list(manifests)
     if not items:
         raise InputError("no objects to apply (the manifest is empty)")
     planned = await plan(client, items, namespace=namespace)
-    results: list[AppliedObject] = []
-    for p in planned:
+    results: list[AppliedObject | None] = [None] * len(planned)
+    live: list[JsonObject | None] = [None] * len(planned)
+
+    async def one(index: int) -> None:
+        p = planned[index]
         info = p.info
         if info is None:
-            # Its CRD was applied (and Established) earlier in this batch.
+            # A custom resource whose CRD this batch applied (and waited Established) in an earlier group.
             if dry_run:
-                crds = [q.manifest for q in planned if _is_crd(q.manifest)]
-                batch_info = _crd_serves(crds, p.manifest.api_version, p.manifest.kind)
-                assert batch_info is not None
                 label = f"{p.manifest.kind}/{p.manifest.name}"
-                results.append(_applied(p.body, "created", unified_diff(None, p.body, label)))
-                continue
+                results[index] = _applied(p.body, "created", unified_diff(None, p.body, label))
+                return
             info = await client.discovery.resolve(
                 p.manifest.api_version, p.manifest.kind, location=p.manifest.location("kind")
             )
-        applied = await _apply_one(client, p, info, field_manager=field_manager, force=force, dry_run=dry_run)
-        results.append(applied)
+        applied, obj = await _apply_one(client, p, info, field_manager=field_manager, force=force, dry_run=dry_run)
+        results[index], live[index] = applied, obj
         if _is_crd(p.manifest) and not dry_run:
             await wait(
                 client,
@@ -232,21 +242,33 @@ async def apply(
                 condition_check("Established"),
                 timeout=crd_timeout,
                 what="Established",
+                known=obj,
             )
+            group = get_path(p.body, "spec", "group", default="")
             for version in get_path(p.body, "spec", "versions", default=[]):
-                group = get_path(p.body, "spec", "group", default="")
                 client.discovery.invalidate(f"{group}/{version.get('name')}")
+
+    for order in sorted({p.order for p in planned}):
+        await all_of([functools.partial(one, i) for i, p in enumerate(planned) if p.order == order])
+    done = [r for r in results if r is not None]
     if wait_until_ready is not None and not dry_run:
-        await wait_all_ready(client, results, timeout=wait_until_ready)
-    return results
+        objects = [obj for obj in live if obj is not None]
+        await wait_all_ready(client, objects, timeout=wait_until_ready)
+    return done
 
 
-async def wait_all_ready(client: KubeClient, objects: Sequence[AppliedObject], *, timeout: timedelta | float) -> None:
-    """Wait for every object to be Current at once (one watch each); the first failure cancels the rest."""
-    infos = [await client.discovery.resolve(o.api_version, o.kind) for o in objects]
-    await all_of(
-        [
-            functools.partial(wait_ready, client, info, obj.namespace, obj.name, timeout=timeout)
-            for obj, info in zip(objects, infos, strict=True)
-        ]
-    )
+async def wait_all_ready(client: KubeClient, objects: Sequence[JsonObject], *, timeout: timedelta | float) -> None:
+    """Wait for every object to be Current at once; objects already Current need no request, the others
+    are watched from the state given (no list). The first failure cancels the rest."""
+    waits = []
+    for obj in objects:
+        if compute(obj).current:
+            continue
+        info = await client.discovery.resolve(str(obj.get("apiVersion")), str(obj.get("kind")))
+        meta = obj.get("metadata") or {}
+        waits.append(
+            functools.partial(
+                wait_ready, client, info, meta.get("namespace"), str(meta.get("name")), timeout=timeout, known=obj
+            )
+        )
+    await all_of(waits)

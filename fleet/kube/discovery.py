@@ -9,6 +9,7 @@ created); ``invalidate`` drops entries after applying a CRD.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,8 @@ class Discovery:
         self._by_gv: dict[str, list[ResourceInfo]] = {}
         self._groups: dict[str, list[str]] | None = None
         self._lock = trio.Lock()
+        self._gv_locks: dict[str, trio.Lock] = {}
+        self._loads: dict[str, int] = {}
         #: discovery requests made so far (the tests check the cache keeps this small)
         self.requests = 0
 
@@ -134,11 +137,32 @@ class Discovery:
         return infos
 
     async def resources(self, api_version: str, *, refresh: bool = False) -> list[ResourceInfo]:
-        """What one group-version serves (cached; ``refresh`` reads it again)."""
-        async with self._lock:
-            if refresh or api_version not in self._by_gv:
+        """What one group-version serves (cached; ``refresh`` reads it again). Concurrent callers for the
+        same group-version share one request; different group-versions load in parallel."""
+        lock = self._gv_locks.setdefault(api_version, trio.Lock())
+        before = self._loads.get(api_version, 0)
+        async with lock:
+            if api_version not in self._by_gv or (refresh and self._loads.get(api_version, 0) == before):
+                self._loads[api_version] = before + 1
                 return await self._load_gv(api_version)
             return self._by_gv[api_version]
+
+    async def prefetch(self, api_versions: Iterable[str]) -> None:
+        """Load several group-versions at once (a manifest's kinds before resolving them one by one)."""
+        errors: list[Exception] = []
+
+        async def load(api_version: str) -> None:
+            try:
+                await self.resources(api_version)
+            except Exception as e:  # raised as is below, not wrapped in an ExceptionGroup
+                errors.append(e)
+
+        async with trio.open_nursery() as nursery:
+            for api_version in set(api_versions):
+                if api_version not in self._by_gv:
+                    nursery.start_soon(load, api_version)
+        if errors:
+            raise errors[0]
 
     async def resolve(self, api_version: str, kind: str, *, location: Location | None = None) -> ResourceInfo:
         """The resource serving ``kind`` in ``api_version``; refreshes once on a miss (new CRDs)."""

@@ -40,17 +40,22 @@ Predicate = Callable[[JsonObject | None], Check]
 
 
 async def observe(
-    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str
+    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str, *, known: JsonObject | None = None
 ) -> AsyncGenerator[JsonObject | None]:
-    """The object's state now (``None``: absent), then after every change, for as long as it is iterated."""
-    watcher = Watcher(
-        client,
-        info.path(namespace),
-        {"fieldSelector": f"metadata.name={name}"},
-        resource_version=None,
-    )
-    initial = await watcher.list_now()
-    current: JsonObject | None = initial[-1].object if initial else None
+    """The object's state now (``None``: absent), then after every change, for as long as it is iterated.
+
+    ``known`` is a state the caller just got from the server (e.g. an apply's response): it is used as the
+    first state and the watch starts from its resourceVersion, saving the initial list.
+    """
+    rv = (known or {}).get("metadata", {}).get("resourceVersion") if known else None
+    watcher = Watcher(client, info.path(namespace), {"fieldSelector": f"metadata.name={name}"}, resource_version=rv)
+    current: JsonObject | None
+    if known is not None and rv:
+        watcher.known[(namespace or "", name)] = known
+        current = known
+    else:
+        initial = await watcher.list_now()
+        current = initial[-1].object if initial else None
     yield current
     events = watcher.events()
     async with aclosing(events):
@@ -60,10 +65,16 @@ async def observe(
 
 
 async def wait_until(
-    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str, predicate: Predicate
+    client: KubeClient,
+    info: ResourceInfo,
+    namespace: str | None,
+    name: str,
+    predicate: Predicate,
+    *,
+    known: JsonObject | None = None,
 ) -> tuple[JsonObject | None, Check]:
     """Wait (no deadline of its own) until ``predicate`` says done or failed; return the state and verdict."""
-    states = observe(client, info, namespace, name)
+    states = observe(client, info, namespace, name, known=known)
     async with aclosing(states):
         async for state in states:
             verdict = predicate(state)
@@ -143,9 +154,10 @@ async def wait(
     *,
     timeout: timedelta | float | None,
     what: str = "the condition",
+    known: JsonObject | None = None,
 ) -> JsonObject | None:
     """Wait until ``predicate`` holds, at most ``timeout``: a failed check or running out of time is a
-    ``StepFailed`` naming the object and the last state seen."""
+    ``StepFailed`` naming the object and the last state seen. ``known``: see ``observe``."""
     where = f"{info.kind} {namespace + '/' if namespace and info.namespaced else ''}{name}"
     last = Check(False, "nothing observed yet")
 
@@ -155,7 +167,7 @@ async def wait(
         return last
 
     with trio.move_on_after(_seconds(timeout)) as scope:
-        state, verdict = await wait_until(client, info, namespace, name, tracking)
+        state, verdict = await wait_until(client, info, namespace, name, tracking, known=known)
         if verdict.failed:
             raise StepFailed(f"{where} failed while waiting for {what}: {verdict.message}", cluster=client.name)
         return state
@@ -164,10 +176,16 @@ async def wait(
 
 
 async def wait_ready(
-    client: KubeClient, info: ResourceInfo, namespace: str | None, name: str, *, timeout: timedelta | float | None
+    client: KubeClient,
+    info: ResourceInfo,
+    namespace: str | None,
+    name: str,
+    *,
+    timeout: timedelta | float | None,
+    known: JsonObject | None = None,
 ) -> JsonObject | None:
     """Wait until the object is Current (kstatus); Failed ends the wait at once with the reason."""
-    return await wait(client, info, namespace, name, ready_check, timeout=timeout, what="readiness")
+    return await wait(client, info, namespace, name, ready_check, timeout=timeout, what="readiness", known=known)
 
 
 async def wait_gone(
