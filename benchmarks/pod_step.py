@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import statistics
 import tempfile
 import time
@@ -132,6 +133,9 @@ def cli() -> None:
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--megabytes", type=int, default=100)
     args = parser.parse_args()
+    # Every pod step holds long-lived streams (a pod watch, a log follow per container), each in a worker
+    # thread: 100 steps at once need more than the default 40 threads.
+    os.environ.setdefault("FLEET_THREADS", str(max(40, 4 * args.clusters)))
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         started = time.perf_counter()
         with SimFleet(clusters=args.clusters, tls=True, out_dir=Path(tmp) / "sim") as sim:

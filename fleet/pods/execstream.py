@@ -18,7 +18,7 @@ from kubernetes.stream import ws_client as _ws_client
 
 from fleet.errors import ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
-from fleet.kube.client import KubeClient
+from fleet.kube.client import KubeClient, shared_limiter
 from fleet.kube.retry import retrying
 
 FRAME = 256 * 1024
@@ -77,7 +77,7 @@ async def exec_stream(
     ws: Any = None
     async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
         with attempt:
-            ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True)
+            ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True, limiter=shared_limiter("streams"))
     if stdin is not None and _subprotocol(ws) != ws_client.V5_CHANNEL_PROTOCOL:
         ws.close()
         raise ClusterError(f"{operation}: the server does not speak v5.channel.k8s.io, stdin cannot be closed")
@@ -102,13 +102,14 @@ async def _exchange(
 ) -> ExecOutcome:
     stderr = bytearray()
     status = bytearray()
+    limiter = shared_limiter("streams")
 
     async def send_all(source: AsyncIterable[bytes]) -> None:
         async for chunk in source:
             for start in range(0, len(chunk), FRAME):
                 frame = bytes([STDIN]) + chunk[start : start + FRAME]
-                await trio.to_thread.run_sync(ws.send_binary, frame, abandon_on_cancel=True)
-        await trio.to_thread.run_sync(ws.send_binary, bytes([CLOSE, STDIN]), abandon_on_cancel=True)
+                await trio.to_thread.run_sync(ws.send_binary, frame, abandon_on_cancel=True, limiter=limiter)
+        await trio.to_thread.run_sync(ws.send_binary, bytes([CLOSE, STDIN]), abandon_on_cancel=True, limiter=limiter)
 
     def receive() -> tuple[int, bytes] | None:
         """One frame as (channel, data); None at the end of the stream."""
@@ -127,7 +128,7 @@ async def _exchange(
         if stdin is not None:
             nursery.start_soon(send_all, stdin)
         while True:
-            item = await trio.to_thread.run_sync(receive, abandon_on_cancel=True)
+            item = await trio.to_thread.run_sync(receive, abandon_on_cancel=True, limiter=limiter)
             if item is None:
                 break
             channel, data = item

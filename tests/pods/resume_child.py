@@ -5,6 +5,7 @@ Usage: python resume_child.py KUBECONFIG CONTEXT NAMESPACE RUN_ID ARTIFACT_DIR
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import trio
 from fleet.artifacts import LocalArtifactStore
 from fleet.kube.client import KubeClient
 from fleet.pods.models import PodTask
-from fleet.pods.runner import PodRunContext, run_pod_task
+from fleet.pods.runner import Detach, PodRunContext, run_pod_task
 
 RESUMABLE_STEP = {
     "image": "busybox",
@@ -26,10 +27,22 @@ RESUMABLE_STEP = {
 async def main(kubeconfig: str, context: str, namespace: str, run_id: str, artifacts: str) -> None:
     with KubeClient.from_kubeconfig(kubeconfig, context=context) as client:
         task = PodTask.model_validate({**RESUMABLE_STEP, "namespace": namespace})
-        ctx = PodRunContext(
-            run_id=run_id, cluster=context, step_id="resumable", artifacts=LocalArtifactStore(Path(artifacts))
-        )
-        await run_pod_task(client, task, context=ctx)
+        detach = Detach()
+        store = LocalArtifactStore(Path(artifacts))
+        ctx = PodRunContext(run_id=run_id, cluster=context, step_id="resumable", artifacts=store, detach=detach)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_on_sigterm, detach, nursery.cancel_scope)
+            await run_pod_task(client, task, context=ctx)
+            nursery.cancel_scope.cancel()
+
+
+async def stop_on_sigterm(detach: Detach, scope: trio.CancelScope) -> None:
+    """How fleet stops on SIGTERM: detach from the pod (so a resume picks it up), then cancel."""
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            detach.detach()
+            scope.cancel()
+            return
 
 
 if __name__ == "__main__":

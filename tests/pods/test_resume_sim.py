@@ -38,6 +38,27 @@ async def test_resume_after_sigkill_mid_step(kube, namespace, context, cluster, 
     assert await pods_of(kube, namespace) == []
 
 
+async def test_sigterm_leaves_the_pod_for_a_resume(kube, namespace, context, cluster, store, tmp_path):
+    ctx = context("resumable")
+    args = [str(cluster.kubeconfig_path), ctx.cluster, namespace, ctx.run_id, str(tmp_path / "child-artifacts")]
+    with trio.fail_after(DEADLINE):
+        process = await trio.lowlevel.open_process([sys.executable, str(CHILD), *args], stdout=subprocess.DEVNULL)
+        try:
+            await wait_running(kube, namespace)
+            process.terminate()
+            await process.wait()
+            assert process.returncode == 0  # fleet stopped cleanly, and left the pod alone
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert len(await pods_of(kube, namespace)) == 1
+        task = PodTask.model_validate({**RESUMABLE_STEP, "namespace": namespace})
+        result = await run_pod_task(kube, task, context=ctx)
+    assert result.resumed
+    assert result.outputs == {"done": True}
+
+
 async def test_detach_keeps_the_pod_and_a_resume_collects_it(kube, namespace, context, store):
     detach = Detach()
     ctx = context("detached", detach=detach)

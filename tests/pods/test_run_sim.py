@@ -370,3 +370,22 @@ async def test_100_mb_in_and_out_intact(kube, namespace, context, store, tmp_pat
         result = await run_pod_task(kube, step, context=context("big"))
     assert result.files["big-out.bin"].size == size
     assert result.files["big-out.bin"].sha256 == digest.hexdigest()
+
+
+async def test_pull_credentials_secret_lives_and_dies_with_the_pod(kube, namespace, context, caplog):
+    caplog.set_level("DEBUG")
+    credentials = {"registry": "registry.example", "username": "robot", "password": "pa55-w0rd-xyz"}
+    kept = task(namespace, image="busybox", commands=["true"], credentials=credentials, delete=False)
+    with trio.fail_after(DEADLINE):
+        result = await run_pod_task(kube, kept, context=context("pull-secret"))
+        pod = await kube.request("GET", f"/api/v1/namespaces/{namespace}/pods/{result.pod_name}")
+        secret_name = pod["spec"]["imagePullSecrets"][0]["name"]
+        secret = await kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{secret_name}")
+        assert secret["type"] == "kubernetes.io/dockerconfigjson"
+        deleted = task(namespace, image="busybox", commands=["true"], credentials=credentials, resume=False)
+        again = await run_pod_task(kube, deleted, context=context("pull-secret-2"))
+        secrets = await kube.request("GET", f"/api/v1/namespaces/{namespace}/secrets")
+    names = [s["metadata"]["name"] for s in secrets["items"]]
+    assert f"{again.pod_name}-pull" not in names
+    assert secret_name in names
+    assert "pa55-w0rd-xyz" not in caplog.text
