@@ -48,7 +48,8 @@ def _deployment() -> dict[str, Any]:
                             "ports": [{"containerPort": 80, "protocol": "TCP"}],
                             "args": ["x"],
                         }
-                    ]
+                    ],
+                    "volumes": [{"name": "data", "emptyDir": {}}],
                 },
             },
         },
@@ -83,6 +84,9 @@ MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
     "status only": lambda o: o["status"].update(replicas=3),
     "identity only": lambda o: o["metadata"].update(uid="other", resourceVersion="9"),
     "replicas": lambda o: o["spec"].update(replicas=5),
+    "empty map filled": lambda o: o["spec"]["template"]["spec"]["volumes"][0]["emptyDir"].update(medium="Memory"),
+    "empty map added": lambda o: o["spec"]["template"]["spec"]["volumes"].append({"name": "x", "emptyDir": {}}),
+    "map emptied": lambda o: o["metadata"]["labels"].clear(),
 }
 
 
@@ -118,3 +122,9 @@ def test_fields_v1_round_trip() -> None:
 )
 def test_path_string(path: tuple[str, ...], text: str) -> None:
     assert path_string(path) == text
+
+
+def test_empty_maps_are_members() -> None:
+    fields = to_fields_v1(fields_of(_deployment(), _schema()))
+    volumes = fields["f:spec"]["f:template"]["f:spec"]["f:volumes"]
+    assert volumes == {'k:{"name":"data"}': {".": {}, "f:emptyDir": {}, "f:name": {}}}

@@ -168,8 +168,10 @@ def _conflicts(
         for path in sorted(entry.fields & applied_set):
             if path in inner:  # an item or map whose own fields are compared one by one
                 continue
-            current = value_at(live, path)
-            if is_missing(current) or current != value_at(applied, path):
+            current, wanted = value_at(live, path), value_at(applied, path)
+            if wanted == {} and isinstance(current, dict):  # merging an empty map changes nothing
+                continue
+            if is_missing(current) or current != wanted:
                 found.append((entry, path))
     return found
 

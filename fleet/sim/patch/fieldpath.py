@@ -6,7 +6,8 @@ member), ``i:<index>`` (a list item without keys). A FieldsV1 document is the tr
 where ``.`` marks a node that is itself a member and also has members below it.
 
 Which paths an object "has" follows structured-merge-diff's ``ToFieldSet``: scalars, atomic lists and
-maps, list items (always, with their own fields below), and keys of maps that are not declared fields.
+maps, empty maps, list items (always, with their own fields below), and keys of maps that are not
+declared fields.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def fields_of(obj: JsonObject, schema: SchemaNode | None, *, include_status: boo
         child = schema.child(key) if schema is not None else None
         if key == "metadata" and isinstance(value, dict):
             meta = {k: v for k, v in value.items() if k not in _META_IGNORED}
-            _collect(meta, child, ("f:metadata",), found)
+            if meta:  # identity alone is nobody's field
+                _collect(meta, child, ("f:metadata",), found)
             continue
         _collect(value, child, (f"f:{key}",), found)
     return found
@@ -76,7 +78,8 @@ def fields_of(obj: JsonObject, schema: SchemaNode | None, *, include_status: boo
 
 def _collect(value: Any, node: SchemaNode | None, path: Path, found: FieldSet) -> None:
     if isinstance(value, dict):
-        if node is not None and node.atomic_map:
+        # An empty map is a member itself (structured-merge-diff records ``f:emptyDir: {}``).
+        if not value or (node is not None and node.atomic_map):
             found.add(path)
             return
         for key, sub in value.items():
@@ -211,7 +214,11 @@ def _trackable(obj: JsonObject, include_status: bool) -> JsonObject:
     out = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind") and (include_status or k != "status")}
     meta = out.get("metadata")
     if isinstance(meta, dict):
-        out["metadata"] = {k: v for k, v in meta.items() if k not in _META_IGNORED}
+        owned = {k: v for k, v in meta.items() if k not in _META_IGNORED}
+        if owned:
+            out["metadata"] = owned
+        else:
+            del out["metadata"]
     return out
 
 
@@ -251,6 +258,10 @@ def _diff(
         return
     granular_map = isinstance(old, dict) and isinstance(new, dict) and (root or node is None or not node.atomic_map)
     if granular_map:
+        if not root and not old:
+            removed.add(path)
+        elif not root and not new:
+            changed.add(path)
         for key in {*old, *new}:
             if old.get(key, _MISSING) == new.get(key, _MISSING) and key in old and key in new:
                 continue
