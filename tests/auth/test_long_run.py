@@ -145,3 +145,32 @@ async def test_revoked_credential_fails_that_cluster_only(sim_fleet, google_endp
     assert outcomes[gke.name].startswith(f"cluster {gke.name}: ")
     assert "gke token: google-auth could not refresh credentials: invalid_grant" in outcomes[gke.name]
     assert token not in outcomes[static.name]
+
+
+@pytest.mark.slow
+async def test_a_watch_that_outlives_its_tokens_loses_and_repeats_nothing(sim_fleet):
+    sim = sim_fleet.clusters[0]
+    provider = SimTokens(sim, ttl=0.8)
+    names = [f"outlive-{i}" for i in range(20)]
+    seen = []
+    with _client(sim, provider) as client:
+        async with trio.open_nursery() as nursery:
+
+            async def watch():
+                # The server ends each watch after 1 s; every resume happens with a token that may have died.
+                async for event in client.watch("/api/v1/namespaces/default/configmaps", timeout_seconds=1):
+                    name = event.object["metadata"]["name"]
+                    if event.type == "ADDED" and name.startswith("outlive-"):
+                        seen.append(name)
+                        if len(seen) == len(names):
+                            nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            with trio.fail_after(20):
+                for name in names:
+                    await client.request("POST", "/api/v1/namespaces/default/configmaps",
+                                         body={"metadata": {"name": name}, "data": {"k": "v"}})
+                    await trio.sleep(0.15)  # spread the writes over several token lifetimes
+                await trio.sleep_forever()  # the watcher cancels the nursery once it saw every object
+    assert seen == names
+    assert provider.statistics().invalidations >= 2
