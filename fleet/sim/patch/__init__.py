@@ -1,7 +1,8 @@
 """Patch engines and server-side apply of the simulated API server: pure functions over JSON dicts.
 
 The HTTP front calls these; each raises ``fleet.sim.model.StatusError`` for an API error and never
-modifies its arguments (``update_managed_fields`` aside, which fills in the object it is given).
+modifies its arguments (``update_managed_fields`` and ``record_update`` aside, which fill in the
+object they are given).
 
     schema = fleet.sim.schema.schema_for(rt, crd_schema)        # None: a CR without a schema
 
@@ -26,6 +27,9 @@ modifies its arguments (``update_managed_fields`` aside, which fills in the obje
 
 ``ignore_status``/``include_status``: the main resource of a kind with a status subresource ignores
 status (True/False); the status subresource passes ``ignore_status=False``/``include_status=True``.
+
+Modules: ``strategic``, ``merge``, ``jsonpatch`` (the three patch types), ``apply`` (server-side
+apply), ``managed`` (managedFields entries, recording updates), ``fieldpath`` (FieldsV1 paths and sets).
 """
 
 from __future__ import annotations
