@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Literal
 
@@ -217,7 +217,7 @@ def schema_for(rt: ResourceType, crd_schema: JsonObject | None = None) -> Schema
     return definition_node(name) if name else None
 
 
-def walk(node: SchemaNode | None, path: Iterator[str | int] | list[str | int]) -> SchemaNode | None:
+def walk(node: SchemaNode | None, path: Iterable[str | int]) -> SchemaNode | None:
     """The sub-schema at ``path`` (field names and list indexes), or None where the schema ends."""
     for step in path:
         if node is None:
