@@ -189,6 +189,14 @@ class KubeClient:
         items = _query_items(query)
         return self.host + path + ("?" + urlencode(items) if items else "")
 
+    def request_headers(
+        self, content_type: str | None = None, accept: str = "*/*"
+    ) -> tuple[dict[str, str], str | None]:
+        """Headers for a request made outside ``request`` (e.g. a WebSocket), with authorization; and the
+        bearer token used, to pass to ``token_provider.invalidate`` after a 401 (``None``: not from a
+        provider). Blocking (a provider may mint a token): call it in a worker thread."""
+        return self._headers(content_type, accept)
+
     def _headers(self, content_type: str | None, accept: str) -> tuple[dict[str, str], str | None]:
         headers = {"Accept": accept, "User-Agent": f"fleet/{_version()}"}
         if content_type:

@@ -1,0 +1,137 @@
+"""Pure pieces of fleet.kube: manifest loading, error translation, the retry policy, JSONPath, diffs."""
+
+import json
+
+import pytest
+import tenacity
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from fleet.errors import ApiError, ClusterError, InputError, StatusDetails
+from fleet.kube.api_errors import ConnectFailed, is_transient, status_from_response, translate
+from fleet.kube.apply import unified_diff
+from fleet.kube.jsonpath import extract, normalize
+from fleet.kube.manifests import load_manifests
+from fleet.kube.retry import retrying
+from fleet.settings import RetrySettings
+
+
+def test_multi_document_yaml_keeps_document_numbers_and_lines():
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"
+    )
+    docs = load_manifests(text, source="app.yaml")
+    assert [(m.kind, m.name, m.document, m.line) for m in docs] == [("ConfigMap", "a", 1, 1), ("Secret", "b", 3, 6)]
+
+
+def test_json_list_and_kind_list_are_expanded():
+    as_json = json.dumps([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n}} for n in "xy"])
+    assert [m.name for m in load_manifests(as_json)] == ["x", "y"]
+    as_list = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: z}}\n"
+    assert [m.name for m in load_manifests(as_list)] == ["z"]
+
+
+BAD = [
+    ("not a mapping", "- a\n- b\n", "document 1", "expected an object"),
+    ("no kind", "apiVersion: v1\nmetadata: {name: a}\n", "document 1: kind", "kind is missing"),
+    ("name not a string", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 3}\n", "metadata.name", "missing"),
+    ("bad json", '{"apiVersion": "v1",\n "kind": }', "f.json:2", "invalid JSON"),
+    ("tab in yaml", "apiVersion: v1\nkind: ConfigMap\n\tmetadata: {}\n", "f.json:3", "invalid YAML"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "what"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_manifests_say_where(text, where, what):
+    with pytest.raises(InputError) as failed:
+        load_manifests(text, source="f.json")
+    assert where in str(failed.value)
+    assert what in str(failed.value)
+
+
+def test_status_is_parsed_and_truncated():
+    body = json.dumps(
+        {
+            "kind": "Status",
+            "code": 409,
+            "reason": "Conflict",
+            "message": "x" * 5000,
+            "details": {"causes": [{"field": ".data.a", "message": 'conflict with "kubectl"'}], "retryAfterSeconds": 2},
+        }
+    )
+    status = status_from_response(409, body, {})
+    assert status.reason == "Conflict"
+    assert len(status.message) < 2100
+    assert status.causes == [{"field": ".data.a", "message": 'conflict with "kubectl"'}]
+    assert status.retry_after_seconds == 2
+    assert status_from_response(429, "slow down", {"Retry-After": "7"}).retry_after_seconds == 7
+
+
+TRANSLATIONS = [
+    ("api 503", ApiException(status=503, reason="Service Unavailable"), ApiError, True),
+    ("api 404", ApiException(status=404, reason="Not Found"), ApiError, False),
+    ("client ssl failure", ApiException(status=0, reason="SSLError"), ConnectFailed, True),
+    ("refused", urllib3.exceptions.NewConnectionError(None, "refused"), ConnectFailed, True),
+    ("read timeout", urllib3.exceptions.ReadTimeoutError(None, "/x", "timed out"), ConnectFailed, True),
+    ("protocol", urllib3.exceptions.ProtocolError("Connection broken"), ConnectFailed, True),
+    ("unexpected", ValueError("odd"), ClusterError, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "transient"), [t[1:] for t in TRANSLATIONS], ids=[t[0] for t in TRANSLATIONS]
+)
+def test_translation_and_classification(error, kind, transient):
+    translated = translate(error, cluster="c1", operation="GET /x")
+    assert type(translated) is kind
+    assert is_transient(translated) is transient
+    assert "c1" in str(translated)
+
+
+def _state(error, attempt=1):
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, None))
+    return state
+
+
+def test_backoff_honours_retry_after_capped_by_max_delay():
+    policy = RetrySettings(attempts=5, initial_delay=0.1, max_delay=3.0, jitter=0.0)
+    wait = retrying(policy, cluster="c", operation="op").wait
+    throttled = ApiError(StatusDetails(code=429, retry_after_seconds=2))
+    assert wait(_state(throttled)) == 2.0
+    assert wait(_state(ApiError(StatusDetails(code=429, retry_after_seconds=60)))) == 3.0
+    assert wait(_state(ApiError(StatusDetails(code=503)), attempt=1)) == pytest.approx(0.1)
+    assert wait(_state(ApiError(StatusDetails(code=503)), attempt=3)) == pytest.approx(0.4)
+    assert wait(_state(ApiError(StatusDetails(code=503)), attempt=10)) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("expression", "normalized"),
+    [("{.status.replicas}", "$.status.replicas"), (".a", "$.a"), ("$.b[0]", "$.b[0]"), ("{ .x }", "$.x")],
+)
+def test_jsonpath_accepts_kubectl_braces(expression, normalized):
+    assert normalize(expression) == normalized
+
+
+def test_jsonpath_extracts_one_value_a_list_or_none():
+    obj = {"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "X", "status": "False"}]}}
+    assert extract('{.status.conditions[?(@.type=="Ready")].status}', obj) == "True"
+    assert extract(".status.conditions[*].type", obj) == ["Ready", "X"]
+    assert extract(".nope", obj) is None
+    with pytest.raises(InputError, match="invalid JSONPath"):
+        extract(".status[", obj)
+
+
+def test_diff_ignores_server_bookkeeping():
+    live = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "a", "resourceVersion": "5", "uid": "u", "managedFields": []},
+        "data": {"k": "1"},
+    }
+    same = {"kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "6"}, "data": {"k": "1"}}
+    assert unified_diff(live, same, "a") == ""
+    changed = unified_diff(live, {**same, "data": {"k": "2"}}, "ConfigMap/a")
+    assert "-  k: '1'" in changed
+    assert "+  k: '2'" in changed
+    assert changed.startswith("--- live/ConfigMap/a")
