@@ -212,3 +212,25 @@ async def all_of(waits: Sequence[Callable[[], Awaitable[object]]]) -> None:
             nursery.start_soon(run, fn, nursery.cancel_scope)
     if first:
         raise first[0]
+
+
+async def wait_for(
+    client: KubeClient,
+    kind: str,
+    name: str,
+    predicate: Predicate,
+    *,
+    namespace: str | None = None,
+    api_version: str | None = None,
+    api_group: str | None = None,
+    timeout: timedelta | float | None,
+) -> JsonObject | None:
+    """The ``wait`` operation for user input: ``kind`` as ``get`` accepts it, then ``wait``.
+
+    Predicates: ``ready_check`` (kstatus Current), ``condition_check(type, status)``,
+    ``jsonpath_check(expression, value)``, ``gone_check`` (deleted)."""
+    info = await client.discovery.lookup(kind, api_version=api_version, api_group=api_group)
+    ns = (namespace or "default") if info.namespaced else None
+    names: dict[Predicate, str] = {ready_check: "readiness", gone_check: "deletion"}
+    what = names.get(predicate, "the condition")
+    return await wait(client, info, ns, name, predicate, timeout=timeout, what=what)

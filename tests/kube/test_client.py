@@ -185,3 +185,18 @@ async def test_apply_makes_no_redundant_requests(cluster, namespace):
     second = [(r.method, r.path) for r in await _requests(cluster.sim)]
     assert len(second) == 3 * 2  # discovery is cached
     kube.close()
+
+
+async def test_cancellation_is_prompt_when_the_cluster_stalls(cluster, healed):
+    settings = FleetSettings(request_timeout=2.0, retry=RetrySettings(attempts=1))
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, settings=settings)
+    await _faults(healed, Faults(stall=True))
+    start = trio.current_time()
+    with trio.move_on_after(0.3) as scope:
+        await kube.request("GET", "/api/v1/namespaces")
+    assert scope.cancelled_caught
+    assert trio.current_time() - start < 1.0
+    # Without a cancel, the request timeout ends it (and frees the worker thread).
+    with pytest.raises(ConnectFailed, match=r"timed out|Timeout"):
+        await kube.request("GET", "/api/v1/namespaces")
+    kube.close()

@@ -202,3 +202,15 @@ async def test_wait_times_out_with_the_last_state(kube, namespace):
     info = await kube.discovery.resolve("v1", "ConfigMap")
     with pytest.raises(StepFailed, match=r"did not hold within .*'1', waiting for '2'"):
         await wait(kube, info, namespace, "settings", jsonpath_check(".data.a", "2"), timeout=0.5, what="data.a == 2")
+
+
+async def test_wait_for_by_kind_name(kube, namespace):
+    from fleet.kube import condition_check as condition
+    from fleet.kube import gone_check as gone
+    from fleet.kube import wait_for
+
+    await apply(kube, deployment(replicas=1), namespace=namespace)
+    ready = await wait_for(kube, "deploy", "web", condition("Available"), namespace=namespace, timeout=30)
+    assert ready["status"]["availableReplicas"] == 1
+    await delete(kube, "deploy", "web", namespace=namespace, wait=None)
+    assert await wait_for(kube, "deploy", "web", gone, namespace=namespace, timeout=30) is None

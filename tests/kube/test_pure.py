@@ -135,3 +135,11 @@ def test_diff_ignores_server_bookkeeping():
     assert "-  k: '1'" in changed
     assert "+  k: '2'" in changed
     assert changed.startswith("--- live/ConfigMap/a")
+
+
+def test_public_all_is_sorted_and_complete():
+    import fleet.kube
+
+    assert list(fleet.kube.__all__) == sorted(fleet.kube.__all__)
+    for name in fleet.kube.__all__:
+        assert hasattr(fleet.kube, name), name
