@@ -8,6 +8,7 @@ import trio
 
 from fleet.sim.kubelet import cgroups, kubelet_for
 from fleet.sim.kubelet.logs import LogQuery
+from fleet.sim.kubelet.runtime import Holder, Mount, RuntimeRefused
 from tests.sim.kubelet_harness import (
     child_processes,
     container_status,
@@ -319,3 +320,13 @@ async def test_memory_limit_is_enforced_and_reported_as_oom_killed():
         p = await wait_pod(state, "hog", _done)
         terminated = container_status(p, "main")["state"]["terminated"]
         assert (phase(p), terminated["exitCode"], terminated["reason"]) == ("Failed", 137, "OOMKilled")
+
+
+async def test_a_refused_mount_names_the_step_and_the_reason(tmp_path):
+    mounts = [Mount(tmp_path / "missing", "/data")]
+    with pytest.raises(RuntimeRefused) as e:
+        await Holder.start(tmp_path / "sandbox", mounts, "/", read_only_root=False)
+    assert str(e.value).startswith("cannot set up the container's mount namespace: mount ")
+    assert "on " in str(e.value)
+    assert str(e.value).endswith("No such file or directory")
+    assert child_processes() == []

@@ -1,9 +1,9 @@
 """Containers as host processes, each inside its own mount namespace.
 
-Every real container gets a *holder*: a process started with ``unshare -m`` that mounts an overlay of
-the host root (upper and work directories in the container's sandbox), bind-mounts ``/proc`` and
-``/sys``, builds a private ``/dev`` (device nodes, the host's devpts, its own shm), bind-mounts each volume (and the
-termination message file) at its mountPath, creates the working directory, then chroots and sleeps.
+Every real container gets a *holder* (``holder_main.py``): a process in a new mount namespace that
+mounts an overlay of the host root (upper and work directories in the container's sandbox),
+``/proc``, ``/sys``, a private ``/dev`` (device nodes, the host's devpts, its own shm), each volume
+(and the termination message file) at its mountPath, creates the working directory, chroots, sleeps.
 The container's process and every exec are started with ``nsenter -t <holder> -m -r -w``: they see
 the holder's mounts, root and working directory. Mounts live only in the holder's namespace, so the
 host's own paths stay untouched, and they vanish with the holder.
@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,35 +31,7 @@ import trio
 from fleet.sim.kubelet.cgroups import MemoryCgroup
 from fleet.sim.kubelet.logs import ContainerLog
 
-_HOLDER_SCRIPT = r"""
-set -eu
-upper=$1 work=$2 root=$3 wd=$4 readonly=$5
-shift 5
-mount -t overlay overlay -o "lowerdir=/,upperdir=$upper,workdir=$work" "$root"
-mount --rbind /proc "$root/proc"
-mount --rbind /sys "$root/sys"
-# A private /dev: the device nodes containers need, devpts, its own shm (and the termination log below).
-mount -t tmpfs -o mode=755,size=65536k devices "$root/dev"
-for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
-mkdir "$root/dev/pts" "$root/dev/shm"
-# The host's devpts: exec with a terminal allocates it there, and ttyname() must resolve inside.
-mount --bind /dev/pts "$root/dev/pts"
-ln -s pts/ptmx "$root/dev/ptmx"
-mount -t tmpfs -o size=67108864 shm "$root/dev/shm"
-ln -s /proc/self/fd "$root/dev/fd"
-for i in 0:stdin 1:stdout 2:stderr; do ln -s "/proc/self/fd/${i%%:*}" "$root/dev/${i#*:}"; done
-while [ $# -ge 3 ]; do
-  src=$1 dst=$root$2 mode=$3
-  shift 3
-  if [ -d "$src" ]; then mkdir -p "$dst"; else mkdir -p "$(dirname "$dst")"; [ -e "$dst" ] || : > "$dst"; fi
-  mount --bind "$src" "$dst"
-  if [ "$mode" = ro ]; then mount -o remount,bind,ro "$dst"; fi
-done
-mkdir -p "$root$wd"
-if [ "$readonly" = ro ]; then mount -o remount,ro "$root"; fi
-# "ready" only once chrooted: nsenter -r -w takes the holder's root and working directory.
-exec chroot "$root" /bin/sh -c 'cd "$1" && echo ready && exec sleep infinity' holder "$wd"
-"""
+_HOLDER = Path(__file__).with_name("holder_main.py")
 _SETUP_DEADLINE = 20.0
 _KILL_DEADLINE = 5.0
 
@@ -120,11 +94,16 @@ class Holder:
         """Set up the namespace; ``RuntimeRefused`` with the OS's message if any step fails."""
         for sub in ("upper", "work", "root"):
             (sandbox / sub).mkdir(parents=True, exist_ok=True)
-        args = [str(sandbox / "upper"), str(sandbox / "work"), str(sandbox / "root"), working_dir or "/"]
-        args.append("ro" if read_only_root else "rw")
-        for m in mounts:
-            args += [str(m.source), m.target, "ro" if m.read_only else "rw"]
-        command = [_tool("unshare"), "-m", "--propagation", "private", "/bin/sh", "-c", _HOLDER_SCRIPT, "holder", *args]
+        spec = {
+            "upper": str(sandbox / "upper"),
+            "work": str(sandbox / "work"),
+            "root": str(sandbox / "root"),
+            "working_dir": working_dir or "/",
+            "read_only_root": read_only_root,
+            "mounts": [[str(m.source), m.target, m.read_only] for m in mounts],
+        }
+        # -S -I: no site packages, no environment, no current directory: a fast, isolated start.
+        command = [sys.executable, "-S", "-I", str(_HOLDER), json.dumps(spec)]
         process = await trio.lowlevel.open_process(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
         )
