@@ -11,13 +11,13 @@ The ownership bookkeeping of updates lives in :mod:`fleet.sim.patch.managed`.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import yaml
 
 from fleet.sim.model import JsonObject, ResourceType, StatusError
 from fleet.sim.patch.fieldpath import FieldSet, Path, fields_of, is_missing, path_string, remove_at, value_at
+from fleet.sim.patch.jsoncopy import json_copy
 from fleet.sim.patch.managed import ManagerEntry, read_entries, write_entries
 from fleet.sim.schema import SchemaNode, schema_for
 from fleet.sim.store import now_rfc3339
@@ -84,7 +84,7 @@ def server_side_apply(
     if not manager:
         raise StatusError(400, "BadRequest", "PATCH requests with an apply patch require the fieldManager parameter")
     _check_applied(applied, live)
-    applied = copy.deepcopy(applied)
+    applied = dict(applied)  # top-level keys are dropped below; values are copied where merged in
     if ignore_status:
         applied.pop("status", None)
     if subresource == "status":
@@ -96,7 +96,7 @@ def server_side_apply(
             "metadata": {k: meta[k] for k in ("name", "namespace") if k in meta},
             **({"status": applied["status"]} if "status" in applied else {}),
         }
-    base: JsonObject = copy.deepcopy(live) if live is not None else {}
+    base: JsonObject = json_copy(live) if live is not None else {}
     entries = read_entries(live)
     if live is not None and not entries:
         # An object nobody's fields were tracked on: what it holds now belongs to this pseudo-manager,
@@ -207,12 +207,12 @@ def _merge(live: Any, applied: Any, node: SchemaNode | None) -> Any:
         return result
     if isinstance(applied, list) and isinstance(live, list) and node is not None:
         if node.list_type == "set":
-            return [*live, *(copy.deepcopy(v) for v in applied if v not in live)]
+            return [*live, *(json_copy(v) for v in applied if v not in live)]
         if node.list_type == "map" and node.list_keys:
             return _merge_keyed(live, applied, node)
     if isinstance(applied, dict):
-        return {k: copy.deepcopy(v) for k, v in applied.items() if v is not None}
-    return copy.deepcopy(applied)
+        return {k: json_copy(v) for k, v in applied.items() if v is not None}
+    return json_copy(applied)
 
 
 def _merge_keyed(live: list[Any], applied: list[Any], node: SchemaNode) -> list[Any]:

@@ -7,12 +7,12 @@ library's reason as the cause, as ``kube-apiserver`` answers.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import jsonpatch
 
 from fleet.sim.model import JsonObject, StatusError
+from fleet.sim.patch.jsoncopy import json_copy
 
 _REJECTED = "the server rejected our request due to an error in our request"
 
@@ -21,7 +21,7 @@ def json_patch(original: JsonObject, operations: Any) -> JsonObject:
     """The object ``original`` becomes after ``operations``; ``original`` is not modified."""
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
         raise StatusError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    result: Any = copy.deepcopy(original)
+    result: Any = json_copy(original)
     # One operation at a time, so that an error can name the operation that failed.
     for op in operations:
         try:

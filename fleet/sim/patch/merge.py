@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from fleet.sim.model import JsonObject, StatusError
+from fleet.sim.patch.jsoncopy import json_copy
 
 
 def merge_patch(original: JsonObject, patch: JsonObject) -> JsonObject:
@@ -19,7 +19,7 @@ def merge_patch(original: JsonObject, patch: JsonObject) -> JsonObject:
 
 def _merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:

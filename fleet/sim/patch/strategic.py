@@ -10,10 +10,10 @@ list is replaced. Directives: ``$patch: replace|delete|merge`` (in a map or as a
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from fleet.sim.model import JsonObject, StatusError
+from fleet.sim.patch.jsoncopy import json_copy
 from fleet.sim.schema import SchemaNode, json_type
 
 _DIRECTIVE = "$patch"
@@ -30,7 +30,7 @@ def strategic_merge(original: JsonObject, patch: JsonObject, schema: SchemaNode 
     """The object ``original`` becomes after ``patch``; neither argument is modified."""
     if not isinstance(patch, dict):
         raise _bad("the body of a strategic merge patch must be a JSON object")
-    merged = _merge_map(copy.deepcopy(original), patch, schema)
+    merged = _merge_map(json_copy(original), patch, schema)
     return merged if merged is not None else {}
 
 
