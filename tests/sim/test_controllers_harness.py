@@ -28,7 +28,7 @@ async def controlled_cluster(*, kubelet: bool = True, **config: Any) -> AsyncIte
         nursery.cancel_scope.cancel()
 
 
-async def wait_for(state: ClusterState, check: Callable[[ClusterState], Any], timeout: float = 10) -> Any:
+async def wait_for(state: ClusterState, check: Callable[[ClusterState], Any], timeout: float = 20) -> Any:
     """Wait on the change feed until ``check(state)`` is truthy; return its value."""
     with trio.fail_after(timeout):
         while True:

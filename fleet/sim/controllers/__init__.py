@@ -11,6 +11,7 @@ task. They write through the ``Store`` API directly and record Events with ``Clu
 - ``daemonset``: one pod per matching Node (``spec.nodeName`` preset), rolling updates.
 - ``job``: pods per completions/parallelism, backoffLimit, activeDeadlineSeconds, conditions as
   Kubernetes 1.31 sets them, ttlSecondsAfterFinished.
+- ``cronjob``: Jobs on a cron schedule (or ``@every 10s``), concurrencyPolicy, history limits.
 - ``garbage``: garbage collection by ownerReferences (Background, Foreground, Orphan).
 - ``namespace``: the default namespaces, a ``default`` ServiceAccount per namespace, namespace deletion.
 - ``crd``: CRDs get NamesAccepted/Established; their objects are deleted with them.
@@ -30,6 +31,7 @@ import trio
 
 from fleet.sim.cluster import ClusterState
 from fleet.sim.controllers.crd import CrdController
+from fleet.sim.controllers.cronjob import CronJobController
 from fleet.sim.controllers.daemonset import DaemonSetController
 from fleet.sim.controllers.deployment import DeploymentController
 from fleet.sim.controllers.garbage import GarbageCollector
@@ -50,6 +52,7 @@ ALL_CONTROLLERS: tuple[ControllerFactory, ...] = (
     StatefulSetController,
     DaemonSetController,
     JobController,
+    CronJobController,
     ServiceController,
     VolumeBinder,
     GarbageCollector,
