@@ -19,19 +19,26 @@ from fleet.sim.model import JsonObject
 @asynccontextmanager
 async def running_cluster(**config: Any) -> AsyncIterator[ClusterState]:
     state = ClusterState(name="k", config=SimConfig(**config))
+    # Other fixtures (OpenBao, moto) may own children of this process for the whole session.
+    before = child_processes()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_kubelet, state)
         await wait_for(state, lambda s: len(s.store.list_objects(s.rt("", "Node"))) == state.config.nodes)
         yield state
         await delete_all_pods(state)
         nursery.cancel_scope.cancel()
-    assert child_processes() == [], "the kubelet left processes running"
+    assert new_children(before) == [], "the kubelet left processes running"
 
 
-def child_processes() -> list[str]:
-    """Command lines of this process's live children (containers, holders, execs)."""
+def new_children(before: dict[int, str]) -> list[str]:
+    """Command lines of the live children that were not in ``before``."""
+    return [cmd for pid, cmd in child_processes().items() if pid not in before]
+
+
+def child_processes() -> dict[int, str]:
+    """This process's live children (containers, holders, execs; also session services), by pid."""
     me = str(os.getpid())
-    out = []
+    out: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -42,7 +49,7 @@ def child_processes() -> list[str]:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         if fields[1] == me and fields[0] != "Z":
-            out.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+            out[int(entry.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
     return out
 
 

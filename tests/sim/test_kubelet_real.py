@@ -16,6 +16,7 @@ from tests.sim.kubelet_harness import (
     delete_pod,
     events,
     get_pod,
+    new_children,
     phase,
     pod,
     read_log,
@@ -219,6 +220,7 @@ async def test_active_deadline_fails_the_pod():
 
 
 async def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period():
+    before = child_processes()
     async with running_cluster() as state:
         stubborn = _sh("main", "trap 'echo got-term' TERM; echo up; while true; do sleep 0.05; done")
         create_pod(state, pod("stubborn", stubborn))
@@ -244,7 +246,7 @@ async def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period():
         assert b"".join(followed) == b"up\ngot-term\n"
         terminated = [m for r, m in events(state, "stubborn") if r == "Killing"]
         assert terminated == ["Stopping container main"]
-        assert child_processes() == []
+        assert new_children(before) == []
 
 
 async def test_a_mount_the_pod_does_not_define_fails_with_a_clear_reason():
@@ -323,10 +325,11 @@ async def test_memory_limit_is_enforced_and_reported_as_oom_killed():
 
 
 async def test_a_refused_mount_names_the_step_and_the_reason(tmp_path):
+    before = child_processes()
     mounts = [Mount(tmp_path / "missing", "/data")]
     with pytest.raises(RuntimeRefused) as e:
         await Holder.start(tmp_path / "sandbox", mounts, "/", read_only_root=False)
     assert str(e.value).startswith("cannot set up the container's mount namespace: mount ")
     assert "on " in str(e.value)
     assert str(e.value).endswith("No such file or directory")
-    assert child_processes() == []
+    assert new_children(before) == []
