@@ -318,12 +318,19 @@ class KubeClient:
         self, path: str, query: Query | None, *, read_timeout: float, operation: str
     ) -> urllib3.BaseHTTPResponse:
         url = self.url(path, query)
-        timeout = (min(10.0, self.settings.request_timeout), read_timeout)
+
+        def open_stream() -> urllib3.BaseHTTPResponse:
+            # The answer's headers within the request timeout (a cancelled open frees its thread as soon
+            # as an ordinary request would); then the body may be quiet for up to ``read_timeout``.
+            response = self._send("GET", url, None, None, "*/*", self._timeout(), operation)
+            sock = getattr(getattr(response, "connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(read_timeout)
+            return response
+
         async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
             with attempt:
-                return await self._in_thread(
-                    lambda: self._send("GET", url, None, None, "*/*", timeout, operation), stream=True
-                )
+                return await self._in_thread(open_stream, stream=True)
         raise AssertionError("unreachable")
 
     async def stream_chunks(
