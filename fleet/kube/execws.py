@@ -1,50 +1,115 @@
-"""Exec in a container over WebSocket (``kubernetes.stream.ws_client``), channel protocol v5 (or v4).
+"""Exec in a container over WebSocket with the Kubernetes channel protocol (v5.channel.k8s.io, else v4).
 
-stdin is sent in frames and then closed (a v5 CLOSE signal, so that e.g. ``tar x`` sees end of input);
-stdout and stderr are collected as bytes; the exit code comes from the error channel's Status.
+One implementation serves both callers: ``exec_stream`` streams stdin from an async iterator and hands
+stdout to a callback as it arrives (a 100 MB tar never sits in memory: file transfer uses it), and
+``run_exec`` (behind ``KubeClient.exec``) collects whole outputs through it.
+
+Sending stdin needs v5.channel.k8s.io, the only version that can close stdin: without it a command that
+reads to the end of its input (``tar x``, ``cat``) would wait forever, so that is an error, not a hang.
+The exit code comes from the error channel's Status; a stream that ends without one is an error.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import select
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import trio
 import websocket
-from kubernetes.stream import ws_client
+from kubernetes.stream import ws_client as _ws_client
 
 from fleet.errors import ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
+from fleet.kube.client import ExecResult, shared_limiter
 from fleet.kube.retry import retrying
 
 if TYPE_CHECKING:
-    from fleet.kube.client import ExecResult, KubeClient
+    from fleet.kube.client import KubeClient
 
-log = logging.getLogger(__name__)
+#: Bytes of stdin per WebSocket frame.
+FRAME = 256 * 1024
+#: Received bytes handed over per thread round trip (frames already there are read together).
+BATCH = 1024 * 1024
+STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
+#: Without an ``on_stderr`` callback, this much of stderr is kept for the outcome.
+MAX_STDERR = 64 * 1024
 
-_FRAME = 64 * 1024
-_POLL_SECONDS = 0.5
+# The client's websocket helpers are untyped.
+ws_client: Any = _ws_client
+
+OnData = Callable[[bytes], Awaitable[None]]
 
 
-def _exit_code(status_text: bytes, *, cluster: str, operation: str) -> tuple[int, str]:
-    """(exit code, message) from the error channel; other failures raise ``ClusterError``."""
-    if not status_text:
-        return 0, ""
+@dataclass(frozen=True)
+class ExecOutcome:
+    """How a streamed command ended: exit code, stderr (its start, unless streamed), the error message."""
+
+    exit_code: int
+    stderr: bytes
+    message: str = ""
+
+
+async def exec_stream(
+    client: KubeClient,
+    namespace: str,
+    pod: str,
+    command: list[str],
+    *,
+    container: str | None = None,
+    stdin: AsyncIterable[bytes] | None = None,
+    on_stdout: OnData | None = None,
+    on_stderr: OnData | None = None,
+) -> ExecOutcome:
+    """Run ``command`` in ``container`` (default: the pod's only or default one), streaming stdin in and
+    stdout/stderr out. Opening the stream retries connection failures and transient answers (5xx, 429)
+    per ``client.settings.retry``; a non-zero exit is a result, any other failure raises ``ClusterError``.
+    The caller bounds it with a deadline; cancelling shuts the socket, which frees the worker thread.
+    """
+    operation = f"exec in pod {namespace}/{pod}" + (f" container {container}" if container else "")
+    query: list[tuple[str, str]] = [("command", part) for part in command]
+    query += [("stdin", "true" if stdin is not None else "false"), ("stdout", "true"), ("stderr", "true")]
+    if container:
+        query.append(("container", container))
+    url = ws_client.get_websocket_url(client.url(f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"), query)
+    # The client's own stream limiter when it was given one: long streams never starve short calls.
+    limiter: trio.CapacityLimiter = client._stream_limiter or shared_limiter("streams")
+
+    def connect() -> Any:
+        # The client keeps auth (token refresh included) in its request headers; exec needs the same.
+        headers, token = client.request_headers()
+        try:
+            ws = ws_client.create_websocket(client.api_client.configuration, url, headers)
+        except websocket.WebSocketBadStatusException as e:
+            if e.status_code == 401 and token is not None and client.token_provider is not None:
+                client.token_provider.invalidate(token)
+            raise api_error(e.status_code, e.resp_body, e.resp_headers, cluster=client.name, operation=operation) from e
+        except (websocket.WebSocketException, OSError) as e:
+            raise ConnectFailed(f"{operation}: {type(e).__name__}: {truncate(str(e), 300)}", cluster=client.name) from e
+        # No socket timeout: it would also cut a send that waits for a slow reader in the middle of a frame.
+        # Cancellation abandons the blocked thread and the socket is shut down, which wakes it.
+        ws.settimeout(None)
+        return ws
+
+    ws: Any = None
+    async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
+        with attempt:
+            ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True, limiter=limiter)
     try:
-        status: Any = json.loads(status_text)
-    except ValueError as e:
-        text = truncate(status_text.decode("utf-8", "replace"), 500)
-        raise ClusterError(f"{operation}: {text}", cluster=cluster) from e
-    if status.get("status") == "Success":
-        return 0, ""
-    message = str(status.get("message") or "")
-    for cause in (status.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode":
-            try:
-                return int(cause.get("message")), message
-            except (TypeError, ValueError):
-                break
-    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {truncate(message, 500)}", cluster=cluster)
+        if stdin is not None and _subprotocol(ws) != ws_client.V5_CHANNEL_PROTOCOL:
+            raise ClusterError(
+                f"{operation}: the server speaks {_subprotocol(ws) or 'no channel protocol'}, not "
+                "v5.channel.k8s.io, so stdin cannot be closed",
+                cluster=client.name,
+            )
+        return await _exchange(ws, stdin, on_stdout, on_stderr, limiter, cluster=client.name, operation=operation)
+    except (websocket.WebSocketException, OSError) as e:
+        raise translate(e, cluster=client.name, operation=operation) from e
+    finally:
+        ws.shutdown()
 
 
 async def run_exec(
@@ -56,66 +121,137 @@ async def run_exec(
     container: str | None,
     stdin: bytes | None,
 ) -> ExecResult:
-    from fleet.kube.client import ExecResult
-
-    operation = f"exec in pod {namespace}/{pod}" + (f" container {container}" if container else "")
-    query: list[tuple[str, str]] = [("command", part) for part in command]
-    query += [("stdout", "true"), ("stderr", "true"), ("stdin", "true" if stdin is not None else "false")]
-    if container:
-        query.append(("container", container))
-    to_ws_url: Any = ws_client.get_websocket_url
-    url = to_ws_url(client.url(f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"), query)
-
-    def connect() -> Any:
-        headers, token = client._headers(None, "*/*")
-        try:
-            ws_class: Any = ws_client.WSClient
-            return ws_class(client.api_client.configuration, url, headers, False, binary=True)
-        except websocket.WebSocketBadStatusException as e:
-            if e.status_code == 401 and token is not None and client.token_provider is not None:
-                client.token_provider.invalidate(token)
-            raise api_error(e.status_code, e.resp_body, e.resp_headers, cluster=client.name, operation=operation) from e
-        except (websocket.WebSocketException, OSError) as e:
-            raise ConnectFailed(f"{operation}: {type(e).__name__}: {truncate(str(e), 300)}", cluster=client.name) from e
-
-    ws: Any = None
-    async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
-        with attempt:
-            ws = await client._in_thread(connect, stream=True)
-    assert ws is not None
+    """``exec_stream`` with stdin given whole and stdout/stderr collected whole."""
     stdout = bytearray()
     stderr = bytearray()
 
-    def send_stdin() -> None:
-        assert ws is not None
-        assert stdin is not None
-        for start in range(0, len(stdin), _FRAME):
-            ws.write_stdin(stdin[start : start + _FRAME])
-        if ws.subprotocol == ws_client.V5_CHANNEL_PROTOCOL:
-            ws.close_channel(ws_client.STDIN_CHANNEL)
-        else:
-            log.warning(
-                "%s on %s: the server speaks %s, stdin cannot be closed", operation, client.name, ws.subprotocol
-            )
+    async def out(data: bytes) -> None:
+        stdout.extend(data)
 
-    def pump() -> bool:
-        assert ws is not None
-        ws.update(timeout=_POLL_SECONDS)
-        stdout.extend(ws.read_channel(ws_client.STDOUT_CHANNEL))
-        stderr.extend(ws.read_channel(ws_client.STDERR_CHANNEL))
-        return bool(ws.is_open())
+    async def err(data: bytes) -> None:
+        stderr.extend(data)
 
+    async def feed(data: bytes) -> AsyncIterator[bytes]:
+        yield data
+
+    outcome = await exec_stream(
+        client,
+        namespace,
+        pod,
+        command,
+        container=container,
+        stdin=feed(stdin) if stdin is not None else None,
+        on_stdout=out,
+        on_stderr=err,
+    )
+    return ExecResult(stdout=bytes(stdout), stderr=bytes(stderr), exit_code=outcome.exit_code, message=outcome.message)
+
+
+def _readable(ws: Any) -> bool:
+    """Whether another frame can be read without blocking (TLS may hold decrypted bytes already)."""
+    sock = ws.sock
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def _subprotocol(ws: Any) -> str:
+    """The channel protocol the server chose (the header: the client library does not record it)."""
+    for key, value in (ws.getheaders() or {}).items():
+        if key.lower() == "sec-websocket-protocol":
+            return str(value)
+    return ""
+
+
+async def _exchange(
+    ws: Any,
+    stdin: AsyncIterable[bytes] | None,
+    on_stdout: OnData | None,
+    on_stderr: OnData | None,
+    limiter: trio.CapacityLimiter,
+    *,
+    cluster: str,
+    operation: str,
+) -> ExecOutcome:
+    kept_stderr = bytearray()
+    status = bytearray()
+
+    async def send_all(source: AsyncIterable[bytes]) -> None:
+        async for chunk in source:
+            for start in range(0, len(chunk), FRAME):
+                frame = bytes([STDIN]) + chunk[start : start + FRAME]
+                await trio.to_thread.run_sync(ws.send_binary, frame, abandon_on_cancel=True, limiter=limiter)
+        await trio.to_thread.run_sync(ws.send_binary, bytes([CLOSE, STDIN]), abandon_on_cancel=True, limiter=limiter)
+
+    def receive_one() -> tuple[int, bytes] | None:
+        """One frame as (channel, data); None at the end of the stream."""
+        while True:
+            try:
+                opcode, frame = ws.recv_data_frame(True)
+            except websocket.WebSocketConnectionClosedException:
+                return None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return None
+            if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT) and frame.data:
+                data = frame.data if isinstance(frame.data, bytes) else frame.data.encode()
+                return data[0], data[1:]
+
+    def receive() -> tuple[list[tuple[int, bytes]], bool]:
+        """The frames that are already there (at least one, up to ``BATCH`` bytes), and whether it ended.
+
+        Batching keeps a 100 MB download from costing one thread round trip per small frame.
+        """
+        frames: list[tuple[int, bytes]] = []
+        size = 0
+        while True:
+            item = receive_one()
+            if item is None:
+                return frames, True
+            frames.append(item)
+            size += len(item[1])
+            if size >= BATCH or not _readable(ws):
+                return frames, False
+
+    async with trio.open_nursery() as nursery:
+        if stdin is not None:
+            nursery.start_soon(send_all, stdin)
+        ended = False
+        while not ended:
+            frames, ended = await trio.to_thread.run_sync(receive, abandon_on_cancel=True, limiter=limiter)
+            out = b"".join(data for channel, data in frames if channel == STDOUT)
+            if out and on_stdout is not None:
+                await on_stdout(out)
+            err = b"".join(data for channel, data in frames if channel == STDERR)
+            if err and on_stderr is not None:
+                await on_stderr(err)
+            elif err and len(kept_stderr) < MAX_STDERR:
+                kept_stderr.extend(err[: MAX_STDERR - len(kept_stderr)])
+            for channel, data in frames:
+                if channel == ERROR:
+                    status.extend(data)
+        nursery.cancel_scope.cancel()
+    if not status:
+        raise ConnectFailed(f"{operation}: the stream ended without an exit status", cluster=cluster)
+    code, message = exit_status(bytes(status), cluster=cluster, operation=operation)
+    return ExecOutcome(exit_code=code, stderr=bytes(kept_stderr), message=message)
+
+
+def exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]:
+    """(exit code, message) from the error channel's Status; a failure other than an exit code raises."""
     try:
-        try:
-            if stdin is not None:
-                await client._in_thread(send_stdin, stream=True)
-            while await client._in_thread(pump, stream=True):
-                pass
-        except (websocket.WebSocketException, OSError) as e:
-            raise translate(e, cluster=client.name, operation=operation) from e
-        code, message = _exit_code(
-            bytes(ws.read_channel(ws_client.ERROR_CHANNEL)), cluster=client.name, operation=operation
-        )
-    finally:
-        ws.close()
-    return ExecResult(stdout=bytes(stdout), stderr=bytes(stderr), exit_code=code, message=message)
+        status = json.loads(text)
+    except ValueError as e:
+        raise ClusterError(f"{operation}: {truncate(text.decode('utf-8', 'replace'), 500)}", cluster=cluster) from e
+    if status.get("status") == "Success":
+        return 0, ""
+    message = str(status.get("message") or "")
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message")), message
+            except (TypeError, ValueError):
+                break
+    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {truncate(message, 500)}", cluster=cluster)

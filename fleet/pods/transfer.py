@@ -24,8 +24,8 @@ import trio
 from fleet.artifacts import ArtifactRef, ArtifactStore, artifact_key, key_from_uri
 from fleet.errors import ClusterError, StepFailed
 from fleet.kube.client import KubeClient
+from fleet.kube.execws import exec_stream
 from fleet.kube.retry import retrying
-from fleet.pods.execstream import exec_stream
 from fleet.pods.models import PodTask, unsafe_relative_path
 from fleet.pods.spec import ENDED_MARKER, OUTPUT_DIR, READY_MARKER, WORKING_DIR
 
@@ -112,9 +112,9 @@ async def upload(client: KubeClient, namespace: str, pod: str, container: str, s
                 client,
                 namespace,
                 pod,
-                container,
                 # The gate loop may not have created the directory yet when the init container just started.
                 ["sh", "-c", f"mkdir -p {WORKING_DIR} && exec tar -xf - -C {WORKING_DIR}"],
+                container=container,
                 stdin=tar_stream(sources),
             )
             _check(outcome.exit_code, outcome.stderr, "unpacking the input files")
@@ -135,7 +135,7 @@ async def _verify(client: KubeClient, namespace: str, pod: str, container: str, 
         output.extend(data)
 
     outcome = await exec_stream(
-        client, namespace, pod, container, ["sh", "-c", script], stdin=names(), on_stdout=collect
+        client, namespace, pod, ["sh", "-c", script], container=container, stdin=names(), on_stdout=collect
     )
     _check(outcome.exit_code, outcome.stderr, "checking the input files")
     found = output.decode().split()
@@ -214,7 +214,12 @@ async def download(
         listing.extend(data)
 
     outcome = await exec_stream(
-        client, namespace, pod, container, ["sh", "-c", f"cd {WORKING_DIR} && find . ! -type d"], on_stdout=collect
+        client,
+        namespace,
+        pod,
+        ["sh", "-c", f"cd {WORKING_DIR} && find . ! -type d"],
+        container=container,
+        on_stdout=collect,
     )
     _check(outcome.exit_code, outcome.stderr, "listing the working directory")
     wanted = [p for p in (_clean(line) for line in listing.decode("utf-8", "replace").splitlines()) if select(p)]
@@ -247,7 +252,12 @@ async def _receive_tar(
                     await sink.write(data)
 
                 outcome = await exec_stream(
-                    client, namespace, pod, container, ["tar", "-cf", "-", "-C", WORKING_DIR, *paths], on_stdout=write
+                    client,
+                    namespace,
+                    pod,
+                    ["tar", "-cf", "-", "-C", WORKING_DIR, *paths],
+                    container=container,
+                    on_stdout=write,
                 )
             _check(outcome.exit_code, outcome.stderr, "packing the output files")
 
@@ -301,7 +311,7 @@ async def run_checked(client: KubeClient, namespace: str, pod: str, container: s
     operation = f"{what} in pod {namespace}/{pod}"
     async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
         with attempt:
-            outcome = await exec_stream(client, namespace, pod, container, ["sh", "-c", script])
+            outcome = await exec_stream(client, namespace, pod, ["sh", "-c", script], container=container)
             _check(outcome.exit_code, outcome.stderr, what)
 
 
