@@ -54,6 +54,10 @@ from fleet.cli import inventory  # noqa: E402
 
 inventory.register(app)
 
+from fleet.cli import demo  # noqa: E402
+
+demo.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""
