@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from fleet.errors import InputError, Location
-from fleet.inventory.models import Cluster, ClusterSpec, DefaultsSpec, InventoryFile, SourceSpec
+from fleet.inventory.models import Cluster, DefaultsSpec, InventoryFile, MissingConnection, SourceSpec
 from fleet.inventory.yaml_lines import LocatedDocument, load_located
 from fleet.secrets import SecretsConfig
 
@@ -40,15 +40,16 @@ class Inventory:
     def by_name(self) -> dict[str, Cluster]:
         return {c.name: c for c in self.clusters}
 
-    def add(self, clusters: Iterable[Cluster]) -> None:
-        """Add clusters, rejecting a name already present (naming both origins)."""
+    def add(self, clusters: Iterable[Cluster], locate: Callable[[int], Location] | None = None) -> None:
+        """Add clusters, rejecting a name already present (naming both origins). ``locate(i)`` is where
+        the i-th cluster's name was written (default: its origin)."""
         known = self.by_name()
-        for cluster in clusters:
+        for index, cluster in enumerate(clusters):
             if cluster.name in known:
                 raise InputError(
                     f"cluster {cluster.name!r} is defined twice: at {known[cluster.name].origin} and at "
                     f"{cluster.origin}; names must be unique across the inventory",
-                    location=_origin_location(cluster.origin),
+                    location=locate(index) if locate else _origin_location(cluster.origin),
                 )
             known[cluster.name] = cluster
             self.clusters.append(cluster)
@@ -97,26 +98,6 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _merge(spec: ClusterSpec, defaults: DefaultsSpec, origin: str, base_dir: Path, doc: LocatedDocument,
-           index: int) -> Cluster:
-    connection = spec.connection or defaults.connection
-    if connection is None:
-        raise InputError(
-            "the cluster has no connection (and defaults give none)",
-            location=doc.location(("clusters", index, "name")),
-        )
-    return Cluster(
-        name=spec.name,
-        tenant=spec.tenant or defaults.tenant,
-        region=spec.region or defaults.region,
-        labels={**defaults.labels, **spec.labels},
-        connection=connection,
-        auth=spec.auth or defaults.auth,
-        origin=origin,
-        base_dir=base_dir,
-    )
-
-
 def load_file(path: Path, inventory: Inventory) -> None:
     """Validate one file and add its clusters, sources and secrets settings to ``inventory``."""
     try:
@@ -142,11 +123,14 @@ def load_file(path: Path, inventory: Inventory) -> None:
             )
         inventory.secrets = parsed.secrets
         inventory.secrets_base_dir = base_dir
-    clusters = [
-        _merge(spec, parsed.defaults, f"{path}:{doc.line_of(('clusters', i))[0]}", base_dir, doc, i)
-        for i, spec in enumerate(parsed.clusters)
-    ]
-    inventory.add(clusters)
+    clusters = []
+    for i, spec in enumerate(parsed.clusters):
+        origin = f"{path}:{doc.line_of(('clusters', i))[0]}"
+        try:
+            clusters.append(spec.with_defaults(parsed.defaults, origin=origin, base_dir=base_dir))
+        except MissingConnection as e:
+            raise InputError(str(e), location=doc.location(("clusters", i, "name"))) from None
+    inventory.add(clusters, lambda i: doc.location(("clusters", i, "name")))
     for i, source in enumerate(parsed.sources):
         origin = f"{path}:{doc.line_of(('sources', i))[0]} ({source.type} source)"
         inventory.sources.append(SourceEntry(source, origin, base_dir, parsed.defaults))

@@ -114,7 +114,7 @@ class ConnectionSpec(_Strict):
 
 
 class ClusterSpec(_Strict):
-    """One cluster as written in an inventory file."""
+    """One cluster as written in an inventory file (or rendered from an inventory API record)."""
 
     name: str = Field(pattern=NAME_PATTERN)
     tenant: str | None = None
@@ -122,6 +122,27 @@ class ClusterSpec(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     connection: ConnectionSpec | None = None
     auth: AuthConfig | None = None
+
+    def with_defaults(self, defaults: DefaultsSpec, *, origin: str, base_dir: Path | None) -> Cluster:
+        """The cluster entry: the defaults fill in what this entry leaves out (labels merge, the entry's
+        own win). ``MissingConnection`` when neither gives a connection."""
+        connection = self.connection or defaults.connection
+        if connection is None:
+            raise MissingConnection("the cluster has no connection (and defaults give none)")
+        return Cluster(
+            name=self.name,
+            tenant=self.tenant or defaults.tenant,
+            region=self.region or defaults.region,
+            labels={**defaults.labels, **self.labels},
+            connection=connection,
+            auth=self.auth or defaults.auth,
+            origin=origin,
+            base_dir=base_dir,
+        )
+
+
+class MissingConnection(ValueError):
+    """A cluster entry with no connection of its own and none from the defaults."""
 
 
 class DefaultsSpec(_Strict):

@@ -106,6 +106,35 @@ BAD = [
     ("duplicate key", "clusters:\n  - name: a\n    name: b\n", 3, "clusters[0].name", "appears twice"),
     ("not a mapping", "- a\n- b\n", 1, None, "is a mapping"),
     ("yaml syntax", "clusters:\n  - name: [a\n", 3, None, "invalid YAML"),
+    (
+        "duplicate names in one file",
+        "clusters:\n  - name: a\n    connection: {inCluster: true}\n  - name: a\n    connection: {inCluster: true}\n",
+        4,
+        "clusters[1].name",
+        "'a' is defined twice",
+    ),
+    (
+        "bad kubeconfig reference",
+        "clusters:\n  - name: a\n    connection:\n      kubeconfig: vault:kv/tenants/acme\n",
+        4,
+        "clusters[0].connection.kubeconfig",
+        "expected vault:<mount>/<path>#<key>",
+    ),
+    (
+        "bad env reference",
+        "clusters:\n  - name: a\n    connection:\n      masterUrl: https://x\n      password: env:1BAD\n"
+        "      username: u\n",
+        5,
+        "clusters[0].connection.password",
+        "expected env:<VARIABLE_NAME>",
+    ),
+    (
+        "bad reference option",
+        "defaults:\n  connection:\n    kubeconfig: aws-sm:tenants/acme?versoin=2\n",
+        3,
+        "defaults.connection.kubeconfig",
+        "the only option is ?version=<version>",
+    ),
     ("bad api token", "sources:\n  - type: api\n    url: https://x\n    token: plain\n    template: x\n", 4,
      "sources[0].api.token", "must be a secret reference"),
 ]
@@ -132,6 +161,7 @@ def test_duplicate_names_across_files(tmp_path):
         load_inventory([a, b])
     assert caught.value.location.file == str(b)
     assert caught.value.location.line == 5
+    assert caught.value.location.field == "clusters[1].name"
     assert f"defined twice: at {a}:2 and at {b}:5" in str(caught.value)
 
 

@@ -12,7 +12,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
-from fleet.inventory.models import ApiSource, Cluster, ClusterSpec, DefaultsSpec
+from fleet.inventory.models import ApiSource, Cluster, ClusterSpec, DefaultsSpec, MissingConnection
 from fleet.inventory.yaml_lines import dotted
 
 REQUEST_TIMEOUT = (10.0, 30.0)
@@ -68,17 +68,8 @@ def api_entries(source: ApiSource, records: list[Any], defaults: DefaultsSpec, b
         except ValidationError as e:
             first = e.errors(include_url=False)[0]
             raise ValueError(f"{where}: {dotted(tuple(first['loc'])) or 'entry'}: {first['msg']}") from None
-        connection = spec.connection or defaults.connection
-        if connection is None:
-            raise ValueError(f"{where}: the entry has no connection")
-        entries.append(Cluster(
-            name=spec.name,
-            tenant=spec.tenant or defaults.tenant,
-            region=spec.region or defaults.region,
-            labels={**defaults.labels, **spec.labels},
-            connection=connection,
-            auth=spec.auth or defaults.auth,
-            origin=f"{origin}: {where}",
-            base_dir=base_dir,
-        ))
+        try:
+            entries.append(spec.with_defaults(defaults, origin=f"{origin}: {where}", base_dir=base_dir))
+        except MissingConnection:
+            raise ValueError(f"{where}: the entry has no connection") from None
     return entries
