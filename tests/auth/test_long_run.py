@@ -46,20 +46,23 @@ async def _hammer(client, seconds):
 async def test_eks_tokens_outlived_by_the_run_are_refreshed_ahead(sim_fleet, moto):
     sim = sim_fleet.clusters[0]
     rejected = []
-    # The cluster accepts a token for 3 s after it was signed (EKS: 15 min); fleet uses one for at most
-    # 1 s, and X-Amz-Date has whole seconds, so the server may see it up to 1 s older.
+    # The cluster accepts a token for WINDOW s after it was signed (EKS: 15 min) and the run lasts longer,
+    # so without refreshing it would fail. fleet uses a token for at most lifetime - refresh_ahead = 0.5 s
+    # and X-Amz-Date has whole seconds (the server may see it up to 1 s older): that leaves 2.5 s for a
+    # request to get from token() to the server's check on a loaded machine.
+    window, run_seconds = 4.0, 6.0
     await trio.to_thread.run_sync(
-        sim.add_authenticator, eks_authenticator(sim.name, identities(moto), max_window=3.0, rejections=rejected)
+        sim.add_authenticator, eks_authenticator(sim.name, identities(moto), max_window=window, rejections=rejected)
     )
-    provider = EksTokenProvider(sim.name, region="eu-west-1", sts_endpoint_url=moto.endpoint, lifetime=1.5,
+    provider = EksTokenProvider(sim.name, region="eu-west-1", sts_endpoint_url=moto.endpoint, lifetime=1.0,
                                 refresh_ahead=0.5)
     await trio.to_thread.run_sync(sim.clear_requests)
     with _client(sim, provider) as client:
-        done = await _hammer(client, RUN_SECONDS)
+        done = await _hammer(client, run_seconds)
     stats = provider.statistics()
     assert done > 50
-    assert stats.mints >= RUN_SECONDS / 1.5  # refreshed throughout the run ...
-    assert stats.mints <= RUN_SECONDS / 1.0 + 2  # ... once per lifetime, not once per worker
+    assert stats.mints >= run_seconds / 1.0  # refreshed throughout the run ...
+    assert stats.mints <= run_seconds / 0.5 + 2  # ... once per 0.5 s of use, not once per worker
     assert stats.invalidations == 0  # ahead of expiry: the server never had to say no
     assert rejected == []
     statuses = {r.status for r in await trio.to_thread.run_sync(sim.requests)}
@@ -95,17 +98,22 @@ async def test_expired_tokens_are_replaced_after_a_401_without_a_visible_failure
 @pytest.mark.slow
 async def test_gke_tokens_refreshed_ahead_of_their_hour(sim_fleet, google_endpoint, private_tmp):
     sim = sim_fleet.clusters[2]
-    google_endpoint.ttl = 2.0  # Google: 3600 s
+    # Tokens live 3 s (Google: 3600 s); the endpoint says expires_in=2 (whole seconds, rounded down) and
+    # fleet refreshes 1 s before that, so a token is used for at most 1 s of its 3: a 2 s margin for a
+    # request on a loaded machine. The run lasts 5 s, well past one token's life.
+    google_endpoint.ttl = 3.0
     await trio.to_thread.run_sync(
         sim.add_authenticator, gke_authenticator(google_endpoint.tokeninfo_url, cache_seconds=0.5)
     )
     key_file, _ = google_endpoint.service_account_file(private_tmp)
-    provider = GkeTokenProvider(lambda: google_credentials(service_account_file=str(key_file)), refresh_ahead=0.7)
+    provider = GkeTokenProvider(lambda: google_credentials(service_account_file=str(key_file)), refresh_ahead=1.0)
+    await trio.to_thread.run_sync(sim.clear_requests)
     with _client(sim, provider) as client:
-        done = await _hammer(client, 4.0)
+        done = await _hammer(client, 5.0)
     assert done > 40
     assert provider.statistics().mints >= 3
     assert provider.statistics().invalidations == 0
+    assert {r.status for r in await trio.to_thread.run_sync(sim.requests)} == {200}
 
 
 async def test_revoked_credential_fails_that_cluster_only(sim_fleet, google_endpoint, private_tmp):
