@@ -7,7 +7,8 @@ import pytest
 import trio
 
 from fleet.auth import EksTokenProvider, GkeTokenProvider, RefreshingTokenProvider, Token, google_credentials
-from fleet.errors import ClusterError
+from fleet.auth.provider import ProviderStatistics
+from fleet.errors import ApiError, ClusterError
 from fleet.kube import KubeClient
 from fleet.sim.cloud_tokens import eks_authenticator, gke_authenticator
 from tests.auth.test_cloud_tokens import identities
@@ -154,6 +155,20 @@ async def test_revoked_credential_fails_that_cluster_only(sim_fleet, google_endp
     assert outcomes[gke.name].startswith(f"cluster {gke.name}: ")
     assert "gke token: google-auth could not refresh credentials: invalid_grant" in outcomes[gke.name]
     assert token not in outcomes[static.name]
+
+
+async def test_a_credential_rejected_again_after_refresh_fails_after_one_retry(sim_fleet):
+    sim = sim_fleet.clusters[1]
+    provider = SimTokens(sim, ttl=0.0)  # every token the provider mints is already dead
+    provider.for_cluster(sim.name)
+    await trio.to_thread.run_sync(sim.clear_requests)
+    with _client(sim, provider) as client, pytest.raises(ApiError) as caught:
+        await client.request("GET", "/api/v1/namespaces")
+    assert caught.value.code == 401
+    assert str(caught.value).startswith(f"cluster {sim.name}: ")
+    requests = [r for r in await trio.to_thread.run_sync(sim.requests) if r.path == "/api/v1/namespaces"]
+    assert [r.status for r in requests] == [401, 401]  # the first try and one retry with a new token, no loop
+    assert provider.statistics() == ProviderStatistics(mints=2, invalidations=1)
 
 
 @pytest.mark.slow

@@ -1,15 +1,27 @@
 """Token providers without a cluster: refresh ahead of expiry, one shared refresh, invalidate, the
 oauth command provider's template and cache, kubeconfig exec plugins."""
 
+import base64
 import sys
 import textwrap
 import threading
+import urllib.parse
 from datetime import timedelta
 
+import boto3
 import pytest
 import trio
 
-from fleet.auth import AuthError, CommandTokenProvider, ExecTokenProvider, RefreshingTokenProvider, Token
+from fleet.auth import (
+    AuthError,
+    CommandTokenProvider,
+    EksAuth,
+    EksTokenProvider,
+    ExecTokenProvider,
+    RefreshingTokenProvider,
+    Token,
+    build_provider,
+)
 
 
 class CountingProvider(RefreshingTokenProvider):
@@ -141,3 +153,40 @@ def test_exec_plugin_without_token(tmp_path):
     """)
     with pytest.raises(AuthError, match=r"printed no ExecCredential with status\.token"):
         ExecTokenProvider({"command": str(script)}).token()
+
+
+def _static_session():
+    return boto3.Session(aws_access_key_id="AKIDUNITTEST", aws_secret_access_key="unit-test-secret-key")
+
+
+def _presigned_url(token):
+    encoded = token.removeprefix("k8s-aws-v1.")
+    return urllib.parse.urlsplit(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode())
+
+
+def test_eks_tokens_use_the_regional_sts_endpoint_and_last_14_minutes():
+    now = [1_000.0]
+    provider = EksTokenProvider("prod-ap-1", region="ap-southeast-2", session_factory=_static_session,
+                                clock=lambda: now[0])
+    first = provider.token()
+    url = _presigned_url(first)
+    query = urllib.parse.parse_qs(url.query)
+    assert url.netloc == "sts.ap-southeast-2.amazonaws.com"  # regional, not the global sts.amazonaws.com
+    assert query["X-Amz-Expires"] == ["900"]  # what the server allows: 15 minutes
+    assert query["X-Amz-SignedHeaders"] == ["host;x-k8s-aws-id"]
+    now[0] += 13 * 60 - 1
+    assert provider.token() == first
+    assert provider.statistics().mints == 1
+    now[0] += 1  # 14 minutes of use, less the minute of refresh ahead
+    provider.token()  # (signed within the same wall-clock second, the new token may equal the first)
+    assert provider.statistics().mints == 2
+
+
+def test_eks_auth_config_defaults_to_the_cluster_name_region_and_regional_endpoint():
+    provider = build_provider(EksAuth(type="eks"), cluster_name="tenant-a", region="eu-north-1", base_dir=None)
+    assert isinstance(provider, EksTokenProvider)
+    assert (provider.cluster_name, provider.endpoint_url) == ("tenant-a", "https://sts.eu-north-1.amazonaws.com")
+    assert provider.lifetime == 14 * 60
+    assert provider.cluster == "tenant-a"
+    with pytest.raises(AuthError, match="eks auth needs a region"):
+        build_provider(EksAuth(type="eks"), cluster_name="tenant-a", region=None, base_dir=None)
