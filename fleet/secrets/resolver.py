@@ -30,9 +30,13 @@ class _Entry:
 
 @dataclass(frozen=True)
 class ResolverStatistics:
+    """``fetches`` so far; references ``cached``; ``in_flight``: references being resolved, of which
+    ``fetching`` are at a store right now (at most ``SecretsConfig.concurrency``) and the rest wait."""
+
     fetches: int
     cached: int
     in_flight: int
+    fetching: int
 
 
 class SecretResolver:
@@ -116,4 +120,6 @@ class SecretResolver:
         self._cache.clear()
 
     def statistics(self) -> ResolverStatistics:
-        return ResolverStatistics(self._fetches, len(self._cache), len(self._in_flight))
+        return ResolverStatistics(
+            self._fetches, len(self._cache), len(self._in_flight), self._limiter.statistics().borrowed_tokens
+        )

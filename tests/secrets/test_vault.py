@@ -5,6 +5,7 @@ import secrets as pysecrets
 import pytest
 import trio
 
+from fleet.inventory import load_inventory, secret_resolver
 from fleet.secrets import SecretError, SecretResolver, SecretsConfig
 from fleet.secrets.config import AppRoleAuth, TokenAuth, VaultConfig
 
@@ -125,3 +126,20 @@ async def test_lease_end_fetches_again(openbao, monkeypatch):
     assert await resolver.resolve(f"vault:{mount}/x#k") == "before-rotation"
     now[0] += 25
     assert await resolver.resolve(f"vault:{mount}/x#k") == "after-rotation"
+
+
+async def test_fleet_vault_addr_is_the_default_address(openbao, monkeypatch, tmp_path):
+    openbao.client().secrets.kv.v2.create_or_update_secret(
+        path="settings/default-addr", secret={"k": "from-fleet-vault-addr"}, mount_point="secret"
+    )
+    monkeypatch.setenv("VAULT_TOKEN", openbao.root_token)
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:9")  # FLEET_VAULT_ADDR wins over VAULT_ADDR ...
+    monkeypatch.setenv("FLEET_VAULT_ADDR", openbao.address)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("clusters:\n  - name: a\n    connection: {inCluster: true}\n")
+    resolver = secret_resolver(load_inventory([inventory]))
+    assert await resolver.resolve("vault:secret/settings/default-addr#k") == "from-fleet-vault-addr"
+    # ... and the inventory's own secrets.vault.address wins over both.
+    inventory.write_text('secrets:\n  vault: {address: "http://127.0.0.1:9"}\n' + inventory.read_text())
+    with pytest.raises(SecretError, match=r"Vault at http://127\.0\.0\.1:9 is unreachable"):
+        await secret_resolver(load_inventory([inventory])).resolve("vault:secret/settings/default-addr#k")
