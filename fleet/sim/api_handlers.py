@@ -25,6 +25,7 @@ from fleet.sim.api_http import (
     bad_request,
     method_not_allowed,
 )
+from fleet.sim.api_options import check_delete_options, check_write_options
 from fleet.sim.api_patch import patch_target, record_write
 from fleet.sim.api_routes import Target, not_found_path, parse_target
 from fleet.sim.api_watch import DEFAULT_TIMEOUT, WatchRequest, WatchStream
@@ -34,7 +35,6 @@ from fleet.sim.model import JsonObject, StatusError
 from fleet.sim.patch import parse_apply_body
 
 _TABLE = "as=Table"
-_VALIDATION = ("Ignore", "Warn", "Strict")
 
 
 def wants_table(req: Request) -> bool:
@@ -42,10 +42,8 @@ def wants_table(req: Request) -> bool:
 
 
 def field_validation(req: Request) -> Any:
-    value = req.query.get("fieldValidation") or "Warn"
-    if value not in _VALIDATION:
-        raise bad_request(f'fieldValidation: unsupported value "{value}", supported: Ignore, Warn, Strict')
-    return value
+    """The request's fieldValidation directive (already checked by ``check_write_options``)."""
+    return req.query.get("fieldValidation") or "Warn"
 
 
 def warning_headers(warnings: list[str]) -> dict[str, str]:
@@ -87,6 +85,7 @@ async def handle_resource(
         raise method_not_allowed(method, req.path)
     if method == "POST":
         if target.name is None:
+            check_write_options(req, "CreateOptions")
             return _create(state, target, req)
         raise method_not_allowed(method, req.path)
     if target.name is None:
@@ -94,14 +93,16 @@ async def handle_resource(
             return _delete_collection(state, target, req)
         raise method_not_allowed(method, req.path)
     if method == "PUT":
+        check_write_options(req, "UpdateOptions")
         return _replace(state, target, req)
     if method == "PATCH":
+        check_write_options(req, "PatchOptions")
         return patch_target(state, target, req)
     if method == "DELETE" and target.subresource is None:
         options = objects.delete_options(req)
         assert target.name is not None
         obj, gone = objects.delete_object(state, target.rt, target.ns, target.name, options)
-        body, code = objects.delete_response(target.rt, obj, gone)
+        body, code = objects.delete_response(target.rt, obj, gone, options)
         return Response(body, code)
     raise method_not_allowed(method, req.path)
 
@@ -167,6 +168,7 @@ def _replace(state: ClusterState, target: Target, req: Request) -> Response:
 
 def _delete_collection(state: ClusterState, target: Target, req: Request) -> Response:
     options = objects.delete_options(req)
+    check_delete_options(options)
     items, _ = objects.list_objects(state, target, req)
     deleted = []
     for obj in list(items):

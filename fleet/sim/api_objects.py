@@ -17,6 +17,7 @@ from typing import Any
 
 from fleet.labels import SelectorError, parse_selector
 from fleet.sim.api_http import Request, bad_request, success_status
+from fleet.sim.api_options import check_delete_options
 from fleet.sim.api_routes import Target
 from fleet.sim.cluster import ClusterState
 from fleet.sim.fields import parse_field_selector
@@ -309,19 +310,27 @@ def apply_scale(current: JsonObject, scale: JsonObject) -> JsonObject:
 
 
 def delete_options(req: Request) -> JsonObject:
+    """The request's ``DeleteOptions`` (body, else query parameters); ``delete_object`` validates them."""
     options: JsonObject = req.json_body() if req.body.strip() else {}
-    for key in ("propagationPolicy", "gracePeriodSeconds"):
+    for key in ("propagationPolicy", "gracePeriodSeconds", "orphanDependents"):
         if key in req.query and key not in options:
-            options[key] = req.int_param(key) if key == "gracePeriodSeconds" else req.query[key]
+            if key == "gracePeriodSeconds":
+                options[key] = req.int_param(key)
+            elif key == "orphanDependents":
+                options[key] = req.flag(key)
+            else:
+                options[key] = req.query[key]
     if req.query.get("dryRun") and "dryRun" not in options:
         options["dryRun"] = [req.query["dryRun"]]
-    policy = options.get("propagationPolicy")
-    if policy not in (None, "Background", "Foreground", "Orphan"):
-        raise bad_request(f'propagationPolicy: unsupported value "{policy}", supported: Background, Foreground, Orphan')
-    dry = options.get("dryRun") or []
-    if dry not in ([], ["All"]):
-        raise bad_request(f"dryRun: unsupported value {dry!r}, supported: All")
     return options
+
+
+def propagation_policy(options: JsonObject) -> str:
+    """The policy a delete asks for; the deprecated ``orphanDependents`` maps onto Orphan / Background."""
+    orphan = options.get("orphanDependents")
+    if orphan is not None:
+        return "Orphan" if orphan else "Background"
+    return str(options.get("propagationPolicy") or "Background")
 
 
 def delete_object(
@@ -329,6 +338,8 @@ def delete_object(
 ) -> tuple[JsonObject, bool]:
     """Delete (or start deleting) one object; the object as it now is, and whether it is gone."""
     current = state.store.must_get(rt, namespace, name)
+    # As on the API server: a missing object is 404 whatever the options; invalid options are 422.
+    check_delete_options(options)
     meta = current["metadata"]
     pre = options.get("preconditions") or {}
     if pre.get("uid") and pre["uid"] != meta.get("uid"):
@@ -343,7 +354,7 @@ def delete_object(
             f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
         )
     dry_run = options.get("dryRun") == ["All"]
-    policy = options.get("propagationPolicy") or "Background"
+    policy = propagation_policy(options)
     finalizers = list(meta.get("finalizers") or [])
     extra = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy)
     if extra and extra not in finalizers:
@@ -379,7 +390,8 @@ def _grace_seconds(rt: ResourceType, obj: JsonObject, options: JsonObject) -> in
     grace = options.get("gracePeriodSeconds")
     if grace is None:
         grace = obj.get("spec", {}).get("terminationGracePeriodSeconds", 30)
-    return max(int(grace), 0)
+    # A negative grace period counts as one second, as on the API server.
+    return int(grace) if int(grace) >= 0 else 1
 
 
 def _terminate_namespace(state: ClusterState, rt: ResourceType, current: JsonObject) -> JsonObject:
@@ -405,10 +417,14 @@ def _remove_custom_objects(state: ClusterState, crd: JsonObject) -> None:
     state.resources.remove_crd(crd["metadata"]["name"])
 
 
-def delete_response(rt: ResourceType, obj: JsonObject, gone: bool) -> tuple[JsonObject, int]:
-    """What DELETE answers: pods and objects still being deleted come back whole, others as a Status."""
+def delete_response(rt: ResourceType, obj: JsonObject, gone: bool, options: JsonObject) -> tuple[JsonObject, int]:
+    """What DELETE answers: pods and objects still being deleted come back whole, others as a Status.
+
+    The code is 200, also for an object that is only marked for deletion; the API server answers 202 only
+    when a client still sends the deprecated ``orphanDependents: false`` and the object is not gone yet.
+    """
     if not gone:
-        return obj, 202 if rt.key != "namespaces" else 200
+        return obj, 202 if options.get("orphanDependents") is False else 200
     if rt.key == "pods":
         return obj, 200
     meta = obj["metadata"]

@@ -90,8 +90,6 @@ def _check_unchanged_identity(target: Target, current: JsonObject, patched: Json
 def _apply(state: ClusterState, target: Target, req: Request) -> Response:
     if target.subresource == "scale":
         raise StatusError(415, "UnsupportedMediaType", "apply patches are not supported on the scale subresource")
-    if not req.field_manager:
-        raise bad_request("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests")
     config = parse_apply_body(req.body)
     assert target.name is not None
     objects.check_identity(target, config)

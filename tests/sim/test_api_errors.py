@@ -32,9 +32,19 @@ CORPUS = [
         f"{CM}/corpus-apply",
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: corpus-apply}\n",
         "application/apply-patch+yaml",
-        400,
-        "BadRequest",
+        422,
+        "Invalid",
     ),
+    (
+        "force on a patch that is not an apply",
+        "PATCH",
+        f"{CM}/corpus-existing?force=true",
+        b"{}",
+        "application/merge-patch+json",
+        422,
+        "Invalid",
+    ),
+    ("fieldManager too long", "POST", f"{CM}?fieldManager={'m' * 129}", GOOD_CM, "application/json", 422, "Invalid"),
     ("unknown resource", "GET", f"/api/v1/namespaces/{NS}/widgets", None, None, 404, "NotFound"),
     ("unknown group", "GET", "/apis/widgets.example.com/v1/widgets", None, None, 404, "NotFound"),
     ("unknown subresource", "GET", f"{CM}/x/frobnicate", None, None, 404, "NotFound"),
@@ -104,7 +114,7 @@ CORPUS = [
         400,
         "BadRequest",
     ),
-    ("unknown fieldValidation", "POST", f"{CM}?fieldValidation=Maybe", GOOD_CM, "application/json", 400, "BadRequest"),
+    ("unknown fieldValidation", "POST", f"{CM}?fieldValidation=Maybe", GOOD_CM, "application/json", 422, "Invalid"),
     (
         "unknown field under Strict",
         "POST",
@@ -114,7 +124,52 @@ CORPUS = [
         400,
         "BadRequest",
     ),
-    ("unsupported dryRun", "POST", f"{CM}?dryRun=Some", GOOD_CM, "application/json", 400, "BadRequest"),
+    ("unsupported dryRun", "POST", f"{CM}?dryRun=Some", GOOD_CM, "application/json", 422, "Invalid"),
+    (
+        "unsupported dryRun on update",
+        "PUT",
+        f"{CM}/corpus-existing?dryRun=Some",
+        GOOD_CM,
+        "application/json",
+        422,
+        "Invalid",
+    ),
+    (
+        "unknown propagationPolicy",
+        "DELETE",
+        f"{CM}/corpus-existing?propagationPolicy=Sideways",
+        None,
+        None,
+        422,
+        "Invalid",
+    ),
+    (
+        "orphanDependents and propagationPolicy together",
+        "DELETE",
+        f"{CM}/corpus-existing",
+        json.dumps({"orphanDependents": True, "propagationPolicy": "Orphan"}).encode(),
+        "application/json",
+        422,
+        "Invalid",
+    ),
+    (
+        "unsupported dryRun on delete",
+        "DELETE",
+        f"{CM}/corpus-existing",
+        json.dumps({"dryRun": ["Some"]}).encode(),
+        "application/json",
+        422,
+        "Invalid",
+    ),
+    (
+        "malformed delete options",
+        "DELETE",
+        f"{CM}/corpus-existing",
+        b"{not json",
+        "application/json",
+        400,
+        "BadRequest",
+    ),
     (
         "a JSON patch that is not a list",
         "PATCH",
@@ -166,6 +221,33 @@ def test_bad_requests_get_status_errors(existing, raw_api, what, method, path, b
     assert status["status"] == "Failure"
     assert status["message"]
     assert "Traceback" not in response.body.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type", "kind", "field"),
+    [
+        ("POST", f"{CM}?dryRun=Some", GOOD_CM, "application/json", "CreateOptions", "dryRun"),
+        (
+            "PUT",
+            f"{CM}/corpus-existing?fieldValidation=No",
+            GOOD_CM,
+            "application/json",
+            "UpdateOptions",
+            "fieldValidation",
+        ),
+        ("PATCH", f"{CM}/corpus-existing", b"data: {}", "application/apply-patch+yaml", "PatchOptions", "fieldManager"),
+        ("DELETE", f"{CM}/corpus-existing?propagationPolicy=No", None, None, "DeleteOptions", "propagationPolicy"),
+    ],
+)
+def test_invalid_options_name_the_options_kind_and_field(
+    existing, raw_api, method, path, body, content_type, kind, field
+):
+    status = raw_api.request(method, path, body=body, content_type=content_type).json()
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert status["message"].startswith(f'{kind}.meta.k8s.io "" is invalid: {field}: ')
+    assert status["details"]["kind"] == kind
+    assert status["details"]["group"] == "meta.k8s.io"
+    assert [c["field"] for c in status["details"]["causes"]] == [field]
 
 
 def test_invalid_objects_come_with_causes(raw_api):

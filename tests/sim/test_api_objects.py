@@ -240,8 +240,8 @@ def test_foreground_and_orphan_deletion_leave_a_finalizer_for_the_garbage_collec
     assert held.metadata.deletion_timestamp is not None
     assert "foregroundDeletion" in held.metadata.finalizers or held.metadata.finalizers == ["fleet.test/hold"]
     with pytest.raises(ApiException) as e:
-        core_v1.delete_namespaced_config_map("x", namespace, propagation_policy="Sideways")
-    assert _status(e.value) == (400, "BadRequest")
+        core_v1.delete_namespaced_config_map("fg", namespace, propagation_policy="Sideways")
+    assert _status(e.value) == (422, "Invalid")
 
 
 def test_delete_collection_by_label(core_v1, namespace):
