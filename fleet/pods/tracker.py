@@ -58,12 +58,19 @@ class PodTracker:
     async def run(self, client: KubeClient, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow the pod until it is deleted (or this task is cancelled)."""
         query = {"fieldSelector": f"metadata.name={self.name}"}
-        watcher = Watcher(client, f"/api/v1/namespaces/{self.namespace}/pods", query, timeout_seconds=300)
-        listed = [e.object for e in await watcher.list_now()]
-        if listed:
-            self.update(listed[-1])
+        path = f"/api/v1/namespaces/{self.namespace}/pods"
+        version = str((self.pod.get("metadata") or {}).get("resourceVersion") or "")
+        watcher = Watcher(client, path, query, resource_version=version or None, timeout_seconds=300)
+        if version:
+            # The pod as created (or as found for a resume) is fresh: watch from its version, no list first.
+            # Known to the watcher, so that a re-list after 410 Gone reports it deleted if it is gone.
+            watcher.known[(self.namespace, self.name)] = self.pod
         else:
-            self.mark_gone()
+            listed = [e.object for e in await watcher.list_now()]
+            if listed:
+                self.update(listed[-1])
+            else:
+                self.mark_gone()
         task_status.started()
         if self.gone:
             return
