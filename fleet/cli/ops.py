@@ -10,6 +10,8 @@ table (or JSON/YAML keyed by cluster); the exit code is 1 if any cluster failed.
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,12 +31,15 @@ from rich.text import Text
 from fleet.errors import ClusterError, FleetError, InputError, Location
 from fleet.kube import KubeClient
 from fleet.kube.apply import AppliedObject, apply
-from fleet.kube.delete import Deleted, delete
-from fleet.kube.get import get
+from fleet.kube.delete import Deleted, Propagation, delete
+from fleet.kube.get import GetResult, get
+from fleet.kube.jsonpath import compile_jsonpath
 from fleet.kube.manifests import load_manifest_file
-from fleet.kube.patch import patch
+from fleet.kube.objects import JsonObject
+from fleet.kube.patch import parse_patch, parse_patch_type, patch
 from fleet.kube.readiness import compute
 from fleet.kube.restart import restart
+from fleet.kube.selection import check_field_selector, check_selector, parse_choice
 from fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
@@ -157,31 +162,41 @@ async def fan_out(
 # -- rendering -----------------------------------------------------------------------------------------
 
 
-def _render(
-    results: list[ClusterResult],
-    columns: list[str],
-    rows: Callable[[Any], list[list[str]]],
-    output: Output,
-    data: Callable[[Any], Any],
+@dataclass(frozen=True)
+class View:
+    """How a command shows one cluster's value: table columns and rows, and the data for JSON/YAML."""
+
+    columns: list[str]
+    rows: Callable[[Any], list[list[str]]]
+    data: Callable[[Any], Any] = lambda value: value
+
+
+def _report(
+    results: list[ClusterResult], view: View, output: Output, *, details: Callable[[], None] | None = None
 ) -> None:
+    """One table (or a JSON/YAML document keyed by cluster), then ``details``; exit 1 if any cluster failed."""
     if output is Output.TABLE:
-        table = Table(*["CLUSTER", *columns], show_lines=False)
+        blank = [""] * (len(view.columns) - 1)
+        table = Table(*["CLUSTER", *view.columns], show_lines=False)
         for r in results:
             if r.error is not None:
-                table.add_row(r.cluster, Text(f"error: {r.error}", style="red"), *[""] * (len(columns) - 1))
+                table.add_row(r.cluster, Text(f"error: {r.error}", style="red"), *blank)
                 continue
-            body = rows(r.value)
+            body = view.rows(r.value)
             if not body:
-                table.add_row(r.cluster, Text("(none)", style="dim"), *[""] * (len(columns) - 1))
+                table.add_row(r.cluster, Text("(none)", style="dim"), *blank)
             for row in body:
                 table.add_row(r.cluster, *row)
         console.print(table)
-        return
-    doc = {r.cluster: ({"error": str(r.error)} if r.error is not None else data(r.value)) for r in results}
-    if output is Output.JSON:
-        typer.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        if details is not None:
+            details()
     else:
-        typer.echo(yaml.safe_dump(doc, sort_keys=True))
+        doc = {r.cluster: ({"error": str(r.error)} if r.error is not None else view.data(r.value)) for r in results}
+        if output is Output.JSON:
+            typer.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        else:
+            typer.echo(yaml.safe_dump(doc, sort_keys=True))
+    _finish(results)
 
 
 def _finish(results: list[ClusterResult]) -> None:
@@ -193,10 +208,6 @@ def _finish(results: list[ClusterResult]) -> None:
         raise typer.Exit(1)
 
 
-def _run(fn: Callable[[], Awaitable[list[ClusterResult]]]) -> list[ClusterResult]:
-    return trio.run(fn)
-
-
 def _ns(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("namespace") or "")
 
@@ -205,54 +216,124 @@ def _name(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 
+def _rv(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
 # -- shared options ------------------------------------------------------------------------------------
 
-InventoryOpt = typer.Option([], "--inventory", "-i", help="Inventory file or directory (repeatable).")
-SelectOpt = typer.Option(
-    None, "--select", help="Label selector over the inventory's clusters, e.g. 'env=prod,tier in (gold)'."
-)
-TenantOpt = typer.Option([], "--tenant", help="Only these tenants (repeatable).")
-LimitOpt = typer.Option(None, "--limit", help="Cluster name globs, comma-separated; '!glob' excludes.")
-KubeconfigOpt = typer.Option(None, "--kubeconfig", help="A kubeconfig file instead of an inventory.")
-ContextOpt = typer.Option([], "--context", help="Context(s) of --kubeconfig (repeatable; default: the current one).")
-ConcurrencyOpt = typer.Option(None, "--concurrency", "-c", help="Clusters at once (default: FLEET_CONCURRENCY).")
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="Namespace (default: the manifest's, else 'default').")
-FileOpt = typer.Option(..., "--filename", "-f", help="Manifest file (YAML or JSON, multi-document).")
 OutputOpt = typer.Option(Output.TABLE, "--output", "-o", help="table, json or yaml.")
+ApiGroupOpt = typer.Option(None, "--api-group", help="Only this API group.")
+LabelSelectorOpt = typer.Option(None, "--label-selector", "-l", help="Objects' label selector.")
+FieldSelectorOpt = typer.Option(None, "--field-selector", help="Objects' field selector.")
+FileOpt = typer.Option(..., "--filename", "-f", help="Manifest file (YAML or JSON, multi-document).")
+WaitOpt = typer.Option(None, "--wait", help="Wait until ready, at most this long (PT5M or seconds).")
 
 
-def _concurrency(value: int | None) -> int:
-    if value is not None and value < 1:
-        raise InputError("--concurrency must be at least 1", location=Location(field="--concurrency"))
-    return value or FleetSettings().concurrency
+@dataclass(frozen=True)
+class Clusters:
+    """The clusters a command runs on (the options every fan-out command shares) and how many at once."""
+
+    inventory: list[Path]
+    select: str | None
+    tenant: list[str]
+    limit: str | None
+    kubeconfig: Path | None
+    context: list[str]
+    concurrency: int | None
+
+    def run(self, operation: Callable[[KubeClient], Awaitable[Any]]) -> list[ClusterResult]:
+        """``operation`` on every selected cluster (bad input fails before any cluster is contacted)."""
+        if self.concurrency is not None and self.concurrency < 1:
+            raise InputError("--concurrency must be at least 1", location=Location(field="--concurrency"))
+        targets = _targets(self.inventory, self.select, self.tenant, self.limit, self.kubeconfig, self.context)
+        limit = self.concurrency or FleetSettings().concurrency
+        return trio.run(lambda: fan_out(targets, operation, concurrency=limit))
+
+
+def _option(name: str, annotation: object, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+_CLUSTER_PARAMETERS = [
+    _option(
+        "inventory", list[Path], typer.Option([], "--inventory", "-i", help="Inventory file or directory (repeatable).")
+    ),
+    _option(
+        "select",
+        str | None,
+        typer.Option(None, "--select", help="Label selector over the inventory's clusters, e.g. 'env=prod'."),
+    ),
+    _option("tenant", list[str], typer.Option([], "--tenant", help="Only these tenants (repeatable).")),
+    _option(
+        "limit",
+        str | None,
+        typer.Option(None, "--limit", help="Cluster name globs (comma-separated; '!glob' excludes)."),
+    ),
+    _option("kubeconfig", Path | None, typer.Option(None, "--kubeconfig", help="A kubeconfig file, not an inventory.")),
+    _option("context", list[str], typer.Option([], "--context", help="Context(s) of --kubeconfig (repeatable).")),
+    _option(
+        "concurrency",
+        int | None,
+        typer.Option(None, "--concurrency", "-c", help="Clusters at once (default: FLEET_CONCURRENCY)."),
+    ),
+]
+
+
+def fan_out_command(fn: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the cluster options (``--inventory``, ``--select``, ``--concurrency`` …): the
+    command declares a ``clusters: Clusters`` parameter and receives them in one object."""
+    signature = inspect.signature(fn, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "clusters"]
+    names = [p.name for p in _CLUSTER_PARAMETERS]
+
+    @functools.wraps(fn)
+    def command(**kwargs: Any) -> None:
+        clusters = Clusters(**{name: kwargs.pop(name) for name in names})
+        fn(**kwargs, clusters=clusters)
+
+    parameters = own + _CLUSTER_PARAMETERS
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
+
+
+def _read_patch(text: str) -> str:
+    if not text.startswith("@"):
+        return text
+    try:
+        return Path(text[1:]).read_text()
+    except OSError as e:
+        raise InputError(f"cannot read the patch: {e.strerror}", location=Location(file=text[1:])) from e
 
 
 def register(app: typer.Typer) -> None:
     """Add the operation commands to the root app."""
 
     @app.command("get")
+    @fan_out_command
     def get_cmd(
+        clusters: Clusters,
         kind: str = typer.Argument(..., help="Kind, plural or short name (deploy, Deployment, deployments)."),
         name: str | None = typer.Argument(None, help="Object name (omit to list)."),
         namespace: str | None = NamespaceOpt,
         all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="List across all namespaces."),
-        label_selector: str | None = typer.Option(None, "--label-selector", "-l", help="Objects' label selector."),
-        field_selector: str | None = typer.Option(None, "--field-selector", help="Objects' field selector."),
-        api_group: str | None = typer.Option(None, "--api-group", help="Only this API group."),
+        label_selector: str | None = LabelSelectorOpt,
+        field_selector: str | None = FieldSelectorOpt,
+        api_group: str | None = ApiGroupOpt,
         jsonpath: str | None = typer.Option(None, "--jsonpath", help="JSONPath to extract (jsonpath-ng syntax)."),
+        wait: str | None = WaitOpt,
         output: Output = OutputOpt,
-        inventory: list[Path] = InventoryOpt,
-        select: str | None = SelectOpt,
-        tenant: list[str] = TenantOpt,
-        limit: str | None = LimitOpt,
-        kubeconfig: Path | None = KubeconfigOpt,
-        context: list[str] = ContextOpt,
-        concurrency: int | None = ConcurrencyOpt,
     ) -> None:
         """Read objects on every selected cluster."""
-        targets = _targets(inventory, select, tenant, limit, kubeconfig, context)
+        check_selector(label_selector, "--label-selector")
+        check_field_selector(field_selector)
+        if jsonpath:
+            compile_jsonpath(jsonpath)
+        timeout = parse_duration(wait, "--wait")
 
-        async def op(client: KubeClient) -> Any:
+        async def op(client: KubeClient) -> GetResult:
             return await get(
                 client,
                 kind,
@@ -263,25 +344,28 @@ def register(app: typer.Typer) -> None:
                 label_selector=label_selector,
                 field_selector=field_selector,
                 jsonpath=jsonpath,
+                wait_until_ready=timeout,
             )
 
-        results = _run(lambda: fan_out(targets, op, concurrency=_concurrency(concurrency)))
+        results = clusters.run(op)
         if jsonpath:
-            _render(results, ["VALUES"], lambda r: [[json.dumps(r.values, default=str)]], output, lambda r: r.values)
-        else:
+            values = View(["VALUES"], lambda r: [[json.dumps(r.values, default=str)]], lambda r: r.values)
+            _report(results, values, output)
+            return
 
-            def rows(r: Any) -> list[list[str]]:
-                out = []
-                for item in r.items:
-                    readiness = compute(item)
-                    out.append([_ns(item), _name(item), str(readiness.status), readiness.message])
-                return out
+        def rows(r: GetResult) -> list[list[str]]:
+            out = []
+            for item in r.items:
+                readiness = compute(item)
+                out.append([_ns(item), _name(item), str(readiness.status), readiness.message])
+            return out
 
-            _render(results, ["NAMESPACE", "NAME", "STATUS", "MESSAGE"], rows, output, lambda r: r.items)
-        _finish(results)
+        _report(results, View(["NAMESPACE", "NAME", "STATUS", "MESSAGE"], rows, lambda r: r.items), output)
 
     @app.command("apply")
+    @fan_out_command
     def apply_cmd(
+        clusters: Clusters,
         file: Path = FileOpt,
         namespace: str | None = NamespaceOpt,
         dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: change nothing."),
@@ -290,20 +374,12 @@ def register(app: typer.Typer) -> None:
         ),
         force: bool = typer.Option(False, "--force", help="Take over fields owned by other field managers."),
         field_manager: str = typer.Option("fleet", "--field-manager", help="Server-side apply field manager."),
-        wait: str | None = typer.Option(None, "--wait", help="Wait until ready, at most this long (PT5M or seconds)."),
+        wait: str | None = WaitOpt,
         output: Output = OutputOpt,
-        inventory: list[Path] = InventoryOpt,
-        select: str | None = SelectOpt,
-        tenant: list[str] = TenantOpt,
-        limit: str | None = LimitOpt,
-        kubeconfig: Path | None = KubeconfigOpt,
-        context: list[str] = ContextOpt,
-        concurrency: int | None = ConcurrencyOpt,
     ) -> None:
         """Server-side apply a manifest on every selected cluster."""
         manifests = load_manifest_file(file)  # bad input fails here, before any cluster is contacted
         timeout = parse_duration(wait, "--wait")
-        targets = _targets(inventory, select, tenant, limit, kubeconfig, context)
         preview = dry_run or diff
 
         async def op(client: KubeClient) -> list[AppliedObject]:
@@ -317,7 +393,7 @@ def register(app: typer.Typer) -> None:
                 wait_until_ready=timeout,
             )
 
-        results = _run(lambda: fan_out(targets, op, concurrency=_concurrency(concurrency)))
+        results = clusters.run(op)
 
         def rows(objs: list[AppliedObject]) -> list[list[str]]:
             return [
@@ -325,53 +401,35 @@ def register(app: typer.Typer) -> None:
                 for o in objs
             ]
 
-        _render(
-            results,
-            ["KIND", "NAME", "RESULT", "RESOURCEVERSION"],
-            rows,
-            output,
-            lambda objs: [o.as_output() for o in objs],
-        )
-        if diff and output is Output.TABLE:
+        def diffs() -> None:
             for r in results:
-                for o in r.value or []:
+                for o in r.value or [] if diff else []:
                     if o.diff:
                         console.rule(f"{r.cluster}: {o.kind} {o.name}")
                         console.print(Text(o.diff))
-        _finish(results)
+
+        view = View(["KIND", "NAME", "RESULT", "RESOURCEVERSION"], rows, lambda objs: [o.as_output() for o in objs])
+        _report(results, view, output, details=diffs)
 
     @app.command("patch")
+    @fan_out_command
     def patch_cmd(
+        clusters: Clusters,
         kind: str = typer.Argument(...),
         name: str = typer.Argument(...),
         patch_text: str = typer.Option(..., "--patch", "-p", help="The patch, YAML or JSON (@FILE reads a file)."),
         patch_type: str = typer.Option("strategic", "--type", help="strategic, merge or json."),
         namespace: str | None = NamespaceOpt,
-        api_group: str | None = typer.Option(None, "--api-group"),
-        wait: str | None = typer.Option(None, "--wait", help="Wait until ready, at most this long."),
+        api_group: str | None = ApiGroupOpt,
+        wait: str | None = WaitOpt,
         output: Output = OutputOpt,
-        inventory: list[Path] = InventoryOpt,
-        select: str | None = SelectOpt,
-        tenant: list[str] = TenantOpt,
-        limit: str | None = LimitOpt,
-        kubeconfig: Path | None = KubeconfigOpt,
-        context: list[str] = ContextOpt,
-        concurrency: int | None = ConcurrencyOpt,
     ) -> None:
         """Patch one object on every selected cluster."""
-        if patch_text.startswith("@"):
-            try:
-                patch_text = Path(patch_text[1:]).read_text()
-            except OSError as e:
-                raise InputError(f"cannot read the patch: {e.strerror}", location=Location(file=patch_text[1:])) from e
-        from fleet.kube.patch import PatchType, parse_patch
-
-        parsed_type = PatchType.parse(patch_type)
-        body = parse_patch(patch_text, parsed_type)
+        parsed_type = parse_patch_type(patch_type)
+        body = parse_patch(_read_patch(patch_text), parsed_type)
         timeout = parse_duration(wait, "--wait")
-        targets = _targets(inventory, select, tenant, limit, kubeconfig, context)
 
-        async def op(client: KubeClient) -> Any:
+        async def op(client: KubeClient) -> JsonObject:
             return await patch(
                 client,
                 kind,
@@ -383,74 +441,54 @@ def register(app: typer.Typer) -> None:
                 wait_until_ready=timeout,
             )
 
-        results = _run(lambda: fan_out(targets, op, concurrency=_concurrency(concurrency)))
-        _render(
-            results,
-            ["NAMESPACE", "NAME", "RESOURCEVERSION"],
-            lambda o: [[_ns(o), _name(o), str(o["metadata"].get("resourceVersion", ""))]],
-            output,
-            lambda o: o,
-        )
-        _finish(results)
+        rows = View(["NAMESPACE", "NAME", "RESOURCEVERSION"], lambda o: [[_ns(o), _name(o), _rv(o)]])
+        _report(clusters.run(op), rows, output)
 
     @app.command("restart")
+    @fan_out_command
     def restart_cmd(
+        clusters: Clusters,
         kind: str = typer.Argument(..., help="deployment, statefulset or daemonset"),
         name: str = typer.Argument(...),
         namespace: str | None = NamespaceOpt,
         timeout: str = typer.Option("PT10M", "--timeout", help="How long the rollout may take."),
         output: Output = OutputOpt,
-        inventory: list[Path] = InventoryOpt,
-        select: str | None = SelectOpt,
-        tenant: list[str] = TenantOpt,
-        limit: str | None = LimitOpt,
-        kubeconfig: Path | None = KubeconfigOpt,
-        context: list[str] = ContextOpt,
-        concurrency: int | None = ConcurrencyOpt,
     ) -> None:
         """Rolling restart (as kubectl rollout restart) on every selected cluster; waits for the rollout."""
         duration = parse_duration(timeout, "--timeout")
-        targets = _targets(inventory, select, tenant, limit, kubeconfig, context)
 
-        async def op(client: KubeClient) -> Any:
+        async def op(client: KubeClient) -> JsonObject:
             return await restart(client, kind, name, namespace=namespace, timeout=duration)
 
-        results = _run(lambda: fan_out(targets, op, concurrency=_concurrency(concurrency)))
-        _render(
-            results,
-            ["NAMESPACE", "NAME", "STATUS"],
-            lambda o: [[_ns(o), _name(o), compute(o).message]],
+        _report(
+            clusters.run(op),
+            View(["NAMESPACE", "NAME", "STATUS"], lambda o: [[_ns(o), _name(o), compute(o).message]]),
             output,
-            lambda o: o,
         )
-        _finish(results)
 
     @app.command("delete")
+    @fan_out_command
     def delete_cmd(
+        clusters: Clusters,
         kind: str = typer.Argument(...),
         name: str | None = typer.Argument(None),
         namespace: str | None = NamespaceOpt,
-        label_selector: str | None = typer.Option(None, "--label-selector", "-l"),
-        field_selector: str | None = typer.Option(None, "--field-selector"),
-        api_group: str | None = typer.Option(None, "--api-group"),
+        all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Select across all namespaces."),
+        label_selector: str | None = LabelSelectorOpt,
+        field_selector: str | None = FieldSelectorOpt,
+        api_group: str | None = ApiGroupOpt,
         cascade: str = typer.Option("Background", "--cascade", help="Background, Foreground or Orphan."),
         missing_ok: bool = typer.Option(False, "--ignore-not-found", help="A missing object is not an error."),
         timeout: str = typer.Option("PT5M", "--timeout", help="How long to wait until the objects are gone."),
         output: Output = OutputOpt,
-        inventory: list[Path] = InventoryOpt,
-        select: str | None = SelectOpt,
-        tenant: list[str] = TenantOpt,
-        limit: str | None = LimitOpt,
-        kubeconfig: Path | None = KubeconfigOpt,
-        context: list[str] = ContextOpt,
-        concurrency: int | None = ConcurrencyOpt,
     ) -> None:
         """Delete objects on every selected cluster and wait until they are gone."""
-        from fleet.kube.delete import Propagation
-
-        policy = Propagation.parse(cascade)
+        policy = parse_choice(Propagation, cascade, "--cascade")
+        check_selector(label_selector, "--label-selector")
+        check_field_selector(field_selector)
+        if not name and not (label_selector or field_selector):
+            raise InputError("delete needs a name or a selector (refusing to delete every object of a kind)")
         duration = parse_duration(timeout, "--timeout")
-        targets = _targets(inventory, select, tenant, limit, kubeconfig, context)
 
         async def op(client: KubeClient) -> list[Deleted]:
             return await delete(
@@ -458,6 +496,7 @@ def register(app: typer.Typer) -> None:
                 kind,
                 name,
                 namespace=namespace,
+                all_namespaces=all_namespaces,
                 label_selector=label_selector,
                 field_selector=field_selector,
                 api_group=api_group,
@@ -466,16 +505,10 @@ def register(app: typer.Typer) -> None:
                 wait=duration,
             )
 
-        results = _run(lambda: fan_out(targets, op, concurrency=_concurrency(concurrency)))
-
         def rows(done: list[Deleted]) -> list[list[str]]:
             return [[d.ref.namespace or "", d.ref.name, "deleted" if d.found else "not found"] for d in done]
 
-        _render(
-            results,
-            ["NAMESPACE", "NAME", "RESULT"],
-            rows,
-            output,
-            lambda done: [{"name": d.ref.name, "namespace": d.ref.namespace, "found": d.found} for d in done],
-        )
-        _finish(results)
+        def data(done: list[Deleted]) -> list[dict[str, object]]:
+            return [{"name": d.ref.name, "namespace": d.ref.namespace, "found": d.found} for d in done]
+
+        _report(clusters.run(op), View(["NAMESPACE", "NAME", "RESULT"], rows, data), output)

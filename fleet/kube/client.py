@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from urllib.parse import quote, urlencode
 
 import trio
@@ -32,6 +32,8 @@ from fleet.kube.retry import retrying
 from fleet.settings import FleetSettings
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from fleet.auth.provider import TokenProvider
     from fleet.kube.discovery import Discovery
 
@@ -76,6 +78,17 @@ def _query_items(query: Query | None) -> list[tuple[str, str]]:
             continue
         out.append((key, ("true" if value else "false") if isinstance(value, bool) else str(value)))
     return out
+
+
+class RequestOptions(TypedDict, total=False):
+    """The options of ``KubeClient.request``: query parameters, a body (dict/list as JSON, str/bytes as
+    is) and its content type (default JSON), the accepted type, and the operation's name for errors."""
+
+    query: Query | None
+    body: Any
+    content_type: str | None
+    accept: str
+    operation: str | None
 
 
 @dataclass(frozen=True)
@@ -242,22 +255,13 @@ class KubeClient:
     def _timeout(self) -> tuple[float, float]:
         return (min(10.0, self.settings.request_timeout), self.settings.request_timeout)
 
-    async def request_bytes(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-        accept: str = JSON,
-        operation: str | None = None,
-    ) -> bytes:
-        """One request with retries; the response body as bytes."""
-        op = operation or f"{method} {path}"
-        url = self.url(path, query)
-        if body is not None and content_type is None:
-            content_type = JSON
+    async def request_bytes(self, method: str, path: str, **options: Unpack[RequestOptions]) -> bytes:
+        """One request with retries; the response body as bytes (``request`` for the options)."""
+        op = options.get("operation") or f"{method} {path}"
+        url = self.url(path, options.get("query"))
+        body = options.get("body")
+        content_type = options.get("content_type") or (JSON if body is not None else None)
+        accept = options.get("accept") or JSON
 
         def call() -> bytes:
             response = self._send(method, url, body, content_type, accept, self._timeout(), op)
@@ -273,25 +277,14 @@ class KubeClient:
                 return await self._in_thread(call)
         raise AssertionError("unreachable")
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str | None = None,
-        accept: str = JSON,
-        operation: str | None = None,
-    ) -> JsonObject:
+    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonObject:
         """One API request with retries; the response as a JSON object (raw, no model classes).
 
         ``body`` is a dict or list (sent as JSON), or str/bytes sent as is. Raises ``ApiError`` for an
         error Status and ``ConnectFailed`` when the cluster does not answer (after the retries).
         """
-        data = await self.request_bytes(
-            method, path, query=query, body=body, content_type=content_type, accept=accept, operation=operation
-        )
+        operation = options.get("operation")
+        data = await self.request_bytes(method, path, **options)
         if not data:
             return {}
         try:

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -25,8 +25,11 @@ from fleet.kube.client import KubeClient
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.jsonpath import compile_jsonpath
 from fleet.kube.objects import JsonObject
+from fleet.kube.selection import ListOptions, check_list_options, list_objects, locate, reject_unknown
 from fleet.kube.wait import all_of, wait_ready
-from fleet.labels import SelectorError, parse_selector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class FetchType(enum.StrEnum):
@@ -61,84 +64,42 @@ class GetResult:
         return out
 
 
-def check_selector(text: str | None, field_name: str) -> str | None:
-    """A label selector that parses (``fleet.labels``), else an ``InputError`` pointing at the column."""
-    if not text:
-        return None
-    try:
-        parse_selector(text)
-    except SelectorError as e:
-        raise InputError(f"invalid label selector {text!r}: {e}", location=Location(field=field_name)) from e
-    return text
-
-
-def check_field_selector(text: str | None) -> str | None:
-    """A field selector: comma-separated ``path=value`` / ``path==value`` / ``path!=value`` terms."""
-    if not text:
-        return None
-    for term in text.split(","):
-        key, sep, _value = term.partition("=")
-        if not sep or not key.rstrip("!").strip():
-            raise InputError(
-                f"invalid field selector term {term!r}: expected path=value or path!=value",
-                location=Location(field="fieldSelector"),
-            )
-    return text
-
-
 async def get(
     client: KubeClient,
     kind: str,
     name: str | None = None,
     *,
-    api_version: str | None = None,
-    api_group: str | None = None,
-    namespace: str | None = None,
-    all_namespaces: bool = False,
-    label_selector: str | None = None,
-    field_selector: str | None = None,
     fetch_type: FetchType = FetchType.FETCH,
     jsonpath: str | None = None,
     store: ArtifactStore | None = None,
     store_key: str | None = None,
     wait_until_ready: timedelta | float | None = None,
+    **where: Unpack[ListOptions],
 ) -> GetResult:
-    """Read objects of ``kind`` (any name ``fleet.kube.discovery`` accepts, or exact with ``api_version``)."""
-    label_selector = check_selector(label_selector, "labelSelector")
-    field_selector = check_field_selector(field_selector)
+    """Read objects of ``kind`` (any name ``fleet.kube.discovery`` accepts, or exact with ``api_version``):
+    one by ``name``, else the list ``where``'s selectors match (``ListOptions``)."""
+    reject_unknown(where, ListOptions, "get")
+    check_list_options(where)
     path_expr = compile_jsonpath(jsonpath) if jsonpath else None
     if fetch_type is FetchType.STORE and (store is None or not store_key):
         raise InputError("fetchType STORE needs an artifact store and a key", location=Location(field="fetchType"))
-    info = await client.discovery.lookup(kind, api_version=api_version, api_group=api_group)
-    ns = None if all_namespaces or not info.namespaced else (namespace or "default")
+    located = await locate(client, kind, **where)
+    info, ns = located.info, located.namespace
     items: list[JsonObject]
     if name:
         try:
-            items = [await client.request("GET", info.path(ns, name), operation=f"get {info.kind} {name}")]
+            items = [await client.request("GET", located.path(name), operation=f"get {info.kind} {name}")]
         except ApiError as e:
             if e.code != 404 or fetch_type is FetchType.FETCH_ONE:
                 raise
             items = []
     else:
-        listing = await client.request(
-            "GET",
-            info.path(ns),
-            query={"labelSelector": label_selector, "fieldSelector": field_selector},
-            operation=f"list {info.plural}",
-        )
-        items = list(listing.get("items") or [])
-        for item in items:
-            # List items carry no apiVersion/kind of their own.
-            item.setdefault("apiVersion", info.api_version)
-            item.setdefault("kind", info.kind)
+        items = await list_objects(client, located, where)
     if fetch_type is FetchType.FETCH_ONE and len(items) != 1:
-        where = f" in namespace {ns}" if ns else ""
-        raise StepFailed(f"expected exactly one {info.kind}{where}, found {len(items)}", cluster=client.name)
+        where_ns = f" in namespace {ns}" if ns else ""
+        raise StepFailed(f"expected exactly one {info.kind}{where_ns}, found {len(items)}", cluster=client.name)
     if wait_until_ready is not None and items:
-        await all_of(
-            [functools.partial(wait_ready, client, info, _ns(i), _name(i), timeout=wait_until_ready) for i in items]
-        )
-        items = [await client.request("GET", info.path(_ns(item), _name(item))) for item in items]
+        items = await _wait_all_ready(client, info, items, wait_until_ready)
     values: list[Any] = []
     if path_expr is not None:
         for item in items:
@@ -150,6 +111,21 @@ async def get(
         result.stored = await _store(store, store_key, items)
         result.items = []
     return result
+
+
+async def _wait_all_ready(
+    client: KubeClient, info: ResourceInfo, items: list[JsonObject], timeout: timedelta | float
+) -> list[JsonObject]:
+    """Wait until every item is Current, each watched from the state just read; their ready states."""
+    ready = list(items)
+
+    async def one(index: int) -> None:
+        item = items[index]
+        state = await wait_ready(client, info, _ns(item), _name(item), timeout=timeout, known=item)
+        ready[index] = state if state is not None else item
+
+    await all_of([functools.partial(one, i) for i in range(len(items))])
+    return ready
 
 
 def _ns(obj: JsonObject) -> str | None:

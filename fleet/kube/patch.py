@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import enum
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from fleet.errors import InputError, Location
 from fleet.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
 from fleet.kube.objects import JsonObject
+from fleet.kube.selection import KindOptions, locate, parse_choice, reject_unknown
 from fleet.kube.wait import wait_ready
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class PatchType(enum.StrEnum):
@@ -20,16 +24,13 @@ class PatchType(enum.StrEnum):
     MERGE = "merge"
     JSON = "json"
 
-    @classmethod
-    def parse(cls, value: str) -> PatchType:
-        aliases = {"strategic_merge": cls.STRATEGIC, "json_merge": cls.MERGE, "json_patch": cls.JSON}
-        key = value.strip().lower().replace("-", "_")
-        try:
-            return aliases.get(key) or cls(key)
-        except ValueError as e:
-            raise InputError(
-                f"unknown patch type {value!r}: expected strategic, merge or json", location=Location(field="patchType")
-            ) from e
+
+_ALIASES = {"strategic_merge": PatchType.STRATEGIC, "json_merge": PatchType.MERGE, "json_patch": PatchType.JSON}
+
+
+def parse_patch_type(value: PatchType | str) -> PatchType:
+    """``strategic`` / ``merge`` / ``json`` (also ``strategic-merge``, ``json-merge``, ``json-patch``)."""
+    return parse_choice(PatchType, value, "patchType", _ALIASES)
 
 
 _CONTENT_TYPES = {PatchType.STRATEGIC: STRATEGIC_MERGE_PATCH, PatchType.MERGE: MERGE_PATCH, PatchType.JSON: JSON_PATCH}
@@ -76,27 +77,26 @@ async def patch(
     patch: str | JsonObject | list[Any],
     *,
     patch_type: PatchType | str = PatchType.STRATEGIC,
-    api_version: str | None = None,
-    api_group: str | None = None,
-    namespace: str | None = None,
     field_manager: str = "fleet-patch",
     wait_until_ready: timedelta | float | None = None,
+    **where: Unpack[KindOptions],
 ) -> JsonObject:
     """Patch one object and return it as the server has it afterwards (optionally once ready)."""
-    kind_type = patch_type if isinstance(patch_type, PatchType) else PatchType.parse(patch_type)
+    reject_unknown(where, KindOptions, "patch")
+    kind_type = parse_patch_type(patch_type)
     body = parse_patch(patch, kind_type)
-    info = await client.discovery.lookup(kind, api_version=api_version, api_group=api_group)
-    ns = (namespace or "default") if info.namespaced else None
+    located = await locate(client, kind, **where)
+    info, ns = located.info, located.namespace
     result = await client.request(
         "PATCH",
-        info.path(ns, name),
+        located.path(name),
         query={"fieldManager": field_manager},
         body=body,
         content_type=_CONTENT_TYPES[kind_type],
         operation=f"{kind_type} patch {info.kind} {name}",
     )
     if wait_until_ready is not None:
-        ready = await wait_ready(client, info, ns, name, timeout=wait_until_ready)
+        ready = await wait_ready(client, info, ns, name, timeout=wait_until_ready, known=result)
         if ready is not None:
             result = ready
     return result

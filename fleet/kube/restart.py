@@ -43,7 +43,7 @@ async def restart(
             f"cannot restart a {info.kind}: expected one of {', '.join(RESTARTABLE)}", location=Location(field="kind")
         )
     ns = namespace or "default"
-    await client.request(
+    patched = await client.request(
         "PATCH",
         info.path(ns, name),
         query={"fieldManager": field_manager},
@@ -51,6 +51,6 @@ async def restart(
         content_type=STRATEGIC_MERGE_PATCH,
         operation=f"restart {info.kind} {ns}/{name}",
     )
-    ready = await wait_ready(client, info, ns, name, timeout=timeout)
+    ready = await wait_ready(client, info, ns, name, timeout=timeout, known=patched)
     assert ready is not None
     return ready

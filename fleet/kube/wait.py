@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -24,7 +24,11 @@ from fleet.kube.discovery import ResourceInfo
 from fleet.kube.jsonpath import compile_jsonpath
 from fleet.kube.objects import JsonObject, find_condition
 from fleet.kube.readiness import Readiness, Status, compute
+from fleet.kube.selection import KindOptions, locate, reject_unknown
 from fleet.kube.watch import Watcher
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -220,17 +224,15 @@ async def wait_for(
     name: str,
     predicate: Predicate,
     *,
-    namespace: str | None = None,
-    api_version: str | None = None,
-    api_group: str | None = None,
     timeout: timedelta | float | None,
+    **where: Unpack[KindOptions],
 ) -> JsonObject | None:
-    """The ``wait`` operation for user input: ``kind`` as ``get`` accepts it, then ``wait``.
+    """The ``wait`` operation for user input: ``kind`` as ``get`` accepts it (``KindOptions``), then ``wait``.
 
     Predicates: ``ready_check`` (kstatus Current), ``condition_check(type, status)``,
     ``jsonpath_check(expression, value)``, ``gone_check`` (deleted)."""
-    info = await client.discovery.lookup(kind, api_version=api_version, api_group=api_group)
-    ns = (namespace or "default") if info.namespaced else None
+    reject_unknown(where, KindOptions, "wait_for")
+    located = await locate(client, kind, **where)
     names: dict[Predicate, str] = {ready_check: "readiness", gone_check: "deletion"}
     what = names.get(predicate, "the condition")
-    return await wait(client, info, ns, name, predicate, timeout=timeout, what=what)
+    return await wait(client, located.info, located.namespace, name, predicate, timeout=timeout, what=what)

@@ -104,7 +104,7 @@ async def test_json_patch_test_op_fails_cleanly(kube, namespace):
         ('[{"op": "remove", "path": "/data/a"}]', "strategic", "a list is a json patch"),
         ("data: {a: '2'}", "json", "a json patch is a list of operations"),
         ('[{"path": "/data/a"}]', "json", r"patch\[0\]"),
-        ("data: {a: '2'}", "sideways", "unknown patch type"),
+        ("data: {a: '2'}", "sideways", "unknown patchType 'sideways': expected strategic, merge or json"),
     ],
 )
 async def test_patch_of_the_wrong_type_is_an_input_error(kube, namespace, patch_text, patch_type, message):
