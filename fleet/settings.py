@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class RetrySettings(BaseSettings):
     """The backoff policy for transient API errors, as data (kopf's NetworkingSettings)."""
 
-    model_config = SettingsConfigDict(env_prefix="FLEET_RETRY_")
+    model_config = SettingsConfigDict(env_prefix="FLEET_RETRY_", env_file=".env", extra="ignore")
 
     attempts: int = Field(default=6, ge=1, description="tries per request, the first included")
     initial_delay: float = Field(default=0.2, gt=0, description="seconds before the second try")

@@ -261,3 +261,35 @@ def test_invalid_objects_come_with_causes(raw_api):
     causes = status["details"]["causes"]
     assert causes
     assert all(c.get("field") and c.get("message") for c in causes)
+
+
+@pytest.mark.sim_only
+def test_an_internal_error_is_a_500_status_without_a_trace_and_the_cluster_keeps_serving(tmp_path, caplog):
+    from kubernetes import client, config
+
+    from fleet.sim import SimFleet
+
+    with SimFleet(1, tls=False, out_dir=tmp_path, services=False) as sim:
+        cluster = sim.clusters[0]
+
+        def broken(token):
+            raise RuntimeError("a bug in an authenticator hook")
+
+        cluster.add_authenticator(broken)  # consulted for tokens the cluster does not know
+        stranger = config.new_client_from_config(str(cluster.write_kubeconfig(tmp_path / "x.yaml", token="unknown")))
+        with stranger, pytest.raises(client.ApiException) as e:
+            client.CoreV1Api(stranger).list_namespace(_request_timeout=10)
+        status = json.loads(e.value.body)
+        assert (e.value.status, status["kind"], status["reason"], status["code"]) == (
+            500,
+            "Status",
+            "InternalError",
+            500,
+        )
+        assert "Traceback" not in e.value.body
+        assert "a bug in an authenticator hook" not in e.value.body
+        assert any("a bug in an authenticator hook" in r.getMessage() or r.exc_info for r in caplog.records)
+        admin = config.new_client_from_config(str(cluster.kubeconfig_path))
+        with admin:
+            assert client.CoreV1Api(admin).list_namespace().items
+        assert [r.status for r in cluster.requests()] == [500, 200]

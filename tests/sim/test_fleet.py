@@ -16,6 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from fleet.cli.app import app
+from fleet.inventory import load_inventory
 from fleet.sim import Faults, SimFleet
 
 pytestmark = pytest.mark.sim_only
@@ -100,7 +101,21 @@ def test_cli_up_then_fault_then_ctrl_c(tmp_path):
             line = proc.stdout.readline()
             assert line, "fleet sim up exited early:\n" + "".join(lines)
             lines.append(line)
-        assert "inventory" in "".join(lines)
+        printed = "".join(lines)
+        assert str(out / "inventory.yaml") in printed.replace("\n", "")
+        # The inventory lists both clusters (fleet's own loader reads it); each kubeconfig reaches its cluster.
+        inventory = load_inventory([out / "inventory.yaml"])
+        assert [c.name for c in inventory.clusters] == ["sim-0", "sim-1"]
+        for entry in inventory.clusters:
+            path = out / "kubeconfigs" / f"{entry.name}.yaml"
+            assert entry.connection.kubeconfig == f"file:kubeconfigs/{entry.name}.yaml"
+            server = yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"]
+            assert server in printed
+            api_client = kubernetes.config.new_client_from_config(str(path))
+            with api_client:
+                assert "default" in {
+                    n.metadata.name for n in kubernetes.client.CoreV1Api(api_client).list_namespace().items
+                }
         kubeconfig = yaml.safe_load((out / "kubeconfigs" / "sim-0.yaml").read_text())
         port = int(kubeconfig["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1])
 
