@@ -3,7 +3,8 @@
     vault:<mount>/<path>#<key>[?version=N]     Vault/OpenBao KV (v1 or v2; version only on v2)
     aws-sm:<name or ARN>[#<key>][?version=ID]   AWS Secrets Manager (key: a field of a JSON SecretString)
     env:<VAR>                                   an environment variable of the fleet process
-    file:<path>                                 a file; a relative path is relative to the inventory file
+    file:<path>                                 a file (without its final line break); a relative path is
+                                                relative to the inventory file
 
 A string that does not start with one of these schemes is a literal value.
 """

@@ -53,11 +53,13 @@ def read_env(ref: SecretRef) -> Fetched:
 
 
 def read_file(ref: SecretRef) -> Fetched:
+    """The file's text without its final line break (``echo s3cret > token`` is the token ``s3cret``)."""
     path = ref.file_path()
     try:
-        return Fetched(path.read_text())
+        text = path.read_text()
     except OSError as e:
         raise SecretError(ref.text, f"cannot read {path}: {e.strerror or e}") from None
+    return Fetched(text.removesuffix("\n").removesuffix("\r"))
 
 
 def resolve_local(text: str, base_dir: Path | None, what: str) -> str:

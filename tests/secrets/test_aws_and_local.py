@@ -44,10 +44,12 @@ async def test_missing_secret_and_non_json(moto):
 async def test_env_and_file(monkeypatch, tmp_path):
     monkeypatch.setenv("FLEET_TEST_SECRET", "from-the-environment")
     monkeypatch.delenv("FLEET_TEST_UNSET", raising=False)
-    (tmp_path / "token.txt").write_text("from-a-file")
+    (tmp_path / "token.txt").write_text("from-a-file\n")
+    (tmp_path / "two-lines.txt").write_text("line one\nline two\n\n")
     resolver = SecretResolver(base_dir=tmp_path)
     assert await resolver.resolve("env:FLEET_TEST_SECRET") == "from-the-environment"
-    assert await resolver.resolve("file:token.txt") == "from-a-file"
+    assert await resolver.resolve("file:token.txt") == "from-a-file"  # without the final line break ...
+    assert await resolver.resolve("file:two-lines.txt") == "line one\nline two\n"  # ... and only that one
     with pytest.raises(SecretError, match="env:FLEET_TEST_UNSET: the environment variable FLEET_TEST_UNSET is not set"):
         await resolver.resolve("env:FLEET_TEST_UNSET")
     with pytest.raises(SecretError, match=r"file:missing\.txt: cannot read"):
