@@ -6,11 +6,12 @@ import sys
 import textwrap
 import threading
 import urllib.parse
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 import trio
+from google.auth import _helpers as google_helpers
 
 from fleet.auth import (
     AuthError,
@@ -18,10 +19,12 @@ from fleet.auth import (
     EksAuth,
     EksTokenProvider,
     ExecTokenProvider,
+    GkeTokenProvider,
     RefreshingTokenProvider,
     Token,
     build_provider,
 )
+from fleet.auth.gke import REFRESH_AHEAD
 
 
 class CountingProvider(RefreshingTokenProvider):
@@ -190,3 +193,31 @@ def test_eks_auth_config_defaults_to_the_cluster_name_region_and_regional_endpoi
     assert provider.cluster == "tenant-a"
     with pytest.raises(AuthError, match="eks auth needs a region"):
         build_provider(EksAuth(type="eks"), cluster_name="tenant-a", region=None, base_dir=None)
+
+
+class FakeGoogleCredentials:
+    """The two things GkeTokenProvider reads from google-auth credentials: ``refresh`` and ``token``/``expiry``."""
+
+    def __init__(self, now):
+        self.now = now
+        self.refreshes = 0
+        self.token = None
+        self.expiry = None
+
+    def refresh(self, _request):
+        self.refreshes += 1
+        self.token = f"ya29.fake-{self.refreshes}"
+        self.expiry = datetime.fromtimestamp(self.now[0] + 3600, UTC).replace(tzinfo=None)  # naive UTC
+
+
+def test_gke_tokens_refreshed_as_early_as_google_auth_does():
+    assert google_helpers.REFRESH_THRESHOLD.total_seconds() == REFRESH_AHEAD
+    now = [1_700_000_000.0]
+    credentials = FakeGoogleCredentials(now)
+    provider = GkeTokenProvider(lambda: credentials, clock=lambda: now[0])
+    assert provider.token() == "ya29.fake-1"
+    now[0] += 3600 - REFRESH_AHEAD - 1
+    assert provider.token() == "ya29.fake-1"
+    now[0] += 1  # 3 min 45 s before the hour is up
+    assert provider.token() == "ya29.fake-2"
+    assert credentials.refreshes == 2
