@@ -143,3 +143,25 @@ async def test_fleet_vault_addr_is_the_default_address(openbao, monkeypatch, tmp
     inventory.write_text('secrets:\n  vault: {address: "http://127.0.0.1:9"}\n' + inventory.read_text())
     with pytest.raises(SecretError, match=r"Vault at http://127\.0\.0\.1:9 is unreachable"):
         await secret_resolver(load_inventory([inventory])).resolve("vault:secret/settings/default-addr#k")
+
+
+async def test_an_approle_token_used_up_is_replaced_by_a_new_login(openbao):
+    client = openbao.client()
+    mount = _unique("approle-once")
+    client.sys.enable_auth_method("approle", path=mount)
+    client.sys.create_or_update_policy(
+        name="fleet-read-once", policy='path "secret/data/*" { capabilities = ["read"] }'
+    )
+    # Each login's token serves one request: the second read finds it gone (403) and logs in again.
+    client.auth.approle.create_or_update_approle("fleet", token_policies=["fleet-read-once"], token_num_uses=1,
+                                                 mount_point=mount)
+    role_id = client.auth.approle.read_role_id("fleet", mount_point=mount)["data"]["role_id"]
+    secret_id = client.auth.approle.generate_secret_id("fleet", mount_point=mount)["data"]["secret_id"]
+    paths = [_unique("once-a"), _unique("once-b")]
+    for path in paths:
+        client.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": f"value-of-{path}"}, mount_point="secret")
+    auth = AppRoleAuth(method="approle", role_id=role_id, secret_id=secret_id, mount=mount)
+    config = VaultConfig(address=openbao.address, auth=auth, kv_versions={"secret": 2})
+    resolver = SecretResolver(SecretsConfig(vault=config))
+    for path in paths:
+        assert await resolver.resolve(f"vault:secret/{path}#k") == f"value-of-{path}"
