@@ -1,13 +1,20 @@
 """Rendering a pod step's templates (sandboxed Jinja2) with ``workingDir``, ``outputDir`` and the run's
-variables. Only strings that contain a template are rendered; everything else passes through."""
+variables. Only strings that contain a template are rendered; everything else passes through.
+
+A step whose templates mention ``outputDir`` gets the output directory (``with_implied_options``); an input
+file whose template renders to an ``artifact://`` reference (an earlier step's output file) is that file.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from fleet.artifacts import key_from_uri
+from fleet.artifacts.store import SCHEME
 from fleet.errors import InputError, Location
 from fleet.pods.models import InputFile, PodTask
 
@@ -60,12 +67,48 @@ def render_task(task: PodTask, variables: dict[str, Any]) -> PodTask:
         if value is not None:
             update[name] = render_value(value, variables, field=_alias(name))
     update["input_files"] = {
-        name: InputFile(content=render_text(item.content, variables, field=f"inputFiles.{name}"))
-        if item.content is not None
-        else item
-        for name, item in task.input_files.items()
+        name: _render_input(item, variables, field=f"inputFiles.{name}") for name, item in task.input_files.items()
     }
     return task.model_copy(update=update)
+
+
+def with_implied_options(task: PodTask) -> PodTask:
+    """``task`` with the output directory on when its templates use ``outputDir`` (before rendering)."""
+    if task.output_directory or not _mentions(task, "outputDir"):
+        return task
+    return task.model_copy(update={"output_directory": True})
+
+
+def _render_input(item: InputFile, variables: dict[str, Any], *, field: str) -> InputFile:
+    if item.content is None:
+        return item
+    text = render_text(item.content, variables, field=field)
+    if text is not item.content and text.startswith(SCHEME) and not any(c.isspace() for c in text):
+        # A template that names an earlier step's output file: the file, not its reference as text.
+        try:
+            key_from_uri(text)
+        except InputError as e:
+            raise InputError(str(e), location=Location(field=field)) from e
+        return InputFile(artifact=text)
+    return InputFile(content=text)
+
+
+def _mentions(task: PodTask, name: str) -> bool:
+    """Whether a template of ``task`` uses the variable ``name``."""
+    pattern = re.compile(r"(\{\{|\{%)[^}]*\b" + re.escape(name) + r"\b")
+    values: list[Any] = [getattr(task, field) for field in TEMPLATED_FIELDS]
+    values += [item.content for item in task.input_files.values()]
+    return any(pattern.search(text) for text in _strings(values))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def _alias(name: str) -> str:

@@ -25,7 +25,7 @@ from fleet.pods.identity import PodIdentity, pod_name
 from fleet.pods.logs import ContainerLog, follow_container
 from fleet.pods.models import PodTask
 from fleet.pods.outputs import Metric, OutputsCollector
-from fleet.pods.render import render_task
+from fleet.pods.render import render_task, with_implied_options
 from fleet.pods.spec import (
     INIT_CONTAINER,
     SIDECAR_CONTAINER,
@@ -116,6 +116,7 @@ class PodStepFailed(StepFailed):
 
 async def run_pod_task(client: KubeClient, task: PodTask, *, context: PodRunContext) -> PodResult:
     """Run ``task`` as a pod on ``client``'s cluster and return its result (``PodStepFailed`` on failure)."""
+    task = with_implied_options(task)
     rendered = render_task(task, {**context.variables, **template_variables(task)})
     return await _PodStep(client, rendered, context).run()
 

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from fleet.errors import InputError
 from fleet.pods.identity import PodIdentity, label_value, pod_name
-from fleet.pods.models import PodTask
-from fleet.pods.render import render_task
+from fleet.pods.models import InputFile, PodTask
+from fleet.pods.render import render_task, with_implied_options
 from fleet.pods.spec import build_pod, build_pod_spec, pull_secret_manifest, template_variables
 
 FILES_VOLUME = {"name": "fleet-files", "emptyDir": {"medium": "Memory"}}
@@ -373,6 +373,51 @@ def test_workingdir_outside_file_steps_is_a_clear_input_error():
     task = PodTask.model_validate({"image": "a", "commands": ["cat {{ workingDir }}/x"]})
     with pytest.raises(InputError, match=r"commands\[0\].*workingDir and outputDir exist when the step moves files"):
         render_task(task, template_variables(task))
+
+
+@pytest.mark.parametrize(
+    ("options", "implied"),
+    [
+        ({"commands": ["echo x > {{ outputDir }}/a.txt"]}, True),
+        ({"script": "{% set d = outputDir %}echo > {{ d }}/a"}, True),
+        ({"commands": ["echo outputDir"]}, False),
+        ({"commands": ["echo {{ outputDirectory }}"]}, False),
+        ({"commands": ["true"], "containerSpec": {"env": [{"name": "D", "value": "{{outputDir}}"}]}}, True),
+    ],
+)
+def test_a_template_using_output_dir_turns_the_output_directory_on(options, implied):
+    task = with_implied_options(PodTask.model_validate({"image": "a", **options}))
+    assert task.output_directory is implied
+    if implied:
+        spec = build_pod_spec(render_task(task, template_variables(task)))
+        assert [c["name"] for c in spec["containers"]] == ["main", "fleet-sidecar"]
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "expected"),
+    [
+        (
+            "{{ ref }}",
+            "artifact://run/sim-0/export/1/out.txt",
+            InputFile(artifact="artifact://run/sim-0/export/1/out.txt"),
+        ),
+        ("{{ ref }}", "plain text", InputFile(content="plain text")),
+        ("see {{ ref }}", "artifact://a/b", InputFile(content="see artifact://a/b")),
+        ("artifact://a/b", None, InputFile(artifact="artifact://a/b")),
+        ("{{ ref }}", "artifact://a b", InputFile(content="artifact://a b")),
+    ],
+)
+def test_an_input_template_naming_an_earlier_output_file_is_that_file(template, value, expected):
+    task = PodTask.model_validate({"image": "a", "commands": ["true"], "inputFiles": {"in.txt": template}})
+    rendered = render_task(task, {"ref": value, **template_variables(task)})
+    assert rendered.input_files["in.txt"] == expected
+
+
+def test_an_input_template_naming_a_bad_artifact_is_an_input_error():
+    task = PodTask.model_validate({"image": "a", "commands": ["true"], "inputFiles": {"in.txt": "{{ ref }}"}})
+    with pytest.raises(InputError, match=r"inputFiles\.in\.txt") as e:
+        render_task(task, {"ref": "artifact://../etc/passwd", **template_variables(task)})
+    assert "artifact" in str(e.value)
 
 
 def test_pod_metadata_labels_and_annotations():
