@@ -164,3 +164,67 @@ def test_deleting_the_crd_unserves_its_resource(api_client, spark_crd, namespace
     with pytest.raises(ApiException) as e:
         custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     assert e.value.status == 404
+
+
+@pytest.fixture
+def applied_crd(api_client):
+    """The CRD applied server-side (as `kubectl apply --server-side` or fleet's apply would), removed afterwards."""
+    ext = client.ApiextensionsV1Api(api_client)
+    applied = ext.patch_custom_resource_definition(
+        CRD_NAME, _crd(), field_manager="fleet-test", _content_type="application/apply-patch+yaml"
+    )
+    yield applied
+    try:
+        ext.delete_custom_resource_definition(CRD_NAME)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+
+
+def test_an_applied_crd_is_established_and_its_objects_can_be_applied_and_watched(api_client, applied_crd, namespace):
+    assert [m.manager for m in applied_crd.metadata.managed_fields] == ["fleet-test"]
+    assert _wait_established(api_client, applied_crd)
+    custom = client.CustomObjectsApi(api_client)
+    start = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["metadata"]["resourceVersion"]
+    custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "pi",
+        _app("pi"),
+        field_manager="a",
+        _content_type="application/apply-patch+yaml",
+    )
+    with pytest.raises(ApiException) as e:
+        custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            "pi",
+            _app("pi", instances=5),
+            field_manager="b",
+            _content_type="application/apply-patch+yaml",
+        )
+    conflict = json.loads(e.value.body)
+    assert (e.value.status, conflict["reason"]) == (409, "Conflict")
+    assert '"a"' in conflict["message"]
+    assert ".spec.executor.instances" in conflict["message"]
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "pi")
+
+    seen = []
+    w = watch.Watch()
+    for event in w.stream(
+        custom.list_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        resource_version=start,
+        timeout_seconds=10,
+    ):
+        seen.append((event["type"], event["object"]["metadata"]["name"]))
+        if event["type"] == "DELETED":
+            w.stop()
+    assert seen == [("ADDED", "pi"), ("DELETED", "pi")]
