@@ -1,6 +1,9 @@
-"""Manifests the kube tests apply."""
+"""Manifests the kube tests apply. Every image runs without a command on a real cluster too (the sim
+runs containers without a command as "virtual" ones): nginx, and the pause image for sidecars."""
 
 from __future__ import annotations
+
+PAUSE = "registry.k8s.io/pause:3.10"
 
 
 def deployment(
@@ -23,7 +26,7 @@ spec:
         - name: main
           image: {image}
         - name: sidecar
-          image: busybox
+          image: {PAUSE}
 """
 
 
@@ -39,7 +42,7 @@ spec:
   template:
     metadata: {{labels: {{app: {name}}}}}
     spec:
-      containers: [{{name: main, image: postgres}}]
+      containers: [{{name: main, image: nginx}}]
 """
 
 
@@ -78,4 +81,43 @@ spec:
               type: object
               properties:
                 size: {type: integer}
+"""
+
+
+def daemonset(name: str = "agent") -> str:
+    return f"""
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: {name}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: main, image: {PAUSE}}}]
+"""
+
+
+def pod(name: str, image: str) -> str:
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  containers: [{{name: main, image: "{image}"}}]
+"""
+
+
+def failing_job(name: str = "fails") -> str:
+    """A Job whose only pod exits 3 at once, with no retries: it ends Failed (BackoffLimitExceeded)."""
+    return f"""
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: main, image: busybox, command: [sh, -c, "exit 3"]}}]
 """

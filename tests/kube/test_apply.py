@@ -5,7 +5,9 @@ import trio
 
 from fleet.errors import ApiError, InputError
 from fleet.kube.apply import apply
+from fleet.kube.delete import delete
 from fleet.kube.get import get
+from fleet.kube.patch import patch
 from tests.kube.manifests import CRD_AND_CR, configmap, deployment
 
 
@@ -107,3 +109,51 @@ async def test_apply_fails_fast_on_progress_deadline_exceeded(kube, namespace):
         with pytest.raises(StepFailed) as failed:
             await apply(kube, text, namespace=namespace, wait_until_ready=120)
     assert "ProgressDeadlineExceeded" in str(failed.value)
+
+
+async def test_namespace_goes_first_and_objects_keep_their_own_namespace(kube, namespace):
+    fresh = f"{namespace}-own"
+    text = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: inside, namespace: {fresh}}}\ndata: {{a: '1'}}\n"
+        f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {fresh}}}\n"
+    )
+    try:
+        out = await apply(kube, text, namespace=namespace)
+        assert [(o.kind, o.namespace) for o in out] == [("Namespace", None), ("ConfigMap", fresh)]
+        assert all(o.result == "created" for o in out)
+    finally:
+        await delete(kube, "Namespace", fresh, missing_ok=True, wait=None)
+
+
+async def test_outputs_name_every_object(kube, namespace):
+    out = await apply(kube, configmap(a="1"), namespace=namespace, field_manager="release-bot")
+    doc = out[0].as_output()
+    assert set(doc) == {"apiVersion", "kind", "name", "namespace", "uid", "resourceVersion", "generation", "result"}
+    assert (doc["apiVersion"], doc["kind"], doc["name"], doc["namespace"]) == ("v1", "ConfigMap", "settings", namespace)
+    live = await get(kube, "ConfigMap", "settings", namespace=namespace)
+    managers = {m["manager"]: m["operation"] for m in live.item["metadata"]["managedFields"]}
+    assert managers == {"release-bot": "Apply"}
+
+
+@pytest.mark.sim_only
+@pytest.mark.parametrize(("second", "where", "what"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
+async def test_bad_document_sends_no_write_at_all(kube, cluster, namespace, second, where, what):
+    """Multi-document apply is validated before the first object is sent: the request log has no write."""
+    text = configmap("first-doc") + "---\n" + CRD_AND_CR + "---\n" + second
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    with pytest.raises(InputError):
+        await apply(kube, text, namespace=namespace)
+    records = await trio.to_thread.run_sync(cluster.sim.requests)
+    assert [(r.method, r.path) for r in records if r.method != "GET"] == []
+
+
+@pytest.mark.sim_only
+async def test_bad_patch_and_selector_send_nothing(kube, cluster, namespace):
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    with pytest.raises(InputError, match="a json patch is a list"):
+        await patch(kube, "ConfigMap", "x", {"data": {}}, patch_type="json", namespace=namespace)
+    with pytest.raises(InputError, match="invalid label selector"):
+        await delete(kube, "ConfigMap", namespace=namespace, label_selector="a in (b")
+    with pytest.raises(InputError, match="invalid field selector"):
+        await get(kube, "ConfigMap", namespace=namespace, field_selector="metadata.name")
+    assert await trio.to_thread.run_sync(cluster.sim.requests) == []

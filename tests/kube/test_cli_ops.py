@@ -8,8 +8,10 @@ import uuid
 
 import pytest
 import trio
+import yaml
 
 from fleet.sim.faults import Faults
+from tests.kube.manifests import deployment
 
 pytestmark = pytest.mark.sim_only
 
@@ -139,3 +141,57 @@ async def test_cluster_selector_that_does_not_parse(sim):
     )
     assert result.returncode == 2
     assert "--select" in result.stderr
+
+
+async def test_restart_across_the_fleet_reports_each_cluster(sim, tmp_path):
+    name = f"rr-{uuid.uuid4().hex[:6]}"
+    inv = str(sim.inventory_path)
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n---\n" + deployment(replicas=1))
+    applied = await trio.to_thread.run_sync(
+        lambda: fleet("apply", "-f", str(manifest), "-n", name, "-i", inv, "--limit", "sim-0,sim-1", "--wait", "PT1M")
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    try:
+        restarted = await trio.to_thread.run_sync(
+            lambda: fleet("restart", "deploy", "web", "-n", name, "-i", inv, "-c", "1", "-o", "yaml", "--timeout", "60")
+        )
+        # sim-2 has no such Deployment: it fails alone, the others restart and report their rollout.
+        assert restarted.returncode == 1
+        doc = yaml.safe_load(restarted.stdout.split("1 of 3 clusters failed")[0])
+        assert sorted(doc) == ["sim-0", "sim-1", "sim-2"]
+        assert "not found" in doc["sim-2"]["error"]
+        for cluster in ("sim-0", "sim-1"):
+            annotations = doc[cluster]["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["kubectl.kubernetes.io/restartedAt"].endswith("Z")
+            assert doc[cluster]["status"]["readyReplicas"] == 1
+    finally:
+        await trio.to_thread.run_sync(
+            lambda: fleet("delete", "namespace", name, "-i", inv, "--ignore-not-found", "--timeout", "PT1M")
+        )
+
+
+async def test_concurrency_limit_bounds_clusters_in_flight(cluster):
+    from fleet.cli.ops import Target, fan_out
+    from fleet.kube import KubeClient
+
+    in_flight = 0
+    peak = 0
+
+    async def open_client():
+        return KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+
+    async def operation(client):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await client.ping()
+        finally:
+            in_flight -= 1
+
+    targets = [Target(f"c{i}", open_client) for i in range(6)]
+    results = await fan_out(targets, operation, concurrency=2)
+    assert [r.cluster for r in results] == [f"c{i}" for i in range(6)]
+    assert all(r.error is None and r.value for r in results)
+    assert peak == 2

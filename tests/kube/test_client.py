@@ -200,3 +200,24 @@ async def test_cancellation_is_prompt_when_the_cluster_stalls(cluster, healed):
     with pytest.raises(ConnectFailed, match=r"timed out|Timeout"):
         await kube.request("GET", "/api/v1/namespaces")
     kube.close()
+
+
+async def test_wait_survives_410_gone(short_history_sim):
+    """A wait that starts from a state whose resourceVersion has left the watch history lists again and
+    still sees the change it waits for."""
+    c = short_history_sim
+    kube = KubeClient.from_kubeconfig(c.kubeconfig_path, context=c.name)
+    await apply(kube, configmap("target", a="1"), namespace="default")
+    old = await kube.request("GET", "/api/v1/namespaces/default/configmaps/target")
+    for i in range(8):
+        await apply(kube, configmap(f"filler-{i}"), namespace="default")
+    await patch(kube, "ConfigMap", "target", {"data": {"a": "2"}}, patch_type="merge", namespace="default")
+    await trio.to_thread.run_sync(c.clear_requests)
+    info = await kube.discovery.resolve("v1", "ConfigMap")
+    with trio.fail_after(10):
+        state = await wait(kube, info, "default", "target", jsonpath_check(".data.a", "2"), timeout=10, known=old)
+    assert state["data"] == {"a": "2"}
+    records = await trio.to_thread.run_sync(c.requests)
+    calls = [("watch" if "watch=true" in r.query else "list") for r in records if r.path.endswith("/configmaps")]
+    assert calls[:2] == ["watch", "list"]  # the watch from the old version was refused, then a fresh list
+    kube.close()

@@ -13,12 +13,12 @@ from fleet.kube.get import FetchType, get
 from fleet.kube.patch import patch
 from fleet.kube.restart import RESTARTED_AT, restart, restarted_at
 from fleet.kube.wait import condition_check, gone_check, jsonpath_check, wait
-from tests.kube.manifests import configmap, deployment, statefulset
+from tests.kube.manifests import configmap, daemonset, deployment, failing_job, pod, statefulset
 
 
-async def _pod_names(kube, namespace, app):
+async def _pod_uids(kube, namespace, app):
     pods = await get(kube, "pods", namespace=namespace, label_selector=f"app={app}")
-    return {p["metadata"]["name"] for p in pods.items}
+    return {p["metadata"]["uid"] for p in pods.items}
 
 
 async def test_get_fetch_one_fetch_and_jsonpath(kube, namespace):
@@ -32,6 +32,23 @@ async def test_get_fetch_one_fetch_and_jsonpath(kube, namespace):
     assert all(i["apiVersion"] == "v1" for i in listed.items)
     with pytest.raises(StepFailed, match="exactly one ConfigMap"):
         await get(kube, "ConfigMap", namespace=namespace, fetch_type=FetchType.FETCH_ONE)
+
+
+async def test_get_fetch_one_of_nothing_fails(kube, namespace):
+    with pytest.raises(StepFailed, match=f"exactly one ConfigMap in namespace {namespace}, found 0"):
+        await get(kube, "ConfigMap", namespace=namespace, label_selector="none=here", fetch_type=FetchType.FETCH_ONE)
+    with pytest.raises(ApiError) as missing:
+        await get(kube, "ConfigMap", "absent", namespace=namespace, fetch_type=FetchType.FETCH_ONE)
+    assert missing.value.code == 404
+    absent = await get(kube, "ConfigMap", "absent", namespace=namespace)
+    assert absent.items == []
+
+
+async def test_get_wait_until_ready_returns_the_ready_objects(kube, namespace):
+    await apply(kube, deployment(replicas=2), namespace=namespace)
+    out = await get(kube, "deploy", namespace=namespace, label_selector="app=web", wait_until_ready=30)
+    assert [d["status"].get("readyReplicas") for d in out.items] == [2]
+    assert out.items[0]["kind"] == "Deployment"
 
 
 async def test_get_cluster_scoped_and_all_namespaces(kube, namespace):
@@ -71,12 +88,13 @@ async def test_strategic_patch_changes_one_container_by_name(kube, namespace):
         kube,
         "Deployment",
         "web",
-        "spec:\n  template:\n    spec:\n      containers:\n        - name: sidecar\n          image: busybox:1.37\n",
+        "spec:\n  template:\n    spec:\n      containers:\n"
+        "        - name: sidecar\n          image: registry.k8s.io/pause:3.9\n",
         namespace=namespace,
         wait_until_ready=30,
     )
     containers = {c["name"]: c["image"] for c in patched["spec"]["template"]["spec"]["containers"]}
-    assert containers == {"main": "nginx", "sidecar": "busybox:1.37"}
+    assert containers == {"main": "nginx", "sidecar": "registry.k8s.io/pause:3.9"}
 
 
 async def test_merge_and_json_patch(kube, namespace):
@@ -120,7 +138,8 @@ async def test_patch_of_the_wrong_type_is_an_input_error(kube, namespace, patch_
 )
 async def test_restart_rolls_the_pods_and_waits_for_the_new_ones(kube, namespace, kind, manifest, app):
     await apply(kube, manifest, namespace=namespace, wait_until_ready=30)
-    before = await _pod_names(kube, namespace, app)
+    before = await _pod_uids(kube, namespace, app)
+    assert len(before) == 2
     restarted = await restart(kube, kind, app, namespace=namespace, timeout=60)
     stamp = restarted["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
     assert stamp.endswith("Z")
@@ -128,11 +147,22 @@ async def test_restart_rolls_the_pods_and_waits_for_the_new_ones(kube, namespace
     pods = await get(kube, "pods", namespace=namespace, label_selector=f"app={app}")
     ready = [p for p in pods.items if not p["metadata"].get("deletionTimestamp")]
     assert len(ready) == 2
-    if kind == "Deployment":  # new names; a StatefulSet reuses its pods' names, so compare uids there
-        assert not ({p["metadata"]["name"] for p in ready} & before)
+    # Every pod is new: a Deployment's get new names, a StatefulSet's keep their names but not their uids.
+    assert not ({p["metadata"]["uid"] for p in ready} & before)
     for p in ready:
         conditions = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
         assert conditions.get("Ready") == "True"
+
+
+async def test_restart_of_a_daemonset_waits_for_the_new_pods(kube, namespace):
+    await apply(kube, daemonset(), namespace=namespace, wait_until_ready=30)
+    before = await _pod_uids(kube, namespace, "agent")
+    assert before
+    restarted = await restart(kube, "ds", "agent", namespace=namespace, timeout=60)
+    assert RESTARTED_AT in restarted["spec"]["template"]["metadata"]["annotations"]
+    status = restarted["status"]
+    assert status["updatedNumberScheduled"] == status["numberReady"] == status["desiredNumberScheduled"]
+    assert not (await _pod_uids(kube, namespace, "agent")) & before
 
 
 async def test_restart_of_a_configmap_is_refused(kube, namespace):
@@ -155,6 +185,29 @@ async def test_foreground_delete_waits_for_the_dependents(kube, namespace):
     # Foreground: the Deployment is gone only after its ReplicaSets (and their pods) are.
     replicasets = await get(kube, "ReplicaSet", namespace=namespace, label_selector="app=web")
     assert replicasets.items == []
+    pods = await get(kube, "Pod", namespace=namespace, label_selector="app=web")
+    assert pods.items == []
+
+
+async def test_orphan_delete_leaves_the_dependents_without_an_owner(kube, namespace):
+    await apply(kube, deployment(replicas=1), namespace=namespace, wait_until_ready=30)
+    await delete(kube, "Deployment", "web", namespace=namespace, propagation_policy="Orphan", wait=30)
+    left = await get(kube, "ReplicaSet", namespace=namespace, label_selector="app=web")
+    assert len(left.items) == 1
+    assert not left.items[0]["metadata"].get("ownerReferences")
+
+
+async def test_delete_by_selector_across_all_namespaces(kube, namespace):
+    await apply(kube, configmap("tagged") + "---" + configmap("kept"), namespace=namespace)
+    await patch(kube, "cm", "tagged", {"metadata": {"labels": {"sweep": namespace}}}, namespace=namespace)
+    gone = await delete(kube, "ConfigMap", all_namespaces=True, label_selector=f"sweep={namespace}", wait=30)
+    assert [(d.ref.namespace, d.ref.name) for d in gone] == [(namespace, "tagged")]
+    with pytest.raises(InputError, match="labelSelector"):
+        await delete(kube, "ConfigMap", namespace=namespace, label_selector="sweep in (x")
+    with pytest.raises(InputError, match="a name or a selector"):
+        await delete(kube, "ConfigMap", namespace=namespace)
+    with pytest.raises(TypeError, match="namespce"):
+        await delete(kube, "ConfigMap", "kept", namespce=namespace)
 
 
 async def test_delete_cluster_scoped_by_selector_and_missing_ok(kube, namespace):
@@ -214,3 +267,19 @@ async def test_wait_for_by_kind_name(kube, namespace):
     assert ready["status"]["availableReplicas"] == 1
     await delete(kube, "deploy", "web", namespace=namespace, wait=None)
     assert await wait_for(kube, "deploy", "web", gone, namespace=namespace, timeout=30) is None
+
+
+async def test_readiness_wait_fails_fast_on_a_pod_that_cannot_pull(kube, namespace):
+    with trio.fail_after(20):  # far less than the wait's own 120 s: it must end on the failure
+        with pytest.raises(StepFailed) as failed:
+            await apply(kube, pod("nopull", "nginx:fail"), namespace=namespace, wait_until_ready=120)
+    assert "ErrImagePull" in str(failed.value) or "ImagePullBackOff" in str(failed.value)
+    assert "Pod " in str(failed.value)
+
+
+async def test_readiness_wait_fails_fast_on_a_failed_job(kube, namespace):
+    with trio.fail_after(30):
+        with pytest.raises(StepFailed) as failed:
+            await apply(kube, failing_job(), namespace=namespace, wait_until_ready=120)
+    assert "Job Failed" in str(failed.value)
+    assert "BackoffLimitExceeded" in str(failed.value)
