@@ -61,7 +61,7 @@ async def test_eks_tokens_outlived_by_the_run_are_refreshed_ahead(sim_fleet, mot
     with _client(sim, provider) as client:
         done = await _hammer(client, run_seconds)
     stats = provider.statistics()
-    assert done > 50
+    assert done > 30  # hundreds without load: the bound leaves room for a loaded machine
     assert stats.mints >= run_seconds / 1.0  # refreshed throughout the run ...
     assert stats.mints <= run_seconds / 0.5 + 2  # ... once per 0.5 s of use, not once per worker
     assert stats.invalidations == 0  # ahead of expiry: the server never had to say no
@@ -91,7 +91,7 @@ async def test_expired_tokens_are_replaced_after_a_401_without_a_visible_failure
     with _client(sim, provider) as client:
         done = await _hammer(client, 3.0)
     stats = provider.statistics()
-    assert done > 30
+    assert done > 15
     assert stats.invalidations >= 2
     assert stats.mints == stats.invalidations + 1
 
@@ -111,7 +111,7 @@ async def test_gke_tokens_refreshed_ahead_of_their_hour(sim_fleet, google_endpoi
     await trio.to_thread.run_sync(sim.clear_requests)
     with _client(sim, provider) as client:
         done = await _hammer(client, 5.0)
-    assert done > 40
+    assert done > 25
     assert provider.statistics().mints >= 3
     assert provider.statistics().invalidations == 0
     assert {r.status for r in await trio.to_thread.run_sync(sim.requests)} == {200}
