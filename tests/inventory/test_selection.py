@@ -59,6 +59,13 @@ def test_selection(select, tenants, limit, expected):
         ("env=-prod", 4, "is not a valid label value"),
         ("shard>x", 6, "expected an integer"),
         ("env ~ prod", 4, "expected one of"),
+        ("!", 1, "expected a label key, found the end"),
+        ("env notin", 9, "expected '(', found the end"),
+        ("env=prod,,x", 9, "',' is not a valid label key"),
+        ("!env=prod", 4, "expected ',' between requirements, found '='"),
+        ("a/b/c=x", 0, "'a/b/c' is not a valid label key"),
+        ("env=" + "v" * 64, 4, "is not a valid label value (up to 63 characters"),
+        ("env in (a b)", 10, "expected ',' or ')' in the value list, found 'b'"),
     ],
 )
 def test_bad_selectors_point_at_the_problem(select, position, expected):
