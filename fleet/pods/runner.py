@@ -1,7 +1,7 @@
 """The pod step against one cluster: create (or reattach) → upload → wait → follow logs → download →
 collect → delete.
 
-Cancellation deletes the pod (grace 0, exactly once, from a shielded scope with its own short deadline)
+Cancellation and Ctrl-C delete the pod (grace 0, exactly once, from a shielded scope with its own deadline)
 unless the caller detached first (``PodRunContext.detach``: fleet is stopping with SIGTERM and a later
 resume should pick the pod up). ``waitUntilRunning`` and ``waitUntilCompletion`` fail the step and delete
 the pod. A failed pod still has its logs, outputs and files collected before the step fails.
@@ -138,7 +138,13 @@ class _PodStep:
     # -- the step ------------------------------------------------------------------------------------
 
     async def run(self) -> PodResult:
-        pod, resumed, replaced = await self._find_or_create()
+        try:
+            pod, resumed, replaced = await self._find_or_create()
+        except BaseException as exc:
+            # Cancelled while creating: the pod may exist already although its creation never answered.
+            if _is_cancel(exc) and not self.context.detach.detached:
+                await self._delete(grace=0)
+            raise
         tracker = PodTracker(pod)
         completion = self.context.step_timeout or self.task.wait_until_completion
         try:
@@ -162,7 +168,7 @@ class _PodStep:
             await self._after_error(exc)
             if failure is not None:
                 raise failure from leaf
-            if leaf is not exc and not _is_cancel(exc):
+            if leaf is not exc and (not _is_cancel(exc) or isinstance(leaf, KeyboardInterrupt)):
                 raise leaf from None
             raise
         result.replaced_pods = replaced
@@ -402,7 +408,8 @@ def _pending_reason(pod: JsonObject) -> str:
 
 
 def _is_cancel(exc: BaseException) -> bool:
-    if isinstance(exc, trio.Cancelled):
+    """A cancel or a Ctrl-C (trio raises ``KeyboardInterrupt`` inside the step): the pod goes either way."""
+    if isinstance(exc, trio.Cancelled | KeyboardInterrupt):
         return True
     if isinstance(exc, BaseExceptionGroup):
         return any(_is_cancel(e) for e in exc.exceptions)

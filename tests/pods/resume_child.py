@@ -1,6 +1,8 @@
 """Runs one pod step in its own process, so that a test can SIGKILL fleet in the middle of it.
 
-Usage: python resume_child.py KUBECONFIG CONTEXT NAMESPACE RUN_ID ARTIFACT_DIR
+Usage: python resume_child.py KUBECONFIG CONTEXT NAMESPACE RUN_ID ARTIFACT_DIR [keep]
+
+``keep`` sets ``delete: false`` (a cancel must delete the pod all the same).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ RESUMABLE_STEP = {
 }
 
 
-async def main(kubeconfig: str, context: str, namespace: str, run_id: str, artifacts: str) -> None:
+async def main(kubeconfig: str, context: str, namespace: str, run_id: str, artifacts: str, keep: str = "") -> None:
     with KubeClient.from_kubeconfig(kubeconfig, context=context) as client:
-        task = PodTask.model_validate({**RESUMABLE_STEP, "namespace": namespace})
+        task = PodTask.model_validate({**RESUMABLE_STEP, "namespace": namespace, "delete": keep != "keep"})
         detach = Detach()
         store = LocalArtifactStore(Path(artifacts))
         ctx = PodRunContext(run_id=run_id, cluster=context, step_id="resumable", artifacts=store, detach=detach)
@@ -46,4 +48,4 @@ async def stop_on_sigterm(detach: Detach, scope: trio.CancelScope) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, *sys.argv[1:6])
+    trio.run(main, *sys.argv[1:7])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,27 @@ async def test_sigterm_leaves_the_pod_for_a_resume(kube, namespace, context, clu
     assert result.outputs == {"done": True}
 
 
+async def test_ctrl_c_deletes_the_pod_even_with_delete_false(kube, namespace, context, cluster, tmp_path):
+    ctx = context("resumable")
+    args = [str(cluster.kubeconfig_path), ctx.cluster, namespace, ctx.run_id, str(tmp_path / "child-artifacts"), "keep"]
+    with trio.fail_after(DEADLINE):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, str(CHILD), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            await wait_running(kube, namespace)
+            process.send_signal(signal.SIGINT)
+            await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.stderr is not None
+        stderr = (await process.stderr.receive_some(1 << 20) or b"").decode()
+        assert "KeyboardInterrupt" in stderr
+        assert await pods_of(kube, namespace) == []
+
+
 async def test_detach_keeps_the_pod_and_a_resume_collects_it(kube, namespace, context, store):
     detach = Detach()
     ctx = context("detached", detach=detach)
@@ -81,7 +103,10 @@ async def test_finished_pod_is_collected_at_once_and_resume_off_creates_new(kube
     ctx = context("finished")
     with trio.fail_after(DEADLINE):
         first = await run_pod_task(kube, PodTask.model_validate({**options, "delete": False}), context=ctx)
+        start = trio.current_time()
         again = await run_pod_task(kube, PodTask.model_validate({**options, "delete": False}), context=ctx)
+        # Collected at once: no wait for waitUntilRunning (PT10M) or waitForLogs (PT30S).
+        assert trio.current_time() - start < 5
         fresh = await run_pod_task(kube, PodTask.model_validate({**options, "resume": False}), context=ctx)
     assert not first.resumed
     assert again.resumed

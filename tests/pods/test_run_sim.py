@@ -324,17 +324,11 @@ async def test_pod_deleted_by_someone_else_ends_the_step(kube, namespace, contex
     step = task(namespace, image="busybox", commands=["sleep 30"])
 
     async def delete_when_running():
-        while True:
-            running = [p for p in await pods_of(kube, namespace) if p.get("status", {}).get("phase") == "Running"]
-            if running:
-                name = running[0]["metadata"]["name"]
-                await kube.request(
-                    "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", query={"gracePeriodSeconds": 0}
-                )
-                return
-            await trio.sleep(0.05)
+        name = await wait_running(kube, namespace)
+        await kube.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", query={"gracePeriodSeconds": 0})
 
     failure = None
+    start = trio.current_time()
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(delete_when_running)
@@ -343,6 +337,7 @@ async def test_pod_deleted_by_someone_else_ends_the_step(kube, namespace, contex
             except PodStepFailed as e:
                 failure = e
     assert "was deleted" in str(failure)
+    assert trio.current_time() - start < 10  # ends the step, never a reconnect loop
 
 
 @pytest.mark.slow
