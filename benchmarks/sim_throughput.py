@@ -1,23 +1,33 @@
-"""Requests per second that ``fleet sim up`` serves to a separate client process (goal: >= 1,000 small req/s).
+"""Requests per second that ``fleet sim up`` serves to separate client processes (goal: >= 1,000 small req/s).
 
-The server is ``fleet sim up`` in its own process; this process is the client: ``--threads`` threads,
-each with its own official ``kubernetes`` client (raw responses, ``_preload_content=False``, so that the
-client's model classes do not dominate), sending for ``--seconds`` each:
+The server is ``fleet sim up`` in its own process. Two kinds of client, each in processes of their own:
+
+- ``lean``: ``--procs`` processes x ``--threads`` threads of urllib3 (keep-alive connections, the
+  kubeconfig's CA and token). Cheap per request, so the figure is what the server serves.
+- ``official``: one process, ``--threads`` threads, each with its own official ``kubernetes`` client
+  (raw responses, ``_preload_content=False``, so that the client's model classes do not dominate). The
+  client's own Python (one GIL) is a limit here: this figure is what one such client process gets.
+
+The requests, against one cluster of a 1-cluster fleet, one cluster of a 1,000-cluster fleet, and
+spread over 100 clusters of that fleet:
 
 - ``list pods``: ``GET /api/v1/namespaces/default/pods`` (10 pods),
-- ``get deployment``: ``GET /apis/apps/v1/namespaces/default/deployments/web``,
+- ``get deployment``: ``GET /apis/apps/v1/namespaces/default/deployments/web``.
 
-against one cluster of a 1-cluster fleet, one cluster of a 1,000-cluster fleet, and spread over 100
-clusters of that fleet. The baseline, in the same run, is a trivial hypercorn app (trio worker, the
-same server stack) answering a fixed JSON document of the same size: the ratio says what the
-simulated API costs on top of HTTP itself.
+The baseline, in the same run and with the same clients, is the same server stack (``fleet.sim.server``
+listener, same TLS setting) answering every request with a fixed JSON document of the same size as the
+Deployment: no authentication, no routing, no store. The ratio says what the simulated API costs on
+top of HTTP(S) itself.
 
-    .venv/bin/python benchmarks/sim_throughput.py [--threads 8] [--seconds 5] [--big 1000] [--tls/--no-tls]
+    .venv/bin/python benchmarks/sim_throughput.py [--procs 2] [--threads 4] [--seconds 5] [--big 1000] [--tls/--no-tls]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -27,41 +37,64 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
+import urllib3
+import yaml
 
 READY_MARK = "Ctrl-C stops the fleet."
+# Client processes start their timed loops together, this long after they are asked to (spawn, imports, warm-up).
+SPAWN_TIME = 3.0
+PATHS = {
+    "list pods": "/api/v1/namespaces/default/pods",
+    "get deployment": "/apis/apps/v1/namespaces/default/deployments/web",
+}
 
-TRIVIAL_APP = textwrap.dedent(
+# The baseline server: fleet.sim.server's listener (the sim's HTTP front and TLS) with a trivial app.
+BASELINE_SERVER = textwrap.dedent(
     """
-    import sys, trio
-    from hypercorn.config import Config
-    from hypercorn.trio import serve
+    import json, signal, sys, trio
+    from fleet.sim.server import ClusterListener, hypercorn_config
+    from fleet.sim.tls import CertificateAuthority, server_context
 
-    body = b"x" * int(sys.argv[1])
+    size, kubeconfig, tls = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "tls"
+    body = json.dumps({"kind": "Fixed", "data": "x" * max(0, size - 26)}).encode()
 
-    async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                kind = message["type"].rpartition(".")[2]
-                await send({"type": f"{message['type']}.complete"})
-                if kind == "shutdown":
-                    return
+    async def app(scope, receive, send, conn):
         if scope["type"] != "http":
             return
+        while (await receive()).get("more_body"):
+            pass
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})
 
-    config = Config()
-    config.bind = ["127.0.0.1:" + sys.argv[2]]
-    config.accesslog = None
-    print("serving", flush=True)
-    trio.run(serve, app, config)
+    async def main():
+        ca = CertificateAuthority()
+        context = server_context(ca, ca.issue("baseline", server=True)) if tls else None
+        listener = ClusterListener(app, hypercorn_config(), context)
+        cluster = {"server": listener.url}
+        if tls:
+            import base64
+            cluster["certificate-authority-data"] = base64.b64encode(ca.cert_pem).decode()
+        with open(kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "b", "cluster": cluster}],
+                       "users": [{"name": "b", "user": {"token": "baseline"}}],
+                       "contexts": [{"name": "b", "context": {"cluster": "b", "user": "b"}}],
+                       "current-context": "b"}, f)
+        print("serving", flush=True)
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(listener.run)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(main)
     """
 )
 
@@ -69,13 +102,30 @@ TRIVIAL_APP = textwrap.dedent(
 @dataclass
 class Result:
     name: str
+    client: str
     requests: int
     errors: int
-    seconds: float
+    rate: float
 
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
+
+@dataclass(frozen=True)
+class Target:
+    """Where a lean client sends its requests (read from a kubeconfig)."""
+
+    server: str
+    ca_pem: str | None
+    token: str
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path) -> Target:
+        config = yaml.safe_load(path.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        ca = cluster.get("certificate-authority-data")
+        return cls(
+            server=cluster["server"],
+            ca_pem=base64.b64decode(ca).decode() if ca else None,
+            token=config["users"][0]["user"]["token"],
+        )
 
 
 @contextmanager
@@ -101,42 +151,26 @@ def fleet_process(clusters: int, tls: bool) -> Iterator[Path]:
 
 
 @contextmanager
-def trivial_process(body_size: int) -> Iterator[str]:
-    """The baseline server; yields its URL."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", TRIVIAL_APP, str(body_size), str(port)], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    try:
-        proc.stdout.readline()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        proc.stdout.close()
-
-
-def _client(kubeconfig: Path) -> kubernetes.client.ApiClient:
-    return kubernetes.config.new_client_from_config(str(kubeconfig))
+def baseline_process(body_size: int, tls: bool) -> Iterator[Path]:
+    """The baseline server in its own process; yields a kubeconfig for it."""
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        kubeconfig = Path(tmp) / "baseline.yaml"
+        command = [sys.executable, "-c", BASELINE_SERVER, str(body_size), str(kubeconfig), "tls" if tls else "plain"]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        try:
+            if proc.stdout.readline().strip() != "serving":
+                raise RuntimeError("the baseline server exited before serving")
+            yield kubeconfig
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+            proc.stdout.close()
 
 
 def prepare(kubeconfig: Path) -> int:
     """10 pods and a Deployment "web" in ``default``; the size of the Deployment's JSON."""
-    with _client(kubeconfig) as api_client:
+    with kubernetes.config.new_client_from_config(str(kubeconfig)) as api_client:
         core = kubernetes.client.CoreV1Api(api_client)
         apps = kubernetes.client.AppsV1Api(api_client)
         for i in range(10):
@@ -158,23 +192,28 @@ def prepare(kubeconfig: Path) -> int:
         return len(apps.read_namespaced_deployment("web", "default", _preload_content=False).read())
 
 
-def run_load(name: str, calls: list[Callable[[], object]], threads: int, seconds: float) -> Result:
-    """Call ``calls`` round-robin from ``threads`` threads for ``seconds``; count successes."""
-    counts = [0] * threads
-    errors = [0] * threads
+def run_threads(calls: list[Callable[[], object]], seconds: float, start_at: float) -> tuple[int, int, float]:
+    """Call each of ``calls`` in a loop in a thread of its own for ``seconds`` from wall-clock ``start_at``.
+
+    Returns successes, errors and the rate. The common start keeps several client processes' windows together.
+    """
+    counts = [0] * len(calls)
+    errors = [0] * len(calls)
     stop = threading.Event()
 
     def worker(index: int) -> None:
-        i = index
+        call = calls[index]
         while not stop.is_set():
             try:
-                calls[i % len(calls)]()
+                call()
                 counts[index] += 1
             except Exception:
                 errors[index] += 1
-            i += 1
 
-    workers = [threading.Thread(target=worker, args=(i,), name=f"bench-{i}") for i in range(threads)]
+    for call in calls:
+        call()  # warm up: connections, TLS, the client's validators
+    time.sleep(max(0.0, start_at - time.time()))
+    workers = [threading.Thread(target=worker, args=(i,), name=f"bench-{i}") for i in range(len(calls))]
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -182,81 +221,136 @@ def run_load(name: str, calls: list[Callable[[], object]], threads: int, seconds
     stop.set()
     for w in workers:
         w.join()
-    return Result(name, sum(counts), sum(errors), time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return sum(counts), sum(errors), sum(counts) / elapsed
 
 
-def _sim_calls(
-    kubeconfigs: list[Path], what: str, threads: int
-) -> tuple[list[Callable[[], object]], list[kubernetes.client.ApiClient]]:
-    clients = [_client(k) for k in kubeconfigs for _ in range(max(1, threads // len(kubeconfigs)))]
+def lean_worker(
+    targets: list[Target], path: str, threads: int, seconds: float, start_at: float
+) -> tuple[int, int, float]:
+    """One lean client process: ``threads`` threads of urllib3, each with its own connection."""
     calls: list[Callable[[], object]] = []
-    for api_client in clients:
-        if what == "list pods":
-            api = kubernetes.client.CoreV1Api(api_client)
-            calls.append(lambda api=api: api.list_namespaced_pod("default", _preload_content=False).read())
-        else:
-            apps = kubernetes.client.AppsV1Api(api_client)
-            calls.append(
-                lambda apps=apps: apps.read_namespaced_deployment("web", "default", _preload_content=False).read()
-            )
-    return calls, clients
+    for i in range(threads):
+        target = targets[i % len(targets)]
+        tls = {"cert_reqs": "CERT_REQUIRED", "ca_cert_data": target.ca_pem} if target.ca_pem else {}
+        pool = urllib3.connection_from_url(target.server, maxsize=1, **tls)
+        headers = {"Authorization": f"Bearer {target.token}", "Accept": "application/json"}
+
+        def call(pool: urllib3.HTTPConnectionPool = pool, headers: dict[str, str] = headers) -> object:
+            response = pool.request("GET", path, headers=headers)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            return response.data
+
+        calls.append(call)
+    return run_threads(calls, seconds, start_at)
 
 
-def measure_fleet(clusters: int, spread: int, tls: bool, threads: int, seconds: float) -> tuple[list[Result], int]:
+def measure_lean(name: str, kubeconfigs: list[Path], path: str, procs: int, threads: int, seconds: float) -> Result:
+    targets = [Target.from_kubeconfig(k) for k in kubeconfigs]
+    # Each process gets its own share of the clusters, so that a spread covers every cluster.
+    shares = [targets[i::procs] or targets for i in range(procs)]
+    with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        start_at = time.time() + SPAWN_TIME
+        futures = [pool.submit(lean_worker, share, path, threads, seconds, start_at) for share in shares]
+        outcomes = [f.result() for f in futures]
+    return Result(
+        name,
+        f"lean {procs}x{threads}",
+        sum(o[0] for o in outcomes),
+        sum(o[1] for o in outcomes),
+        sum(o[2] for o in outcomes),
+    )
+
+
+def _official_call(api_client: kubernetes.client.ApiClient, what: str) -> Callable[[], object]:
+    if what == "list pods":
+        core = kubernetes.client.CoreV1Api(api_client)
+        return lambda: core.list_namespaced_pod("default", _preload_content=False).read()
+    apps = kubernetes.client.AppsV1Api(api_client)
+    return lambda: apps.read_namespaced_deployment("web", "default", _preload_content=False).read()
+
+
+def official_worker(
+    kubeconfigs: list[Path], what: str, threads: int, seconds: float, start_at: float
+) -> tuple[int, int, float]:
+    """One process of official clients: ``threads`` threads, each with its own ``ApiClient``."""
+    clients = [kubernetes.config.new_client_from_config(str(kubeconfigs[i % len(kubeconfigs)])) for i in range(threads)]
+    try:
+        return run_threads([_official_call(c, what) for c in clients], seconds, start_at)
+    finally:
+        for c in clients:
+            c.close()
+
+
+def measure_official(name: str, kubeconfigs: list[Path], what: str, threads: int, seconds: float) -> Result:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        requests, errors, rate = pool.submit(official_worker, kubeconfigs, what, threads, seconds, time.time()).result()
+    return Result(name, f"official 1x{threads}", requests, errors, rate)
+
+
+def measure(name: str, kubeconfigs: list[Path], args: argparse.Namespace) -> list[Result]:
     results = []
-    with fleet_process(clusters, tls) as out:
+    for what, path in PATHS.items():
+        label = f"{what}: {name}"
+        results.append(measure_lean(label, kubeconfigs, path, args.procs, args.threads, args.seconds))
+        results.append(measure_official(label, kubeconfigs, what, args.threads * args.procs, args.seconds))
+    return results
+
+
+def measure_fleet(clusters: int, spread: int, args: argparse.Namespace) -> tuple[list[Result], int]:
+    with fleet_process(clusters, args.tls) as out:
         names = [f"sim-{clusters - 1 - i}" for i in range(spread)]
         kubeconfigs = [out / "kubeconfigs" / f"{n}.yaml" for n in names]
         size = 0
         for kubeconfig in kubeconfigs:
             size = prepare(kubeconfig)
-        for what in ("list pods", "get deployment"):
-            calls, clients = _sim_calls(kubeconfigs, what, threads)
-            try:
-                for call in calls:
-                    call()  # warm up: connections, TLS, the client's validators
-                label = f"{what}: {spread} of {clusters} cluster(s)"
-                results.append(run_load(label, calls, threads, seconds))
-            finally:
-                for api_client in clients:
-                    api_client.close()
-    return results, size
+        return measure(f"{spread} of {clusters} cluster(s)", kubeconfigs, args), size
 
 
-def measure_trivial(body_size: int, threads: int, seconds: float) -> Result:
-    import urllib3
-
-    with trivial_process(body_size) as url:
-        pools = [urllib3.PoolManager() for _ in range(threads)]
-        calls: list[Callable[[], object]] = [lambda pool=pool: pool.request("GET", url + "/x").data for pool in pools]
-        for call in calls:
-            call()
-        result = run_load(f"baseline: trivial hypercorn app, {body_size} B", calls, threads, seconds)
-        for pool in pools:
-            pool.clear()
-        return result
+def measure_baseline(body_size: int, args: argparse.Namespace) -> dict[str, Result]:
+    """The baseline with each client, by client name."""
+    with baseline_process(body_size, args.tls) as kubeconfig:
+        lean = measure_lean("baseline", [kubeconfig], "/x", args.procs, args.threads, args.seconds)
+        official = measure_official("baseline", [kubeconfig], "get deployment", args.threads * args.procs, args.seconds)
+    return {lean.client: lean, official.client: official}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--procs", type=int, default=2, help="lean client processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per lean client process")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--big", type=int, default=1000, help="clusters of the big fleet")
     parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
-    small, size = measure_fleet(1, 1, args.tls, args.threads, args.seconds)
-    big, _ = measure_fleet(args.big, 1, args.tls, args.threads, args.seconds)
-    spread, _ = measure_fleet(args.big, min(100, args.big), args.tls, args.threads, args.seconds)
-    baseline = measure_trivial(size, args.threads, args.seconds)
+    small, size = measure_fleet(1, 1, args)
+    big, _ = measure_fleet(args.big, 1, args)
+    spread, _ = measure_fleet(args.big, min(100, args.big), args)
+    baseline = measure_baseline(size, args)
+    results = [*small, *big, *spread]
 
     mode = "TLS" if args.tls else "plain HTTP"
-    print(f"fleet sim throughput ({mode}; client: {args.threads} threads in a separate process; {os.cpu_count()} CPUs)")
-    print(f"{'scenario':<52}{'req/s':>10}{'errors':>8}{'vs baseline':>13}")
-    for r in [*small, *big, *spread, baseline]:
-        print(f"{r.name:<52}{r.rate:>10.0f}{r.errors:>8}{r.rate / baseline.rate:>12.2f}x")
-    note = "(the baseline is plain HTTP: no TLS, no auth, no routing)" if args.tls else ""
-    print(note)
+    print(f"fleet sim throughput ({mode}; {os.cpu_count()} CPUs shared by server and clients; {args.seconds:g} s each)")
+    print(f"{'scenario':<40}{'client':>14}{'req/s':>9}{'errors':>8}{'vs baseline':>13}")
+    for r in results:
+        ratio = r.rate / baseline[r.client].rate
+        print(f"{r.name:<40}{r.client:>14}{r.rate:>9.0f}{r.errors:>8}{ratio:>12.2f}x")
+    for b in baseline.values():
+        print(f"{'baseline: fixed ' + str(size) + ' B, same stack':<40}{b.client:>14}{b.rate:>9.0f}{b.errors:>8}")
+    print(
+        "lean: urllib3 threads in separate processes, what the server serves; official: one process of "
+        "kubernetes clients, limited by that client's own CPU (one GIL)."
+    )
+    if args.json:
+        figures = {
+            "mode": mode,
+            "results": [r.__dict__ for r in results],
+            "baseline": [b.__dict__ for b in baseline.values()],
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
+
 from fleet.sim.model import JsonObject, StatusError
 
 Scope = dict[str, Any]
@@ -97,7 +99,16 @@ class Response:
     def encode(self) -> bytes:
         if isinstance(self.body, bytes):
             return self.body
-        return json.dumps(self.body, separators=(",", ":")).encode()
+        return encode_json(self.body)
+
+
+def encode_json(doc: Any) -> bytes:
+    """Compact JSON (UTF-8). orjson is ten times faster than ``json`` on a list of pods; what it refuses
+    (integers beyond 64 bits, keys that are not strings) goes through ``json``."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return json.dumps(doc, separators=(",", ":")).encode()
 
 
 # A streaming answer: called with the ASGI send callable (and receive, to notice a client going away).

@@ -1,10 +1,12 @@
-"""Serving clusters over HTTP(S): one listening socket per cluster, connections handled by hypercorn.
+"""Serving clusters over HTTP(S): one listening socket per cluster; HTTP/1.1 by a lean loop, the rest by hypercorn.
 
-Each cluster owns a port on 127.0.0.1. Its listener accepts connections, does the TLS handshake (so the
-client certificate is known before the first request) and hands each connection to hypercorn's trio
-``TCPServer``, which speaks HTTP/1.1 and HTTP/2 and calls the cluster's ASGI app. A cluster that is
-"down" has its listening socket closed (connection refused) and every open connection cut; coming back
-up binds the same port again.
+Each cluster owns a port on 127.0.0.1. Its listener accepts connections and does the TLS handshake (so
+the client certificate is known before the first request). Plain HTTP/1.1 requests are served by
+``fleet.sim.http1`` (httptools), several times cheaper per request than hypercorn; a connection that
+negotiates HTTP/2 (ALPN ``h2``), sends the HTTP/2 preface, or asks for an Upgrade (WebSocket for
+exec/attach) goes to hypercorn's trio ``TCPServer``, with what was already read replayed. Both call the
+cluster's ASGI app. A cluster that is "down" has its listening socket closed (connection refused) and
+every open connection cut; coming back up binds the same port again.
 
 hypercorn's own ``serve`` sets up one lifespan, config and SSL context per call; 1,000 clusters share
 one of each here instead, which keeps start-up in seconds and memory small.
@@ -25,6 +27,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 
 from fleet.sim.api_app import Connection, ConnectionApp
+from fleet.sim.http1 import ReplayStream, serve_http1
 from fleet.sim.tls import fingerprint_der
 
 log = logging.getLogger(__name__)
@@ -131,10 +134,39 @@ class ClusterListener:
                 fingerprint = fingerprint_der(peer) if peer else None
                 conn_stream = tls
             conn = Connection(fingerprint, abort)
-            server = TCPServer(
-                _AppForConnection(self.app, conn), self.config, self.context, ConnectionState({}), conn_stream
-            )
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await server.run()
+                if conn_stream is not stream and conn_stream.selected_alpn_protocol() == "h2":
+                    await self._hypercorn(conn, conn_stream)
+                    return
+                handover = await self._http1(conn, conn_stream, stream.socket)
+                if handover is not None:
+                    await self._hypercorn(conn, ReplayStream(conn_stream, handover))
+                else:
+                    with trio.move_on_after(1.0) as closing:
+                        await conn_stream.aclose()  # TLS: close_notify, so the end of a response is not a cut
+                    if closing.cancelled_caught:
+                        await trio.aclose_forcefully(conn_stream)
         if abort.cancelled_caught:
             await trio.aclose_forcefully(conn_stream)
+
+    async def _http1(self, conn: Connection, stream: Any, sock: trio.socket.SocketType) -> bytes | None:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await self.app(scope, receive, send, conn)
+
+        return await serve_http1(
+            stream,
+            app,
+            scheme=self.scheme,
+            client=_address(sock.getpeername()),
+            server=_address(sock.getsockname()),
+            keep_alive_timeout=self.config.keep_alive_timeout,
+            max_head=self.config.h11_max_incomplete_size,
+        )
+
+    async def _hypercorn(self, conn: Connection, stream: Any) -> None:
+        server = TCPServer(_AppForConnection(self.app, conn), self.config, self.context, ConnectionState({}), stream)
+        await server.run()
+
+
+def _address(raw: Any) -> tuple[str, int] | None:
+    return (str(raw[0]), int(raw[1])) if isinstance(raw, tuple) and len(raw) >= 2 else None
