@@ -34,3 +34,29 @@ async def test_apply_get_patch_delete_by_kubeconfig(cluster, namespace, tmp_path
     deleted = await run("delete", "cm", "via-cli", "-n", namespace, "--cascade", "Foreground", "-o", "json")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert json.loads(deleted.stdout) == {key: [{"name": "via-cli", "namespace": namespace, "found": True}]}
+
+
+async def test_concurrency_limit_bounds_clusters_in_flight(cluster):
+    from fleet.cli.ops import Target, fan_out
+    from fleet.kube import KubeClient
+
+    in_flight = 0
+    peak = 0
+
+    async def open_client():
+        return KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+
+    async def operation(client):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await client.ping()
+        finally:
+            in_flight -= 1
+
+    targets = [Target(f"c{i}", open_client) for i in range(6)]
+    results = await fan_out(targets, operation, concurrency=2)
+    assert [r.cluster for r in results] == [f"c{i}" for i in range(6)]
+    assert all(r.error is None and r.value for r in results)
+    assert peak == 2

@@ -169,29 +169,3 @@ async def test_restart_across_the_fleet_reports_each_cluster(sim, tmp_path):
         await trio.to_thread.run_sync(
             lambda: fleet("delete", "namespace", name, "-i", inv, "--ignore-not-found", "--timeout", "PT1M")
         )
-
-
-async def test_concurrency_limit_bounds_clusters_in_flight(cluster):
-    from fleet.cli.ops import Target, fan_out
-    from fleet.kube import KubeClient
-
-    in_flight = 0
-    peak = 0
-
-    async def open_client():
-        return KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
-
-    async def operation(client):
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        try:
-            return await client.ping()
-        finally:
-            in_flight -= 1
-
-    targets = [Target(f"c{i}", open_client) for i in range(6)]
-    results = await fan_out(targets, operation, concurrency=2)
-    assert [r.cluster for r in results] == [f"c{i}" for i in range(6)]
-    assert all(r.error is None and r.value for r in results)
-    assert peak == 2
