@@ -15,7 +15,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,11 +131,8 @@ async def _verify(client: KubeClient, namespace: str, pod: str, container: str, 
     async def names() -> AsyncIterator[bytes]:
         yield "".join(f"{s.name}\n" for s in sources).encode()
 
-    async def collect(data: bytes) -> None:
-        output.extend(data)
-
     outcome = await exec_stream(
-        client, namespace, pod, ["sh", "-c", script], container=container, stdin=names(), on_stdout=collect
+        client, namespace, pod, ["sh", "-c", script], container=container, stdin=names(), on_stdout=_appender(output)
     )
     _check(outcome.exit_code, outcome.stderr, "checking the input files")
     found = output.decode().split()
@@ -208,20 +205,9 @@ async def download(
 ) -> Downloaded:
     """Collect the output files into ``store`` under ``key_prefix`` + output name."""
     select = output_selector(task)
-    listing = bytearray()
-
-    async def collect(data: bytes) -> None:
-        listing.extend(data)
-
-    outcome = await exec_stream(
-        client,
-        namespace,
-        pod,
-        ["sh", "-c", f"cd {WORKING_DIR} && find . ! -type d"],
-        container=container,
-        on_stdout=collect,
+    listing = await _output_of(
+        client, namespace, pod, container, f"cd {WORKING_DIR} && find . ! -type d", "listing the working directory"
     )
-    _check(outcome.exit_code, outcome.stderr, "listing the working directory")
     wanted = [p for p in (_clean(line) for line in listing.decode("utf-8", "replace").splitlines()) if select(p)]
     result = Downloaded()
     if not wanted:
@@ -313,6 +299,27 @@ async def run_checked(client: KubeClient, namespace: str, pod: str, container: s
         with attempt:
             outcome = await exec_stream(client, namespace, pod, ["sh", "-c", script], container=container)
             _check(outcome.exit_code, outcome.stderr, what)
+
+
+async def _output_of(client: KubeClient, namespace: str, pod: str, container: str, script: str, what: str) -> bytes:
+    """The stdout of a small shell script run in the container (retried like every transfer step)."""
+    operation = f"{what} in pod {namespace}/{pod}"
+    async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
+        with attempt:
+            output = bytearray()
+            collect = _appender(output)
+            outcome = await exec_stream(
+                client, namespace, pod, ["sh", "-c", script], container=container, on_stdout=collect
+            )
+            _check(outcome.exit_code, outcome.stderr, what)
+    return bytes(output)
+
+
+def _appender(buffer: bytearray) -> Callable[[bytes], Awaitable[None]]:
+    async def append(data: bytes) -> None:
+        buffer.extend(data)
+
+    return append
 
 
 async def release_sidecar(client: KubeClient, namespace: str, pod: str, container: str) -> None:

@@ -1,0 +1,81 @@
+"""The pod step through a network that cuts every connection after a short life (a TCP proxy on 127.0.0.1
+between fleet and the cluster): watches resume, log follows reopen from the last timestamp, no log line is
+lost or repeated, and files still move (exec transfers are retried)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from urllib.parse import urlsplit
+
+import pytest
+import trio
+import yaml
+
+from fleet.kube.client import KubeClient
+from fleet.pods.models import PodTask
+from fleet.pods.runner import run_pod_task
+
+#: How long a connection lives before the proxy cuts it.
+LIFETIME = 0.7
+
+
+async def _pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
+    async for data in source:
+        await sink.send_all(data)
+
+
+async def cutting_proxy(host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    """Forward 127.0.0.1:<given port> to host:port, closing every connection ``LIFETIME`` s after it opened."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+
+    async def handle(downstream: trio.SocketStream) -> None:
+        async with downstream:
+            try:
+                upstream = await trio.open_tcp_stream(host, port)
+            except OSError:
+                return
+            async with upstream:
+                with trio.move_on_after(LIFETIME):
+                    async with trio.open_nursery() as nursery:
+
+                        async def both(a: trio.abc.Stream, b: trio.abc.Stream) -> None:
+                            with contextlib.suppress(trio.BrokenResourceError):
+                                await _pump(a, b)
+                            nursery.cancel_scope.cancel()
+
+                        nursery.start_soon(both, downstream, upstream)
+                        nursery.start_soon(both, upstream, downstream)
+
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(handle, listeners)
+
+
+@pytest.mark.sim_only
+async def test_a_network_that_cuts_connections_loses_no_line_and_no_file(namespace, context, cluster, store, caplog):
+    caplog.set_level(logging.INFO, logger="fleet.pods.log")
+    config = yaml.safe_load(cluster.kubeconfig_path.read_text())
+    server = urlsplit(config["clusters"][0]["cluster"]["server"])
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(cutting_proxy, server.hostname, server.port)
+        config["clusters"][0]["cluster"]["server"] = f"{server.scheme}://127.0.0.1:{port}"
+        with KubeClient.from_kubeconfig(config, context=cluster.context) as flaky:
+            step = PodTask.model_validate(
+                {
+                    "namespace": namespace,
+                    "image": "busybox",
+                    "commands": [
+                        "i=0; while [ $i -lt 60 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done",
+                        "cp in.txt out.txt",
+                    ],
+                    "inputFiles": {"in.txt": "through a flaky network"},
+                    "outputFiles": ["out.txt"],
+                }
+            )
+            with trio.fail_after(60):
+                result = await run_pod_task(flaky, step, context=context("flaky"))
+        nursery.cancel_scope.cancel()
+    lines = [r.getMessage() for r in caplog.records if r.name == "fleet.pods.log"]
+    assert lines == [f"line-{i}" for i in range(60)]
+    assert result.log_reconnects >= 1
+    assert b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)]) == b"through a flaky network"
