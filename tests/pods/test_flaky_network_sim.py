@@ -6,18 +6,33 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from urllib.parse import urlsplit
 
 import pytest
 import trio
 import yaml
 
+from fleet.auth.provider import RefreshingTokenProvider, Token
 from fleet.kube.client import KubeClient
 from fleet.pods.models import PodTask
 from fleet.pods.runner import run_pod_task
 
 #: How long a connection lives before the proxy cuts it.
 LIFETIME = 0.7
+#: How long a token of ``ShortTokens`` is accepted.
+TOKEN_TTL = 1.5
+
+
+class ShortTokens(RefreshingTokenProvider):
+    """Tokens the sim accepts for ``TOKEN_TTL`` seconds only: every reopened stream needs a fresh one."""
+
+    def __init__(self, sim_cluster) -> None:
+        super().__init__(refresh_ahead=0.5)
+        self.sim_cluster = sim_cluster
+
+    def _mint(self) -> Token:
+        return Token(self.sim_cluster.issue_token(ttl=TOKEN_TTL), expires_at=time.time() + TOKEN_TTL)
 
 
 async def _pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
@@ -53,19 +68,21 @@ async def cutting_proxy(host: str, port: int, *, task_status: trio.TaskStatus[in
 
 @pytest.mark.sim_only
 async def test_a_network_that_cuts_connections_loses_no_line_and_no_file(namespace, context, cluster, store, caplog):
+    """Tokens expire every 1.5 s meanwhile: streams reopened after that use a fresh one."""
     caplog.set_level(logging.INFO, logger="fleet.pods.log")
+    tokens = ShortTokens(cluster.sim)
     config = yaml.safe_load(cluster.kubeconfig_path.read_text())
     server = urlsplit(config["clusters"][0]["cluster"]["server"])
     async with trio.open_nursery() as nursery:
         port = await nursery.start(cutting_proxy, server.hostname, server.port)
         config["clusters"][0]["cluster"]["server"] = f"{server.scheme}://127.0.0.1:{port}"
-        with KubeClient.from_kubeconfig(config, context=cluster.context) as flaky:
+        with KubeClient.from_kubeconfig(config, context=cluster.context, token_provider=tokens) as flaky:
             step = PodTask.model_validate(
                 {
                     "namespace": namespace,
                     "image": "busybox",
                     "commands": [
-                        "i=0; while [ $i -lt 60 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done",
+                        "i=0; while [ $i -lt 80 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done",
                         "cp in.txt out.txt",
                     ],
                     "inputFiles": {"in.txt": "through a flaky network"},
@@ -76,6 +93,7 @@ async def test_a_network_that_cuts_connections_loses_no_line_and_no_file(namespa
                 result = await run_pod_task(flaky, step, context=context("flaky"))
         nursery.cancel_scope.cancel()
     lines = [r.getMessage() for r in caplog.records if r.name == "fleet.pods.log"]
-    assert lines == [f"line-{i}" for i in range(60)]
+    assert lines == [f"line-{i}" for i in range(80)]
+    assert tokens.statistics().mints >= 3
     assert result.log_reconnects >= 1
     assert b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)]) == b"through a flaky network"
