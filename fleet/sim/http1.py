@@ -180,8 +180,6 @@ class Http1Connection:
         if self.upgrade is not None:
             self.upgrade += data
             return
-        if self.parsing is not None and self.parsing.method == b"":
-            self.head_size += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
@@ -190,8 +188,10 @@ class Http1Connection:
             self.upgrade = _head_bytes(self.upgrading) + data[e.args[0] :]
         except httptools.HttpParserError:
             raise _BadRequest(400) from None
-        if self.parsing is not None and self.parsing.method == b"" and self.head_size > self.max_head:
-            raise _BadRequest(431)
+        if self.parsing is not None and not self.parsing.method:  # a head still incomplete
+            self.head_size += len(data)
+            if self.head_size > self.max_head:
+                raise _BadRequest(431)
 
     async def _read(self) -> bool:
         """Read and parse what the client sent next; False at end of stream."""
