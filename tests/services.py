@@ -14,15 +14,17 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -283,18 +285,75 @@ class GoogleEndpoint:
         return issued if issued is not None and issued.expires_at > time.time() else None
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer, name: str) -> Iterator[str]:
+    """Serve ``server`` from a thread for the duration of the block; yields its base URL."""
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    scheme = "https" if isinstance(server.socket, ssl.SSLSocket) else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One request to a ``json_api``."""
+
+    method: str
+    path: str
+    headers: Message[str, str]
+    body: bytes
+
+
+@contextlib.contextmanager
+def json_api(
+    answer: Callable[[ApiRequest], tuple[int, Any]],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    name: str = "json-api",
+) -> Iterator[str]:
+    """A small JSON API on 127.0.0.1 (HTTPS with ``ssl_context``): ``answer(request)`` gives the status and
+    the body of every GET and POST. Yields the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, data = answer(ApiRequest(self.command, self.path, self.headers, body))
+            send_json(self, status, data)
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    with serving(server, name) as url:
+        yield url
+
+
 def _handler(endpoint: GoogleEndpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -330,8 +389,11 @@ def _handler(endpoint: GoogleEndpoint) -> type[BaseHTTPRequestHandler]:
                 with endpoint.lock:
                     certs = dict(endpoint.keys)
                 # google-auth signs for Google's own token URI whatever token_uri says, as Google expects.
-                claims = google_jwt.decode(assertion, certs={header["kid"]: certs[header["kid"]]},
-                                           audience=[endpoint.token_uri, GOOGLE_TOKEN_AUDIENCE])
+                claims = google_jwt.decode(  # type: ignore[no-untyped-call]
+                    assertion,
+                    certs={header["kid"]: certs[header["kid"]]},
+                    audience=[endpoint.token_uri, GOOGLE_TOKEN_AUDIENCE],
+                )
             except Exception as e:  # any malformed or badly signed assertion is one answer
                 self._send(400, {"error": "invalid_grant", "error_description": f"bad assertion: {type(e).__name__}"})
                 return
@@ -366,15 +428,8 @@ def google_token_endpoint() -> Iterator[GoogleEndpoint]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     endpoint = GoogleEndpoint(f"http://127.0.0.1:{server.server_address[1]}")
     server.RequestHandlerClass = _handler(endpoint)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="google-token-endpoint", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "google-token-endpoint"):
         yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -2,10 +2,6 @@
 references) or as files, a context chosen in a multi-context kubeconfig, and username/password."""
 
 import base64
-import contextlib
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import trio
 import yaml
@@ -13,6 +9,7 @@ import yaml
 from fleet.inventory import load_inventory, resolve_connection
 from fleet.secrets import REGISTRY, SecretResolver
 from tests.inventory.reach import namespaces_official
+from tests.services import json_api
 
 
 def _cert_user(kubeconfig_path):
@@ -68,35 +65,17 @@ async def test_context_chosen_in_a_multi_context_kubeconfig(sim_fleet, tmp_path)
     assert (await resolve_connection(current, resolver)).server == sim1.server
 
 
-@contextlib.contextmanager
 def basic_auth_server(username, password):
     """A plain-HTTP API that lists one namespace to ``Basic username:password`` and answers 401 otherwise."""
     expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
+    def answer(request):
+        if request.headers.get("Authorization") != expected:
+            return 401, {"kind": "Status", "apiVersion": "v1", "code": 401, "reason": "Unauthorized"}
+        return 200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {},
+                     "items": [{"metadata": {"name": "default"}}]}
 
-        def do_GET(self):
-            ok = self.headers.get("Authorization") == expected
-            body = {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {},
-                    "items": [{"metadata": {"name": "default"}}]}
-            data = json.dumps(body if ok else {"kind": "Status", "code": 401}).encode()
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    return json_api(answer, name="basic-auth-api")
 
 
 async def test_username_and_password_from_references(tmp_path, monkeypatch):

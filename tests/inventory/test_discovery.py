@@ -3,9 +3,6 @@ list from an HTTPS inventory API mapped by a sandboxed template; cached, refresh
 source is an error naming it."""
 
 import contextlib
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -18,6 +15,7 @@ from fleet.inventory.discovery import DiscoveryError, discover
 from fleet.secrets import SecretResolver
 from fleet.sim.tls import server_context
 from tests.inventory.reach import namespaces_official
+from tests.services import json_api
 
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::210987654321:role/fleet-discovery"
 
@@ -144,31 +142,15 @@ def inventory_api(sim_fleet, body, token):
     """A local HTTPS inventory API that wants ``Bearer <token>``."""
     requests_seen = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
+    def answer(request):
+        requests_seen.append(request.path)
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return 401, {"error": "unauthorized"}
+        return 200, body
 
-        def do_GET(self):
-            requests_seen.append(self.path)
-            ok = self.headers.get("Authorization") == f"Bearer {token}"
-            data = json.dumps(body if ok else {"error": "unauthorized"}).encode()
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = server_context(sim_fleet.ca, sim_fleet.ca.issue("inventory-api", server=True))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/v1/tenants", requests_seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with json_api(answer, ssl_context=context, name="inventory-api") as url:
+        yield f"{url}/v1/tenants", requests_seen
 
 
 TEMPLATE = """\

@@ -53,20 +53,29 @@ async def test_missing_secret_and_key_name_the_reference_not_values(openbao, mon
     assert "value-of-a-123" not in str(caught.value)
 
 
-async def test_approle_login(openbao):
-    client = openbao.client()
+READ_SECRETS = (
+    'path "secret/data/*" { capabilities = ["read"] }\n'
+    'path "sys/internal/ui/mounts/*" { capabilities = ["read"] }'
+)
+
+
+def _approle(client, **role_options) -> AppRoleAuth:
+    """A new AppRole mount with a role that may read ``secret/``; its role id and a secret id."""
     mount = _unique("approle")
     client.sys.enable_auth_method("approle", path=mount)
-    client.sys.create_or_update_policy(
-        name="fleet-read", policy='path "secret/data/*" { capabilities = ["read"] }\n'
-        'path "sys/internal/ui/mounts/*" { capabilities = ["read"] }'
-    )
-    client.auth.approle.create_or_update_approle("fleet", token_policies=["fleet-read"], mount_point=mount)
+    client.sys.create_or_update_policy(name="fleet-read", policy=READ_SECRETS)
+    client.auth.approle.create_or_update_approle("fleet", token_policies=["fleet-read"], mount_point=mount,
+                                                 **role_options)
     role_id = client.auth.approle.read_role_id("fleet", mount_point=mount)["data"]["role_id"]
     secret_id = client.auth.approle.generate_secret_id("fleet", mount_point=mount)["data"]["secret_id"]
+    return AppRoleAuth(method="approle", role_id=role_id, secret_id=secret_id, mount=mount)
+
+
+async def test_approle_login(openbao):
+    client = openbao.client()
+    auth = _approle(client)
     path = _unique("approle-test")
     client.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": "approle-read-value"}, mount_point="secret")
-    auth = AppRoleAuth(method="approle", role_id=role_id, secret_id=secret_id, mount=mount)
     resolver = SecretResolver(SecretsConfig(vault=VaultConfig(address=openbao.address, auth=auth)))
     assert await resolver.resolve(f"vault:secret/{path}#k") == "approle-read-value"
 
@@ -147,20 +156,11 @@ async def test_fleet_vault_addr_is_the_default_address(openbao, monkeypatch, tmp
 
 async def test_an_approle_token_used_up_is_replaced_by_a_new_login(openbao):
     client = openbao.client()
-    mount = _unique("approle-once")
-    client.sys.enable_auth_method("approle", path=mount)
-    client.sys.create_or_update_policy(
-        name="fleet-read-once", policy='path "secret/data/*" { capabilities = ["read"] }'
-    )
     # Each login's token serves one request: the second read finds it gone (403) and logs in again.
-    client.auth.approle.create_or_update_approle("fleet", token_policies=["fleet-read-once"], token_num_uses=1,
-                                                 mount_point=mount)
-    role_id = client.auth.approle.read_role_id("fleet", mount_point=mount)["data"]["role_id"]
-    secret_id = client.auth.approle.generate_secret_id("fleet", mount_point=mount)["data"]["secret_id"]
+    auth = _approle(client, token_num_uses=1)
     paths = [_unique("once-a"), _unique("once-b")]
     for path in paths:
         client.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": f"value-of-{path}"}, mount_point="secret")
-    auth = AppRoleAuth(method="approle", role_id=role_id, secret_id=secret_id, mount=mount)
     config = VaultConfig(address=openbao.address, auth=auth, kv_versions={"secret": 2})
     resolver = SecretResolver(SecretsConfig(vault=config))
     for path in paths:

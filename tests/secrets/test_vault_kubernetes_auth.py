@@ -4,8 +4,6 @@ the cluster's TokenReview API (here a small local stand-in for that one endpoint
 import contextlib
 import json
 import secrets as pysecrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -14,6 +12,7 @@ from google.auth import crypt, jwt
 from fleet.secrets import SecretResolver, SecretsConfig
 from fleet.secrets.config import KubernetesAuth, VaultConfig
 from fleet.sim.tls import CertificateAuthority
+from tests.services import json_api
 
 NAMESPACE, ACCOUNT, UID = "fleet", "runner", "5d1d7c8e-0000-4000-8000-000000000001"
 
@@ -34,37 +33,21 @@ def service_account_jwt() -> str:
 
 @contextlib.contextmanager
 def token_review_api(valid_token):
+    """A stand-in for the cluster's TokenReview endpoint that knows one valid token."""
     reviews = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
+    def answer(request):
+        review = json.loads(request.body)
+        ok = review["spec"]["token"] == valid_token
+        reviews.append(ok)
+        status = {"authenticated": ok}
+        if ok:
+            status["user"] = {"username": f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}", "uid": UID,
+                              "groups": ["system:serviceaccounts"]}
+        return 201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}
 
-        def do_POST(self):
-            review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            ok = review["spec"]["token"] == valid_token
-            reviews.append(ok)
-            status = {"authenticated": ok}
-            if ok:
-                status["user"] = {"username": f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}", "uid": UID,
-                                  "groups": ["system:serviceaccounts"]}
-            body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-                               "status": status}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", reviews
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with json_api(answer, name="token-review-api") as url:
+        yield url, reviews
 
 
 async def test_kubernetes_auth_login(openbao, tmp_path):
