@@ -221,3 +221,23 @@ def test_gke_tokens_refreshed_as_early_as_google_auth_does():
     now[0] += 1  # 3 min 45 s before the hour is up
     assert provider.token() == "ya29.fake-2"
     assert credentials.refreshes == 2
+
+
+def test_exec_plugin_without_expiry_is_run_again_after_max_age_and_after_a_401(tmp_path):
+    counter = tmp_path / "count"
+    script = _script(tmp_path, "plugin.py", f"""\
+        import json, pathlib
+        p = pathlib.Path({str(counter)!r})
+        n = int(p.read_text()) + 1 if p.exists() else 1
+        p.write_text(str(n))
+        print(json.dumps({{"kind": "ExecCredential", "status": {{"token": f"exec-token-{{n}}"}}}}))
+    """)
+    now = [0.0]
+    provider = ExecTokenProvider({"command": str(script)}, max_age=300.0, refresh_ahead=30.0, clock=lambda: now[0])
+    assert provider.token() == "exec-token-1"
+    now[0] = 269.0
+    assert provider.token() == "exec-token-1"
+    now[0] = 270.0  # no expirationTimestamp: kept max_age, renewed refresh_ahead before that
+    assert provider.token() == "exec-token-2"
+    provider.invalidate("exec-token-2")  # a 401: the official client would keep this token forever
+    assert provider.token() == "exec-token-3"
