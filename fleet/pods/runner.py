@@ -21,7 +21,7 @@ from fleet.errors import ApiError, StepFailed
 from fleet.kube.client import KubeClient
 from fleet.kube.objects import JsonObject, get_path
 from fleet.pods import failures, resume, transfer
-from fleet.pods.identity import PodIdentity, pod_name
+from fleet.pods.identity import PodIdentity
 from fleet.pods.logs import ContainerLog, follow_container
 from fleet.pods.models import PodTask
 from fleet.pods.outputs import Metric, OutputsCollector
@@ -32,6 +32,7 @@ from fleet.pods.spec import (
     TRANSFER_CONTAINERS,
     build_pod,
     main_container_name,
+    name_for,
     pull_secret_manifest,
     template_variables,
 )
@@ -254,7 +255,7 @@ class _PodStep:
                 return choice.pod, True, replaced
         else:
             replaced = []
-        self.name = str((self.task.metadata or {}).get("name") or pod_name(self.context.step_id))
+        self.name = name_for(self.task, self.context.step_id)
         if self.task.credentials is not None:
             self.secret = f"{self.name}-pull"[:253]
             secret = pull_secret_manifest(self.secret, self.namespace, self.task.credentials, self.identity.labels())

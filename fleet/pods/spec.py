@@ -8,7 +8,7 @@ import copy
 import json
 import os
 
-from fleet.pods.identity import IDENTITY_ANNOTATION, PodIdentity
+from fleet.pods.identity import IDENTITY_ANNOTATION, PodIdentity, pod_name
 from fleet.pods.merge import merge
 from fleet.pods.models import Credentials, JsonMap, PodTask
 
@@ -93,6 +93,15 @@ def build_pod_spec(task: PodTask, pull_secret: str | None = None) -> JsonMap:
         if task.needs_download:
             spec["containers"].append(_transfer_container(task, SIDECAR_CONTAINER))
     return spec
+
+
+def name_for(task: PodTask, step_id: str) -> str:
+    """The pod's name: ``metadata.name`` as given, else ``metadata.generateName`` (or the step id) + a random
+    suffix. fleet picks the suffix itself so that it knows the name before the pod exists (resume, cancel)."""
+    metadata = task.metadata or {}
+    if metadata.get("name"):
+        return str(metadata["name"])
+    return pod_name(str(metadata.get("generateName") or step_id))
 
 
 def main_container_name(pod: JsonMap) -> str:

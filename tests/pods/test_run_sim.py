@@ -64,7 +64,16 @@ async def test_echo_logs_outputs_metrics_and_cleanup(kube, namespace, context, c
     assert [(m.name, m.value) for m in result.metrics] == [("rows", 7.0)]
     assert result.node
     assert result.start_time
-    assert result.as_outputs()["exitCode"] == 0
+    assert result.end_time and result.end_time >= result.start_time
+    outputs = result.as_outputs()
+    assert (outputs["exitCode"], outputs["phase"], outputs["podName"]) == (0, "Succeeded", result.pod_name)
+    assert (outputs["node"], outputs["startTime"], outputs["endTime"]) == (
+        result.node,
+        result.start_time,
+        result.end_time,
+    )
+    assert outputs["vars"] == {"answer": 42, "text": "a  b"}
+    assert outputs["metrics"] == [{"name": "rows", "type": "counter", "value": 7.0, "tags": {}}]
     lines = [
         (r.levelname, r.getMessage(), r.container, r.step, r.cluster)
         for r in caplog.records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from fleet.errors import InputError
 from fleet.pods.identity import PodIdentity, label_value, pod_name
 from fleet.pods.models import InputFile, PodTask
 from fleet.pods.render import render_task, with_implied_options
-from fleet.pods.spec import build_pod, build_pod_spec, pull_secret_manifest, template_variables
+from fleet.pods.spec import build_pod, build_pod_spec, name_for, pull_secret_manifest, template_variables
 
 FILES_VOLUME = {"name": "fleet-files", "emptyDir": {"medium": "Memory"}}
 FILES_MOUNT = {"name": "fleet-files", "mountPath": "/fleet"}
@@ -460,6 +461,25 @@ def test_pod_names_are_readable_dns_names(step_id):
     assert name[-1].isalnum()
     assert all(c.isalnum() or c == "-" for c in name)
     assert pod_name(step_id) != name
+
+
+@pytest.mark.parametrize(
+    ("metadata", "pattern"),
+    [
+        ({"name": "exact-name"}, r"exact-name"),
+        ({"generateName": "export-"}, r"export-[a-z0-9]{6}"),
+        ({"generateName": "Nightly Export"}, r"nightly-export-[a-z0-9]{6}"),
+        ({"labels": {"a": "b"}}, r"smoke-test-[a-z0-9]{6}"),
+        (None, r"smoke-test-[a-z0-9]{6}"),
+    ],
+)
+def test_pod_name_given_generated_from_generate_name_or_the_step(metadata, pattern):
+    task = PodTask.model_validate({"image": "a", "commands": ["true"], "metadata": metadata})
+    name = name_for(task, "Smoke Test")
+    assert re.fullmatch(pattern, name), name
+    manifest = build_pod(task, name=name, identity=PodIdentity("r", "c", "Smoke Test"))
+    assert manifest["metadata"]["name"] == name
+    assert "generateName" not in manifest["metadata"]
 
 
 def test_pull_secret_is_dockerconfigjson_and_referenced():
