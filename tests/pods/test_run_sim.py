@@ -64,7 +64,8 @@ async def test_echo_logs_outputs_metrics_and_cleanup(kube, namespace, context, c
     assert [(m.name, m.value) for m in result.metrics] == [("rows", 7.0)]
     assert result.node
     assert result.start_time
-    assert result.end_time and result.end_time >= result.start_time
+    assert result.end_time
+    assert result.end_time >= result.start_time
     outputs = result.as_outputs()
     assert (outputs["exitCode"], outputs["phase"], outputs["podName"]) == (0, "Succeeded", result.pod_name)
     assert (outputs["node"], outputs["startTime"], outputs["endTime"]) == (
