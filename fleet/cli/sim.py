@@ -64,7 +64,10 @@ def up(
             table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(out / "kubeconfigs"))
         console.print(table)
         console.print(f"inventory: [bold]{sim.inventory_path}[/bold]")
-        console.print(f"try:       KUBECONFIG={sim.clusters[0].kubeconfig_path} kubectl get namespaces")
+        if tls:
+            console.print(f"try:       KUBECONFIG={sim.clusters[0].kubeconfig_path} kubectl get namespaces")
+        else:
+            console.print("note:      kubectl sends no bearer token over plain HTTP; drop --no-tls to use kubectl")
         console.print(f"faults:    fleet sim fault --dir {out} --cluster {sim.clusters[0].name} --latency 0.2")
         console.print("Ctrl-C stops the fleet.")
         _wait_for_interrupt()

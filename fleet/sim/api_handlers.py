@@ -7,6 +7,7 @@ are computed by ``fleet.sim.api_patch``; this module decides which applies and a
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 from typing import Any
 
@@ -78,7 +79,7 @@ async def handle_resource(
         if target.subresource in (None, "status"):
             obj = objects.get_object(state, target)
             if wants_table(req):
-                return Response(objects.metadata_table(target.rt, [obj], state.store.resource_version))
+                return Response(objects.printed_table(state, target.rt, [obj], state.store.resource_version))
             return Response(obj)
         raise method_not_allowed(method, req.path)
     if target.legacy_watch:
@@ -110,7 +111,7 @@ async def handle_resource(
 def _list(state: ClusterState, target: Target, req: Request) -> Response:
     items, rv = objects.list_objects(state, target, req)
     if wants_table(req):
-        return Response(objects.metadata_table(target.rt, items, rv))
+        return Response(objects.printed_table(state, target.rt, items, rv))
     return Response(objects.list_document(target.rt, items, rv))
 
 
@@ -131,6 +132,7 @@ def _watch(
         timeout=float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT,
         bookmarks=req.flag("allowWatchBookmarks"),
         drop_after=drop_after,
+        table=functools.partial(objects.printed_table, state, target.rt) if wants_table(req) else None,
     )
     # A watch on a missing namespace is still a valid (empty) watch, as on a real cluster.
     return StreamResponse(WatchStream(state, request, abort).run)

@@ -13,9 +13,9 @@ import copy
 import re
 import secrets
 import uuid
-from typing import Any
 
 from fleet.labels import SelectorError, parse_selector
+from fleet.sim import printers
 from fleet.sim.api_http import Request, bad_request, success_status
 from fleet.sim.api_options import check_delete_options
 from fleet.sim.api_routes import Target
@@ -47,8 +47,8 @@ def invalid(rt: ResourceType, name: str, field: str, message: str) -> StatusErro
     )
 
 
-def crd_schema_for(state: ClusterState, rt: ResourceType) -> JsonObject | None:
-    """The ``openAPIV3Schema`` of a custom resource's version, or None (built-in kind, or no schema)."""
+def crd_version_of(state: ClusterState, rt: ResourceType) -> JsonObject | None:
+    """The CRD's entry in ``spec.versions`` for a custom resource's version, or None (built-in kind)."""
     crds = state.resources.by_kind("apiextensions.k8s.io", "CustomResourceDefinition")
     if crds is None:
         return None
@@ -57,9 +57,26 @@ def crd_schema_for(state: ClusterState, rt: ResourceType) -> JsonObject | None:
         return None
     for version in crd.get("spec", {}).get("versions", []):
         if version.get("name") == rt.version:
-            schema = (version.get("schema") or {}).get("openAPIV3Schema")
-            return schema if isinstance(schema, dict) else None
+            return version if isinstance(version, dict) else None
     return None
+
+
+def crd_schema_for(state: ClusterState, rt: ResourceType) -> JsonObject | None:
+    """The ``openAPIV3Schema`` of a custom resource's version, or None (built-in kind, or no schema)."""
+    version = crd_version_of(state, rt)
+    schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def printed_table(
+    state: ClusterState, rt: ResourceType, items: list[JsonObject], resource_version: int, *, definitions: bool = True
+) -> JsonObject:
+    """The Table ``kubectl get`` shows: the kind's columns, or a CRD's ``additionalPrinterColumns``."""
+    version = crd_version_of(state, rt)
+    custom = None
+    if version is not None and version.get("additionalPrinterColumns"):
+        custom = printers.crd_columns(version["additionalPrinterColumns"])
+    return printers.table(rt, items, resource_version, custom, definitions=definitions)
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -431,26 +448,3 @@ def delete_response(rt: ResourceType, obj: JsonObject, gone: bool, options: Json
     return success_status(
         {"name": meta["name"], "group": rt.group, "kind": rt.resource, "uid": meta.get("uid", "")}
     ), 200
-
-
-def metadata_table(rt: ResourceType, items: list[JsonObject], resource_version: int) -> JsonObject:
-    """A ``meta.k8s.io/v1`` Table with the columns every kind has (kubectl get asks for tables)."""
-    rows: list[dict[str, Any]] = []
-    for obj in items:
-        meta = obj.get("metadata", {})
-        partial = {
-            "kind": "PartialObjectMetadata",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": meta,
-        }
-        rows.append({"cells": [meta.get("name", ""), meta.get("creationTimestamp", "")], "object": partial})
-    return {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": str(resource_version)},
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0},
-            {"name": "Created At", "type": "date", "format": "", "description": "creationTimestamp", "priority": 0},
-        ],
-        "rows": rows,
-    }

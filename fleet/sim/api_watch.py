@@ -9,6 +9,7 @@ events while nothing else happens. The stream waits on ``Store.wait_changed``: n
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -32,6 +33,8 @@ class WatchRequest:
     timeout: float
     bookmarks: bool
     drop_after: float | None  # a fault: cut the connection after this many seconds
+    # kubectl get -w asks for Table rows: fn(items, resourceVersion, definitions=) renders one event's object.
+    table: Callable[..., JsonObject] | None = None
 
 
 def _line(type_: str, obj: JsonObject) -> bytes:
@@ -45,6 +48,14 @@ class WatchStream:
         self.state = state
         self.request = request
         self.abort = abort
+        self._columns_sent = False
+
+    def _event(self, type_: str, obj: JsonObject, rv: int) -> bytes:
+        """One event line; as a Table row when asked (column definitions in the first one only)."""
+        if self.request.table is not None:
+            obj = self.request.table([obj], rv, definitions=not self._columns_sent)
+            self._columns_sent = True
+        return _line(type_, obj)
 
     def _matches(self, obj: JsonObject) -> bool:
         target = self.request.target
@@ -85,7 +96,7 @@ class WatchStream:
             rv = store.resource_version
             for obj in store.list_objects(rt, self.request.target.namespace or None):
                 if self._matches(obj):
-                    await self._send(send, _line("ADDED", obj))
+                    await self._send(send, self._event("ADDED", obj, rv))
         else:
             try:
                 rv = int(requested)
@@ -106,7 +117,7 @@ class WatchStream:
             for event in events:
                 rv = event.resource_version
                 if event.resource.key == rt.key and self._matches(event.object):
-                    await self._send(send, _line(event.type, event.object))
+                    await self._send(send, self._event(event.type, event.object, rv))
             with trio.move_on_after(self.state.config.bookmark_interval) as idle:
                 await store.wait_changed(rv)
             if idle.cancelled_caught and self.request.bookmarks:

@@ -166,3 +166,24 @@ def test_statefulset_and_job_status_through_the_typed_client(api_client, namespa
             break
     else:
         raise AssertionError("the Job never completed")
+
+
+def test_kubectl_rollout_undo_returns_to_the_previous_replicaset(apps_v1, cluster, namespace):
+    apps_v1.create_namespaced_deployment(namespace, _deployment("undo", replicas=1))
+    assert _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s").returncode == 0
+    [first] = apps_v1.list_namespaced_replica_set(namespace, label_selector="app=undo").items
+    changed = _kubectl(cluster, "-n", namespace, "set", "image", "deployment/undo", "main=nginx:1.28")
+    assert changed.returncode == 0, changed.stderr
+    assert _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s").returncode == 0
+    # kubectl sends the old template as Go typed it (creationTimestamp: null, resources: {}): still the same template.
+    undone = _kubectl(cluster, "-n", namespace, "rollout", "undo", "deployment/undo")
+    assert undone.returncode == 0, undone.stderr
+    assert _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s").returncode == 0
+    replica_sets = {rs.metadata.name: rs for rs in apps_v1.list_namespaced_replica_set(namespace).items}
+    assert len(replica_sets) == 2
+    back = replica_sets[first.metadata.name]
+    assert back.spec.replicas == 1
+    assert back.metadata.annotations["deployment.kubernetes.io/revision"] == "3"
+    assert back.metadata.annotations["deployment.kubernetes.io/revision-history"] == "1"
+    history = _kubectl(cluster, "-n", namespace, "rollout", "history", "deployment/undo")
+    assert [line.split()[0] for line in history.stdout.splitlines()[2:] if line.strip()] == ["2", "3"]

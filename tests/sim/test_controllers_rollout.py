@@ -1,5 +1,6 @@
 import pytest
 
+from fleet.sim.controllers.deployment import comparable
 from fleet.sim.controllers.naming import template_hash
 from fleet.sim.controllers.rollout import Sizes, new_rs_replicas, old_rs_replicas, resolve_fenceposts
 
@@ -61,3 +62,41 @@ def test_template_hashes_are_stable_short_and_change_with_the_template():
     assert template_hash(a) != template_hash(a, collision_count=1)
     assert set(template_hash(a)) <= set("bcdfghjklmnpqrstvwxz2456789")
     assert 8 <= len(template_hash(a)) <= 10
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        # what a Go-typed client sends for an unchanged template, and what a JSON client stored
+        (
+            {
+                "metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {}}]},
+            },
+            {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        ),
+        (
+            {"spec": {"volumes": [], "containers": [{"name": "c", "env": []}]}},
+            {"spec": {"containers": [{"name": "c"}]}},
+        ),
+        ({"metadata": {"annotations": {}}}, {}),
+    ],
+)
+def test_templates_compare_as_go_types_do(sent, stored):
+    assert comparable(sent) == comparable(stored)
+    assert template_hash(comparable(sent)) == template_hash(comparable(stored))
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        (
+            {"spec": {"containers": [{"name": "c", "image": "a"}]}},
+            {"spec": {"containers": [{"name": "c", "image": "b"}]}},
+        ),
+        ({"spec": {"replicas": 0}}, {"spec": {}}),  # zero is a value, not an absence
+        ({"metadata": {"labels": {"a": ""}}}, {"metadata": {"labels": {}}}),
+    ],
+)
+def test_real_differences_still_differ(left, right):
+    assert comparable(left) != comparable(right)

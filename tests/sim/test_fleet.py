@@ -102,6 +102,7 @@ def test_cli_up_then_fault_then_ctrl_c(tmp_path):
             assert line, "fleet sim up exited early:\n" + "".join(lines)
             lines.append(line)
         printed = "".join(lines)
+        assert "kubectl sends no bearer token over plain HTTP" in printed  # --no-tls: kubectl needs TLS
         assert str(out / "inventory.yaml") in printed.replace("\n", "")
         # The inventory lists both clusters (fleet's own loader reads it); each kubeconfig reaches its cluster.
         inventory = load_inventory([out / "inventory.yaml"])

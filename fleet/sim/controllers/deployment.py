@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from typing import Any
 
 from fleet.sim.controllers.conditions import get_condition, remove_condition, set_condition
 from fleet.sim.controllers.manager import Context, Controller, Key
@@ -18,11 +19,29 @@ from fleet.sim.store import now_rfc3339
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-_NOT_COPIED = frozenset({REVISION, DESIRED, MAX_REPLICAS, "kubectl.kubernetes.io/last-applied-configuration"})
+_NOT_COPIED = frozenset(
+    {REVISION, REVISION_HISTORY, DESIRED, MAX_REPLICAS, "kubectl.kubernetes.io/last-applied-configuration"}
+)
 DEFAULT_PROGRESS_DEADLINE = 600
 DEFAULT_HISTORY_LIMIT = 10
+
+
+def comparable(value: Any) -> Any:
+    """A template as Go types see it: null, ``{}`` and ``[]`` values are absent.
+
+    Typed clients (``kubectl rollout undo`` among them) send ``creationTimestamp: null`` and
+    ``resources: {}``; the API server decodes those to the zero value, so they must neither make a
+    template differ nor change its hash.
+    """
+    if isinstance(value, dict):
+        cleaned = {k: comparable(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    return value
 
 
 def _without_hash(template: JsonObject) -> JsonObject:
@@ -30,7 +49,7 @@ def _without_hash(template: JsonObject) -> JsonObject:
     labels = (t.get("metadata") or {}).get("labels")
     if labels and HASH_LABEL in labels:
         del labels[HASH_LABEL]
-    return t
+    return comparable(t)  # type: ignore[no-any-return]
 
 
 def _revision(rs: JsonObject) -> int:
@@ -87,12 +106,14 @@ class DeploymentController(Controller):
         if d is None or d["metadata"].get("deletionTimestamp"):
             return None
         spec = d.get("spec", {})
-        template = spec.get("template") or {}
+        template = comparable(spec.get("template") or {})
         owned = self.ctx.owners.owned(self.state, d["metadata"]["uid"], self.rs_rt)
         owned = [rs for rs in owned if not rs["metadata"].get("deletionTimestamp")] + self._adopt(d)
         owned.sort(key=lambda rs: (rs["metadata"].get("creationTimestamp", ""), rs["metadata"]["name"]))
         new_rs = next((rs for rs in owned if _without_hash(rs.get("spec", {}).get("template") or {}) == template), None)
         old = [rs for rs in owned if rs is not new_rs]
+        if new_rs is not None and not spec.get("paused"):
+            new_rs = self._bump_revision(new_rs, old)
         created = False
         if not spec.get("paused"):
             if (spec.get("strategy") or {}).get("type") == "Recreate":
@@ -103,6 +124,21 @@ class DeploymentController(Controller):
         elif new_rs is not None and not any(_spec_replicas(rs) for rs in old):
             new_rs = self._scale(d, new_rs, _spec_replicas(d))
         return self._sync_status(d, new_rs, old, created)
+
+    def _bump_revision(self, new_rs: JsonObject, old: list[JsonObject]) -> JsonObject:
+        """A ReplicaSet that becomes current again (``kubectl rollout undo``) takes the next revision number;
+        the numbers it had are kept in ``deployment.kubernetes.io/revision-history``."""
+        latest = max((_revision(rs) for rs in old), default=0)
+        current = _revision(new_rs)
+        if current > latest:
+            return new_rs
+        updated = copy.deepcopy(new_rs)
+        annotations = updated["metadata"].setdefault("annotations", {})
+        if current:
+            history = [h for h in annotations.get(REVISION_HISTORY, "").split(",") if h]
+            annotations[REVISION_HISTORY] = ",".join([*history, str(current)])
+        annotations[REVISION] = str(latest + 1)
+        return self.state.store.update(self.rs_rt, updated, check_version=False)
 
     def _adopt(self, d: JsonObject) -> list[JsonObject]:
         """ReplicaSets matching the selector that no controller owns (left by an orphaning delete) become ours."""
@@ -159,11 +195,11 @@ class DeploymentController(Controller):
     def _create_rs(self, d: JsonObject, old: list[JsonObject], replicas: int) -> JsonObject:
         meta, spec = d["metadata"], d["spec"]
         collisions = int(d.get("status", {}).get("collisionCount", 0))
-        hash_ = template_hash(spec.get("template") or {}, collisions)
+        hash_ = template_hash(comparable(spec.get("template") or {}), collisions)
         # A name taken by a ReplicaSet that is not ours: count the collision and hash again.
         while self.state.store.get(self.rs_rt, meta.get("namespace", ""), f"{meta['name']}-{hash_}") is not None:
             collisions += 1
-            hash_ = template_hash(spec.get("template") or {}, collisions)
+            hash_ = template_hash(comparable(spec.get("template") or {}), collisions)
         if collisions:
             self._collisions[meta["uid"]] = collisions
         template = copy.deepcopy(spec.get("template") or {})
