@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 from fleet.cli.app import app
 from fleet.errors import InputError
+from fleet.inventory.discovery import DiscoveryError
 
 
 def test_ls_json_shows_where_credentials_come_from_never_them(sim_fleet):
@@ -53,3 +54,32 @@ def test_schema_is_json_schema_of_the_inventory():
     assert set(schema["properties"]) == {"defaults", "secrets", "sources", "clusters"}
     connection = schema["$defs"]["ConnectionSpec"]["properties"]
     assert {"kubeconfig", "context", "masterUrl", "caCertData", "insecureSkipVerify", "inCluster"} <= set(connection)
+
+
+def test_ls_includes_discovered_clusters_and_a_failing_source_is_named(sim_fleet, tmp_path):
+    sim = sim_fleet.clusters[0]
+    inventory = tmp_path / "discovered.yaml"
+    inventory.write_text(f"""\
+defaults: {{tenant: found}}
+clusters:
+  - name: listed
+    tenant: own
+    connection: {{inCluster: true}}
+sources:
+  - type: kubeconfig
+    path: {sim.kubeconfig_path}
+""")
+    args = ["inventory", "ls", "-i", str(inventory), "-o", "json", "--tenant", "found"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["name"], r["tenant"], r["credentials"]) for r in rows] == [
+        (sim.name, "found", f"file:{sim.kubeconfig_path} context {sim.name}")
+    ]
+    assert rows[0]["origin"] == f"{inventory}:7 (kubeconfig source): context {sim.name}"
+
+    inventory.write_text(inventory.read_text().replace(str(sim.kubeconfig_path), "missing.yaml"))
+    result = CliRunner().invoke(app, ["inventory", "ls", "-i", str(inventory)])
+    assert isinstance(result.exception, DiscoveryError)  # fleet's main() prints it and exits 1
+    assert f"{inventory}:7 (kubeconfig source): cannot read" in str(result.exception)
+    assert "listed" not in result.output  # no partial fleet
