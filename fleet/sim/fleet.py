@@ -26,6 +26,7 @@ from fleet.sim.api_app import ClusterApp, ClusterRuntime
 from fleet.sim.api_control import ControlApp
 from fleet.sim.auth import ADMIN_USER, Authenticator
 from fleet.sim.cluster import ClusterState, SimConfig
+from fleet.sim.controllers import bootstrap, run_controllers
 from fleet.sim.faults import Faults
 from fleet.sim.requestlog import RequestRecord
 from fleet.sim.server import ClusterListener, hypercorn_config
@@ -44,39 +45,13 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _Dumper = yaml.SafeDumper
 
 
-SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-
-def seed(state: ClusterState) -> None:
-    """The objects every new cluster has: its namespaces."""
-    namespaces = state.rt("", "Namespace")
-    for name in SEED_NAMESPACES:
-        state.store.create(
-            namespaces,
-            {
-                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-                "spec": {"finalizers": ["kubernetes"]},
-                "status": {"phase": "Active"},
-            },
-        )
-
-
 async def run_services(state: ClusterState, listener: ClusterListener, services: bool) -> None:
     """Serve one cluster: its listener, and (with ``services``) its controllers and kubelet."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(listener.run, name=f"{state.name} listener")
         if services:
-            nursery.start_soon(_controllers, state, name=f"{state.name} controllers")
+            nursery.start_soon(run_controllers, state, name=f"{state.name} controllers")
             nursery.start_soon(_kubelet, state, name=f"{state.name} kubelet")
-
-
-async def _controllers(state: ClusterState) -> None:
-    try:
-        from fleet.sim.controllers import run_controllers  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        log.warning("fleet.sim.controllers is not available: %s runs without controllers", state.name)
-        return
-    await run_controllers(state)
 
 
 async def _kubelet(state: ClusterState) -> None:
@@ -326,7 +301,7 @@ class SimFleet:
             async with trio.open_nursery() as nursery:
                 for index in range(self.size):
                     state = ClusterState(f"{self.prefix}-{index}", self.config)
-                    seed(state)
+                    bootstrap(state)
                     runtime = ClusterRuntime(state)
                     listener = ClusterListener(ClusterApp(runtime), config, ssl_context)
                     runtime.server_address = f"127.0.0.1:{listener.port}"

@@ -21,7 +21,7 @@ The pods' own status (scheduling, Running, Ready) belongs to the kubelet (``flee
 running pod these controllers delete gets a deletionTimestamp and the kubelet removes it.
 
 Bootstrap: the default namespaces (``default``, ``kube-system``, ``kube-public``, ``kube-node-lease``)
-are created by ``bootstrap(state)``, which the HTTP front calls when it creates a cluster, before
+are created by ``bootstrap(state)``, which ``SimFleet`` calls when it creates a cluster, before
 serving it; ``run_controllers`` calls it too (it is idempotent), before it reports started.
 """
 
