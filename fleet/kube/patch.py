@@ -11,6 +11,7 @@ import yaml
 
 from fleet.errors import InputError, Location
 from fleet.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
+from fleet.kube.manifests import load_yaml
 from fleet.kube.objects import JsonObject
 from fleet.kube.selection import KindOptions, locate, parse_choice, reject_unknown
 from fleet.kube.wait import wait_ready
@@ -42,7 +43,7 @@ def parse_patch(patch: str | JsonObject | list[Any], patch_type: PatchType, *, s
     data: Any = patch
     if isinstance(patch, str):
         try:
-            data = yaml.safe_load(patch)
+            data = load_yaml(patch)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark
             raise InputError(

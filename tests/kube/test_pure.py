@@ -68,7 +68,14 @@ def test_status_is_parsed_and_truncated():
 
 
 TRANSLATIONS = [
+    ("api 429", ApiException(status=429, reason="Too Many Requests"), ApiError, True),
+    ("api 500", ApiException(status=500, reason="Internal Server Error"), ApiError, True),
+    ("api 502", ApiException(status=502, reason="Bad Gateway"), ApiError, True),
     ("api 503", ApiException(status=503, reason="Service Unavailable"), ApiError, True),
+    ("api 504", ApiException(status=504, reason="Gateway Timeout"), ApiError, True),
+    ("api 400", ApiException(status=400, reason="Bad Request"), ApiError, False),
+    ("api 409", ApiException(status=409, reason="Conflict"), ApiError, False),
+    ("api 422", ApiException(status=422, reason="Unprocessable Entity"), ApiError, False),
     ("api 404", ApiException(status=404, reason="Not Found"), ApiError, False),
     ("client ssl failure", ApiException(status=0, reason="SSLError"), ConnectFailed, True),
     ("refused", urllib3.exceptions.NewConnectionError(None, "refused"), ConnectFailed, True),
@@ -143,3 +150,13 @@ def test_public_all_is_sorted_and_complete():
     assert list(fleet.kube.__all__) == sorted(fleet.kube.__all__)
     for name in fleet.kube.__all__:
         assert hasattr(fleet.kube, name), name
+
+
+def test_yaml_timestamps_stay_strings_as_kubernetes_reads_them():
+    from fleet.kube.manifests import load_manifests
+    from fleet.kube.patch import PatchType, parse_patch
+
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, annotations: {released: 2024-01-01}}\n"
+    assert load_manifests(text)[0].obj["metadata"]["annotations"] == {"released": "2024-01-01"}
+    patch = parse_patch("metadata: {annotations: {at: 2024-01-01T10:00:00Z}}", PatchType.MERGE)
+    assert patch == {"metadata": {"annotations": {"at": "2024-01-01T10:00:00Z"}}}
