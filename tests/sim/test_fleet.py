@@ -158,3 +158,34 @@ def test_cli_demo(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sim-1" in result.stdout
     assert "apps/v1" in result.stdout
+
+
+def test_pods_become_ready_after_the_configured_delay(tmp_path):
+    from kubernetes import watch
+
+    from fleet.sim.cluster import SimConfig
+
+    with SimFleet(1, tls=False, out_dir=tmp_path, config=SimConfig(ready_delay=1.0)) as sim:
+        api_client = kubernetes.config.new_client_from_config(str(sim.clusters[0].kubeconfig_path))
+        with api_client:
+            core = kubernetes.client.CoreV1Api(api_client)
+            start = core.list_namespaced_pod("default").metadata.resource_version
+            created = time.monotonic()
+            core.create_namespaced_pod(
+                "default", {"metadata": {"name": "slow"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+            )
+            running_at = ready_at = None
+            w = watch.Watch()
+            for event in w.stream(core.list_namespaced_pod, "default", resource_version=start, timeout_seconds=20):
+                pod = event["object"]
+                conditions = {c.type: c.status for c in (pod.status.conditions or [])}
+                if pod.status.phase == "Running" and running_at is None:
+                    running_at = time.monotonic()
+                    assert conditions.get("Ready") != "True"
+                if conditions.get("Ready") == "True":
+                    ready_at = time.monotonic()
+                    w.stop()
+            assert running_at is not None
+            assert ready_at is not None
+            assert running_at - created < 1.0
+            assert ready_at - created >= 0.9
