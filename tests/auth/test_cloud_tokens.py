@@ -5,10 +5,11 @@ ones do not."""
 import base64
 import time
 
+import boto3
 import pytest
 import trio
 
-from fleet.auth import AuthError, EksTokenProvider, GkeTokenProvider, google_credentials
+from fleet.auth import AuthError, EksTokenProvider, GkeTokenProvider, google_credentials, presign_token
 from fleet.inventory import load_inventory, resolve_connection
 from fleet.secrets import SecretResolver
 from fleet.sim.cloud_tokens import (
@@ -43,7 +44,11 @@ def test_eks_token_format_and_rules(moto):
     secret_for = identities(moto)
     assert verify_eks_token(token, "prod-eu-1", secret_for) == "arn:aws:iam::123456789012:user/deployer"
     tampered = "k8s-aws-v1." + base64.urlsafe_b64encode(url.replace("2011-06-15", "2011-06-16").encode()).decode()
+    sts = boto3.client("sts", endpoint_url=moto.endpoint, region_name="eu-west-1")
+    short = presign_token(sts, "prod-eu-1", expires_in=60)  # X-Amz-Expires below the server's 15 minutes wins
+    assert verify_eks_token(short, "prod-eu-1", secret_for, now=time.time() + 50)
     cases = [
+        (lambda: verify_eks_token(short, "prod-eu-1", secret_for, now=time.time() + 62), "has expired"),
         (lambda: verify_eks_token(token, "prod-eu-2", secret_for), "signature does not match"),
         (lambda: verify_eks_token(token, "prod-eu-1", secret_for, now=time.time() + 15 * 60 + 1), "has expired"),
         (lambda: verify_eks_token(token, "prod-eu-1", secret_for, now=time.time() - 3600), "in the future"),
