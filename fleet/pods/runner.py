@@ -44,6 +44,8 @@ pod_log = logging.getLogger("fleet.pods.log")
 
 #: The deadline of cleanup (deleting the pod) once the step is over or cancelled.
 CLEANUP_DEADLINE = 15.0
+#: How long creating the pod may take (retries included); a cancel meanwhile waits for the answer.
+CREATE_DEADLINE = 60.0
 #: How long fleet waits for the pod to report its final phase after the file sidecar was released.
 FINAL_PHASE_WAIT = 30.0
 
@@ -143,7 +145,7 @@ class _PodStep:
             pod, resumed, replaced = await self._find_or_create()
         except BaseException as exc:
             # Cancelled while creating: the pod may exist already although its creation never answered.
-            if _is_cancel(exc) and not self.context.detach.detached:
+            if (_is_cancel(exc) or isinstance(exc, _CreateUnanswered)) and not self.context.detach.detached:
                 await self._delete(grace=0)
             raise
         tracker = PodTracker(pod)
@@ -263,13 +265,22 @@ class _PodStep:
                 "POST", f"/api/v1/namespaces/{self.namespace}/secrets", body=secret, operation="create pull secret"
             )
         manifest = build_pod(self.task, name=self.name, identity=self.identity, pull_secret=self.secret)
+        created: JsonObject | None = None
         try:
-            created = await self.client.request(
-                "POST", f"/api/v1/namespaces/{self.namespace}/pods", body=manifest, operation=f"create pod {self.name}"
-            )
+            # Shielded: a cancel that arrives meanwhile waits for the answer, so the cleanup after it knows the
+            # pod exists (an abandoned request could still create the pod after the cleanup deleted nothing).
+            with trio.CancelScope(shield=True), trio.move_on_after(CREATE_DEADLINE):
+                created = await self.client.request(
+                    "POST",
+                    f"/api/v1/namespaces/{self.namespace}/pods",
+                    body=manifest,
+                    operation=f"create pod {self.name}",
+                )
         except BaseException:
             await self._delete_secret()
             raise
+        if created is None:
+            raise _CreateUnanswered(f"the API server did not answer the creation of pod {self.name} in time")
         log.info("created pod %s/%s", self.namespace, self.name, extra=self.extra)
         return created, False, replaced
 
@@ -385,6 +396,10 @@ class _PodStep:
 
 class _Timeout(StepFailed):
     """waitUntilRunning or waitUntilCompletion ran out."""
+
+
+class _CreateUnanswered(StepFailed):
+    """The pod's creation was not answered: it may exist, so it is deleted."""
 
 
 class _StartFailed(StepFailed):
