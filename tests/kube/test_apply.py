@@ -78,6 +78,12 @@ async def test_dry_run_of_an_unchanged_object_has_an_empty_diff(kube, namespace)
 
 BAD_INPUT = [
     ("unknown kind", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g}\n", "document 2: kind", "Gizmo"),
+    (
+        "unknown group",
+        "apiVersion: nope.example.com/v1\nkind: Thing\nmetadata: {name: t}\n",
+        "document 2: kind",
+        "'nope.example.com/v1'",
+    ),
     ("no apiVersion", "kind: ConfigMap\nmetadata: {name: g}\n", "document 2: apiVersion", "apiVersion is missing"),
     ("invalid yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [g\n", "<inline>:10", "(started on line 9)"),
     ("no name", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "metadata.name", "metadata.name is missing"),
