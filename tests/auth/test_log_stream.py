@@ -13,7 +13,7 @@ from fleet.pods import PodRunContext, PodTask, run_pod_task
 from fleet.pods import logs as pod_logs
 from tests.auth.test_long_run import SimTokens
 
-LINES = 50
+LINES = 60
 
 
 @pytest.mark.slow
@@ -23,9 +23,10 @@ async def test_a_log_stream_that_outlives_its_tokens_loses_and_repeats_nothing(
     if cluster.sim is None:
         pytest.skip("needs the sim, which issues tokens that die after a given time")
     caplog.set_level("INFO", logger="fleet.pods.log")
-    # Reopen the stream every 0.4 s while tokens die after 0.5 s: most reopens meet a dead token.
+    # Reopen the stream every 0.4 s while tokens die 0.8 s after they were minted: a reopen often meets a
+    # dead token (and a fresh one has 0.8 s to reach the server, even on a loaded machine).
     monkeypatch.setattr(pod_logs, "PROACTIVE_RECONNECT", timedelta(seconds=0.4))
-    provider = SimTokens(cluster.sim, ttl=0.5)
+    provider = SimTokens(cluster.sim, ttl=0.8)
     step = PodTask.model_validate({
         "namespace": namespace,
         "image": "busybox",
