@@ -276,8 +276,12 @@ async def test_killed_137_is_likely_out_of_memory(kube, namespace, context):
 
 async def test_image_pull_failure_is_fast_and_deletes(kube, namespace, context):
     step = task(namespace, image="nginx:fail", commands=["true"])
-    with trio.fail_after(20), pytest.raises(PodStepFailed, match=r"cannot start: (ErrImagePull|ImagePullBackOff)"):
+    start = trio.current_time()
+    with trio.fail_after(20), pytest.raises(PodStepFailed, match=r"cannot start: (ErrImagePull|ImagePullBackOff)") as e:
         await run_pod_task(kube, step, context=context("pull"))
+    assert trio.current_time() - start < 5  # not waitUntilRunning (PT10M)
+    assert "Warning events:" in str(e.value)
+    assert 'Failed to pull image "nginx:fail"' in str(e.value)
     assert await pods_of(kube, namespace) == []
 
 
