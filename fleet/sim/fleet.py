@@ -15,7 +15,7 @@ import logging
 import secrets
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,13 +45,34 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _Dumper = yaml.SafeDumper
 
 
+RESTART_DELAYS = (0.1, 0.5, 2.0, 5.0)
+
+
+async def supervised(service: Callable[[ClusterState], Awaitable[None]], state: ClusterState, what: str) -> None:
+    """Run one of a cluster's services; a crash is logged and the service restarted after a pause.
+
+    A bug in a controller or the kubelet must not take the API (or the fleet's other clusters) down
+    with it, as on a real control plane; the log says what crashed.
+    """
+    crashes = 0
+    while True:
+        try:
+            await service(state)
+            return
+        except Exception:
+            delay = RESTART_DELAYS[min(crashes, len(RESTART_DELAYS) - 1)]
+            crashes += 1
+            log.exception("%s: the %s crashed (%d times); restarting it in %s s", state.name, what, crashes, delay)
+        await trio.sleep(delay)
+
+
 async def run_services(state: ClusterState, listener: ClusterListener, services: bool) -> None:
     """Serve one cluster: its listener, and (with ``services``) its controllers and kubelet."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(listener.run, name=f"{state.name} listener")
         if services:
-            nursery.start_soon(run_controllers, state, name=f"{state.name} controllers")
-            nursery.start_soon(_kubelet, state, name=f"{state.name} kubelet")
+            nursery.start_soon(supervised, run_controllers, state, "controllers", name=f"{state.name} controllers")
+            nursery.start_soon(supervised, _kubelet, state, "kubelet", name=f"{state.name} kubelet")
 
 
 async def _kubelet(state: ClusterState) -> None:

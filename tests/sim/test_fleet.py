@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -189,3 +190,32 @@ def test_pods_become_ready_after_the_configured_delay(tmp_path):
             assert ready_at is not None
             assert running_at - created < 1.0
             assert ready_at - created >= 0.9
+
+
+async def test_a_crashed_cluster_service_is_logged_and_restarted(autojump_clock, caplog):
+    import trio
+
+    from fleet.sim.cluster import ClusterState
+    from fleet.sim.fleet import supervised
+
+    runs = []
+
+    async def flaky(state):
+        runs.append(trio.current_time())
+        if len(runs) < 3:
+            raise RuntimeError("a bug")
+
+    await supervised(flaky, ClusterState("sup"), "kubelet")
+    assert len(runs) == 3
+    assert [round(b - a, 3) for a, b in itertools.pairwise(runs)] == [0.1, 0.5]
+    crashed = [r for r in caplog.records if "the kubelet crashed" in r.getMessage()]
+    assert len(crashed) == 2
+    assert all(r.exc_info for r in crashed)
+
+    async def forever(state):
+        await trio.sleep_forever()
+
+    with trio.move_on_after(1) as scope:  # cancellation is not a crash: it ends the service
+        await supervised(forever, ClusterState("sup"), "kubelet")
+    assert scope.cancelled_caught
+    assert len([r for r in caplog.records if "the kubelet crashed" in r.getMessage()]) == 2
