@@ -174,6 +174,9 @@ class _Parser:
             paren, ppos = self.take("'('")
             if paren != "(":
                 raise SelectorError(self.text, ppos, f"expected '(' after {op!r}, found {paren!r}")
+            closing = self.peek()
+            if closing is not None and closing[0] == ")":
+                raise SelectorError(self.text, closing[1], f"expected at least one value in the {op!r} set")
             values = [self.value()]
             while True:
                 sep, spos = self.take("',' or ')'")

@@ -43,6 +43,8 @@ def test_selector_matching(text, matches):
         ("env=-x-", 4, "is not a valid label value"),
         ("n>x", 2, "expected an integer"),
         ("a=b c=d", 4, "expected ',' between requirements"),
+        ("env in ()", 8, "expected at least one value in the 'in' set"),
+        ("env notin ( )", 12, "expected at least one value in the 'notin' set"),
     ],
 )
 def test_selector_errors_say_where_and_what(text, position, expected):

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from pythonjsonlogger.json import JsonFormatter
 from rich.console import Console
 
 from fleet import __version__
@@ -20,6 +21,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
+
+
+def _log_handler(log_format: str) -> logging.Handler:
+    """Logs go to stderr: one line of text each, or one JSON object each (``FLEET_LOG_FORMAT=json``)."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
 
 
 def _version_callback(value: bool) -> None:
@@ -37,7 +53,7 @@ def _root(
 ) -> None:
     settings = FleetSettings()
     level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, handlers=[_log_handler(settings.log_format)])
     install_log_redaction()  # every log line passes the secret redaction registry
 
 
