@@ -15,7 +15,7 @@ import trio
 
 from fleet.labels import SelectorError, parse_selector
 from fleet.sim import api_objects as objects
-from fleet.sim import openapi
+from fleet.sim import api_reviews, openapi
 from fleet.sim.api_http import (
     Receive,
     Request,
@@ -65,6 +65,8 @@ async def handle_resource(
     state: ClusterState, req: Request, segments: list[str], abort: trio.CancelScope, drop_watch_after: float | None
 ) -> Response | StreamResponse:
     target = parse_target(state.resources, segments)
+    if api_reviews.serves(target):
+        return api_reviews.handle(state, target, req)
     method = req.method
     if method == "GET":
         if target.subresource in ("log",):

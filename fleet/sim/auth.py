@@ -52,7 +52,7 @@ class ClusterAuth:
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() == "bearer" and token:
-                user = self._user_of(token.strip())
+                user = self.user_of(token.strip())
                 if user is not None:
                     return user
             raise _unauthorized()
@@ -60,7 +60,8 @@ class ClusterAuth:
             return self._certs[cert_fingerprint]
         raise _unauthorized()
 
-    def _user_of(self, token: str) -> str | None:
+    def user_of(self, token: str) -> str | None:
+        """Who a bearer token belongs to (None: unknown, expired or revoked); TokenReview asks this."""
         known = self._tokens.get(token)
         if known is not None:
             if known.expires is None or time.monotonic() < known.expires:

@@ -6,6 +6,7 @@ import copy
 import uuid
 from dataclasses import dataclass, field
 
+from fleet.sim.auth import ClusterAuth
 from fleet.sim.model import JsonObject, ResourceType
 from fleet.sim.resources import ResourceRegistry
 from fleet.sim.store import Store, now_rfc3339
@@ -34,6 +35,8 @@ class ClusterState:
     config: SimConfig = field(default_factory=SimConfig)
     store: Store = field(init=False)
     resources: ResourceRegistry = field(default_factory=ResourceRegistry)
+    # The credentials the cluster accepts; the API's TokenRequest and TokenReview use them too.
+    auth: ClusterAuth = field(default_factory=ClusterAuth)
 
     def __post_init__(self) -> None:
         self.store = Store(history=self.config.history)

@@ -323,7 +323,7 @@ class SimFleet:
                 for index in range(self.size):
                     state = ClusterState(f"{self.prefix}-{index}", self.config)
                     bootstrap(state)
-                    runtime = ClusterRuntime(state)
+                    runtime = ClusterRuntime(state, auth=state.auth)
                     listener = ClusterListener(ClusterApp(runtime), config, ssl_context)
                     runtime.server_address = f"127.0.0.1:{listener.port}"
                     out.append((runtime, listener))

@@ -83,6 +83,20 @@ BUILTIN: tuple[ResourceType, ...] = (
         ("crd", "crds"),
         ("status",),
     ),
+    # reviews: answered at once, never stored (fleet/sim/api_reviews.py)
+    _rt("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, (), (), verbs=("create",)),
+    _rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, (), (), verbs=("create",)),
+    _rt(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        False,
+        (),
+        (),
+        verbs=("create",),
+    ),
+    _rt("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, (), (), verbs=("create",)),
     # others kubectl and fleet touch
     _rt("coordination.k8s.io", "v1", "leases", "Lease", True, (), ()),
     _rt("events.k8s.io", "v1", "events", "Event", True, ("ev",), ()),

@@ -1,0 +1,171 @@
+"""Requests answered at once and never stored: reviews, service account tokens, evictions.
+
+- ``tokenreviews`` (authentication.k8s.io/v1): is a bearer token valid here, and whose is it (Vault's
+  kubernetes auth method asks this);
+- ``selfsubjectreviews``: who am I (``kubectl auth whoami``);
+- ``selfsubjectaccessreviews`` / ``subjectaccessreviews`` (authorization.k8s.io/v1): may I (``kubectl auth
+  can-i``). The sim has no authorization: every authenticated user may do everything, and says so;
+- ``serviceaccounts/<name>/token`` (TokenRequest, ``kubectl create token``): a token for
+  ``system:serviceaccount:<ns>:<name>`` that this cluster accepts until it expires;
+- ``pods/<name>/eviction`` (``kubectl drain``): the pod is deleted as a DELETE would (PodDisruptionBudgets
+  are not consulted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fleet.sim import api_objects as objects
+from fleet.sim.api_http import JSON, Request, Response, method_not_allowed
+from fleet.sim.api_options import check_write_options
+from fleet.sim.api_routes import Target
+from fleet.sim.cluster import ClusterState
+from fleet.sim.model import JsonObject, StatusError
+from fleet.sim.store import now_rfc3339
+
+REVIEWS = frozenset(
+    {
+        "tokenreviews.authentication.k8s.io",
+        "selfsubjectreviews.authentication.k8s.io",
+        "selfsubjectaccessreviews.authorization.k8s.io",
+        "subjectaccessreviews.authorization.k8s.io",
+    }
+)
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+DEFAULT_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
+TOKEN_SECONDS = 3600
+MIN_TOKEN_SECONDS = 600
+_SA_PREFIX = "system:serviceaccount:"
+
+
+def serves(target: Target) -> bool:
+    """Whether this request is one of those answered here."""
+    return target.rt.key in REVIEWS or (target.rt.key, target.subresource) in (
+        ("serviceaccounts", "token"),
+        ("pods", "eviction"),
+    )
+
+
+def groups_of(user: str) -> list[str]:
+    if user.startswith(_SA_PREFIX):
+        namespace = user[len(_SA_PREFIX) :].split(":", 1)[0]
+        return ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]
+    return ["system:masters", "system:authenticated"]
+
+
+def handle(state: ClusterState, target: Target, req: Request) -> Response:
+    if req.method != "POST" or (target.rt.key in REVIEWS) == (target.name is not None):
+        raise method_not_allowed(req.method, req.path)
+    check_write_options(req, "CreateOptions")
+    body = _body(target, req)
+    if target.subresource == "token":
+        return _token_request(state, target, body, req)
+    if target.subresource == "eviction":
+        return _evict(state, target, body)
+    return Response(_review(state, target, body, req), 201)
+
+
+def _body(target: Target, req: Request) -> JsonObject:
+    """The request body. kubectl's typed clients send protobuf, which the sim does not decode; where the
+    answer does not depend on the body (who am I, may I, a token with the default lifetime) it is read
+    as empty, elsewhere it is 415 UnsupportedMediaType."""
+    if req.content_type == PROTOBUF:
+        if target.rt.kind == "TokenReview" or target.subresource == "eviction":
+            raise StatusError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                f'{JSON} (got "{PROTOBUF}")',
+            )
+        return {}
+    return req.json_body()
+
+
+def _review(state: ClusterState, target: Target, body: JsonObject, req: Request) -> JsonObject:
+    rt = target.rt
+    spec = body.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise objects.invalid(rt, "", "spec", "Invalid value: expected an object")
+    review: JsonObject = {
+        "kind": rt.kind,
+        "apiVersion": rt.api_version,
+        "metadata": {"creationTimestamp": None},
+        "spec": spec,
+    }
+    if rt.kind == "TokenReview":
+        token = spec.get("token")
+        if not isinstance(token, str) or not token:
+            raise objects.invalid(rt, "", "spec.token", "Required value")
+        user = state.auth.user_of(token)
+        audiences = spec.get("audiences") or [DEFAULT_AUDIENCE]
+        status: JsonObject = {"authenticated": user is not None, "audiences": audiences}
+        if user is not None:
+            status["user"] = {"username": user, "groups": groups_of(user)}
+        else:
+            status["error"] = "invalid bearer token"
+        review["status"] = status
+    elif rt.kind == "SelfSubjectReview":
+        review["status"] = {"userInfo": {"username": req.user, "groups": groups_of(req.user)}}
+    else:
+        review["status"] = {"allowed": True, "reason": "fleet.sim authorizes every authenticated user"}
+    return review
+
+
+def _token_request(state: ClusterState, target: Target, body: JsonObject, req: Request) -> Response:
+    assert target.name is not None
+    objects.get_object(state, target)  # 404 for a service account that does not exist
+    spec: dict[str, Any] = dict(body.get("spec") or {})
+    seconds = spec.get("expirationSeconds", TOKEN_SECONDS)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < MIN_TOKEN_SECONDS:
+        raise StatusError(
+            422,
+            "Invalid",
+            f'TokenRequest.authentication.k8s.io "{target.name}" is invalid: spec.expirationSeconds: '
+            f"Invalid value: {seconds!r}: may not specify a duration less than 10 minutes",
+            {
+                "name": target.name,
+                "group": "authentication.k8s.io",
+                "kind": "TokenRequest",
+                "causes": [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "spec.expirationSeconds",
+                        "message": "may not specify a duration less than 10 minutes",
+                    }
+                ],
+            },
+        )
+    spec["expirationSeconds"] = seconds
+    spec.setdefault("audiences", [DEFAULT_AUDIENCE])
+    spec.setdefault("boundObjectRef", None)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    token = "" if req.dry_run else state.auth.issue_token(seconds, f"{_SA_PREFIX}{target.ns}:{target.name}")
+    return Response(
+        {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": target.name, "namespace": target.ns, "creationTimestamp": now_rfc3339()},
+            "spec": spec,
+            "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        },
+        201,
+    )
+
+
+def _evict(state: ClusterState, target: Target, body: JsonObject) -> Response:
+    assert target.name is not None
+    options = body.get("deleteOptions") or {}
+    if not isinstance(options, dict):
+        raise objects.invalid(target.rt, target.name, "deleteOptions", "Invalid value: expected an object")
+    objects.delete_object(state, target.rt, target.ns, target.name, options)
+    return Response(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "code": 201,
+        },
+        201,
+    )
