@@ -106,6 +106,17 @@ class Result:
     requests: int
     errors: int
     rate: float
+    server_cpu: float  # seconds of CPU the server process spent on the run
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.server_cpu / max(1, self.requests)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -129,8 +140,8 @@ class Target:
 
 
 @contextmanager
-def fleet_process(clusters: int, tls: bool) -> Iterator[Path]:
-    """``fleet sim up`` in its own process; yields its output directory."""
+def fleet_process(clusters: int, tls: bool) -> Iterator[tuple[Path, int]]:
+    """``fleet sim up`` in its own process; yields its output directory and process id."""
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         out = Path(tmp) / "fleet"
         command = [sys.executable, "-m", "fleet", "sim", "up", "--clusters", str(clusters), "--out", str(out)]
@@ -143,7 +154,7 @@ def fleet_process(clusters: int, tls: bool) -> Iterator[Path]:
                     break
             else:
                 raise RuntimeError("fleet sim up exited before serving")
-            yield out
+            yield out, proc.pid
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=120)
@@ -151,8 +162,8 @@ def fleet_process(clusters: int, tls: bool) -> Iterator[Path]:
 
 
 @contextmanager
-def baseline_process(body_size: int, tls: bool) -> Iterator[Path]:
-    """The baseline server in its own process; yields a kubeconfig for it."""
+def baseline_process(body_size: int, tls: bool) -> Iterator[tuple[Path, int]]:
+    """The baseline server in its own process; yields a kubeconfig for it and its process id."""
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         kubeconfig = Path(tmp) / "baseline.yaml"
         command = [sys.executable, "-c", BASELINE_SERVER, str(body_size), str(kubeconfig), "tls" if tls else "plain"]
@@ -161,7 +172,7 @@ def baseline_process(body_size: int, tls: bool) -> Iterator[Path]:
         try:
             if proc.stdout.readline().strip() != "serving":
                 raise RuntimeError("the baseline server exited before serving")
-            yield kubeconfig
+            yield kubeconfig, proc.pid
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
@@ -246,10 +257,13 @@ def lean_worker(
     return run_threads(calls, seconds, start_at)
 
 
-def measure_lean(name: str, kubeconfigs: list[Path], path: str, procs: int, threads: int, seconds: float) -> Result:
+def measure_lean(
+    name: str, server: int, kubeconfigs: list[Path], path: str, procs: int, threads: int, seconds: float
+) -> Result:
     targets = [Target.from_kubeconfig(k) for k in kubeconfigs]
     # Each process gets its own share of the clusters, so that a spread covers every cluster.
     shares = [targets[i::procs] or targets for i in range(procs)]
+    cpu = process_cpu(server)
     with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
         start_at = time.time() + SPAWN_TIME
         futures = [pool.submit(lean_worker, share, path, threads, seconds, start_at) for share in shares]
@@ -260,6 +274,7 @@ def measure_lean(name: str, kubeconfigs: list[Path], path: str, procs: int, thre
         sum(o[0] for o in outcomes),
         sum(o[1] for o in outcomes),
         sum(o[2] for o in outcomes),
+        process_cpu(server) - cpu,
     )
 
 
@@ -283,36 +298,40 @@ def official_worker(
             c.close()
 
 
-def measure_official(name: str, kubeconfigs: list[Path], what: str, threads: int, seconds: float) -> Result:
+def measure_official(
+    name: str, server: int, kubeconfigs: list[Path], what: str, threads: int, seconds: float
+) -> Result:
+    cpu = process_cpu(server)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         requests, errors, rate = pool.submit(official_worker, kubeconfigs, what, threads, seconds, time.time()).result()
-    return Result(name, f"official 1x{threads}", requests, errors, rate)
+    return Result(name, f"official 1x{threads}", requests, errors, rate, process_cpu(server) - cpu)
 
 
-def measure(name: str, kubeconfigs: list[Path], args: argparse.Namespace) -> list[Result]:
+def measure(name: str, server: int, kubeconfigs: list[Path], args: argparse.Namespace) -> list[Result]:
     results = []
     for what, path in PATHS.items():
         label = f"{what}: {name}"
-        results.append(measure_lean(label, kubeconfigs, path, args.procs, args.threads, args.seconds))
-        results.append(measure_official(label, kubeconfigs, what, args.threads * args.procs, args.seconds))
+        results.append(measure_lean(label, server, kubeconfigs, path, args.procs, args.threads, args.seconds))
+        results.append(measure_official(label, server, kubeconfigs, what, args.threads * args.procs, args.seconds))
     return results
 
 
 def measure_fleet(clusters: int, spread: int, args: argparse.Namespace) -> tuple[list[Result], int]:
-    with fleet_process(clusters, args.tls) as out:
+    with fleet_process(clusters, args.tls) as (out, server):
         names = [f"sim-{clusters - 1 - i}" for i in range(spread)]
         kubeconfigs = [out / "kubeconfigs" / f"{n}.yaml" for n in names]
         size = 0
         for kubeconfig in kubeconfigs:
             size = prepare(kubeconfig)
-        return measure(f"{spread} of {clusters} cluster(s)", kubeconfigs, args), size
+        return measure(f"{spread} of {clusters} cluster(s)", server, kubeconfigs, args), size
 
 
 def measure_baseline(body_size: int, args: argparse.Namespace) -> dict[str, Result]:
     """The baseline with each client, by client name."""
-    with baseline_process(body_size, args.tls) as kubeconfig:
-        lean = measure_lean("baseline", [kubeconfig], "/x", args.procs, args.threads, args.seconds)
-        official = measure_official("baseline", [kubeconfig], "get deployment", args.threads * args.procs, args.seconds)
+    with baseline_process(body_size, args.tls) as (kubeconfig, server):
+        lean = measure_lean("baseline", server, [kubeconfig], "/x", args.procs, args.threads, args.seconds)
+        threads = args.threads * args.procs
+        official = measure_official("baseline", server, [kubeconfig], "get deployment", threads, args.seconds)
     return {lean.client: lean, official.client: official}
 
 
@@ -334,15 +353,19 @@ def main() -> None:
 
     mode = "TLS" if args.tls else "plain HTTP"
     print(f"fleet sim throughput ({mode}; {os.cpu_count()} CPUs shared by server and clients; {args.seconds:g} s each)")
-    print(f"{'scenario':<40}{'client':>14}{'req/s':>9}{'errors':>8}{'vs baseline':>13}")
-    for r in results:
-        ratio = r.rate / baseline[r.client].rate
-        print(f"{r.name:<40}{r.client:>14}{r.rate:>9.0f}{r.errors:>8}{ratio:>12.2f}x")
-    for b in baseline.values():
-        print(f"{'baseline: fixed ' + str(size) + ' B, same stack':<40}{b.client:>14}{b.rate:>9.0f}{b.errors:>8}")
+    print(f"{'scenario':<40}{'client':>14}{'req/s':>8}{'errors':>7}{'vs base':>9}{'server us/req':>15}{'capacity':>10}")
+    rows = [(r, f"{r.rate / baseline[r.client].rate:.2f}x") for r in results]
+    rows += [(b, "") for b in baseline.values()]
+    for r, ratio in rows:
+        name = r.name if r.name != "baseline" else f"baseline: fixed {size} B, same stack"
+        print(
+            f"{name:<40}{r.client:>14}{r.rate:>8.0f}{r.errors:>7}{ratio:>9}"
+            f"{r.cpu_per_request * 1e6:>15.0f}{1 / r.cpu_per_request:>10.0f}"
+        )
     print(
-        "lean: urllib3 threads in separate processes, what the server serves; official: one process of "
-        "kubernetes clients, limited by that client's own CPU (one GIL)."
+        "lean: urllib3 threads in separate processes; official: one process of kubernetes clients, whose own CPU\n"
+        "(one GIL) limits it. server us/req: the server process's CPU per request; capacity: the requests per second\n"
+        "one fully busy core of the server would serve at that cost (what the server could give a faster client)."
     )
     if args.json:
         figures = {
