@@ -48,7 +48,8 @@ def past_init(pod: JsonObject) -> bool:
     return state.state == "terminated" or phase(pod) in {"Running", "Succeeded", "Failed"}
 
 
-async def find_pods(client: KubeClient, namespace: str, identity: PodIdentity) -> list[JsonObject]:
+async def find_pods(client: KubeClient, namespace: str, identity: PodIdentity) -> tuple[list[JsonObject], str | None]:
+    """The pods of the step, and the list's resourceVersion (a new pod can be watched from it)."""
     listing = await client.request(
         "GET",
         f"/api/v1/namespaces/{namespace}/pods",
@@ -56,7 +57,7 @@ async def find_pods(client: KubeClient, namespace: str, identity: PodIdentity) -
         operation=f"look for pods of step {identity.step_id}",
     )
     items: list[JsonObject] = listing.get("items") or []
-    return items
+    return items, get_path(listing, "metadata", "resourceVersion") or None
 
 
 def _rv(pod: JsonObject) -> int:

@@ -9,6 +9,7 @@ the pod. A failed pod still has its logs, outputs and files collected before the
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,6 +73,9 @@ class PodRunContext:
     variables: dict[str, Any] = field(default_factory=dict)
     step_timeout: timedelta | None = None
     detach: Detach = field(default_factory=Detach)
+    #: The run was started by this process (not resumed): no earlier process can have left a pod of this
+    #: step, so the resume lookup (one list request per step) is skipped. Only the caller can know this.
+    new_run: bool = False
 
 
 @dataclass
@@ -134,6 +138,8 @@ class _PodStep:
         self.name = ""
         self.secret: str | None = None
         self.deleted = False
+        #: whether the pod may exist (created, being created, or found): only then is it deleted
+        self.exists = False
         self.extra = {"cluster": context.cluster, "step": context.step_id, "run": context.run_id}
         self.collector = OutputsCollector(logger=pod_log, extra=self.extra)
         self.followers: dict[str, ContainerLog] = {}
@@ -141,18 +147,22 @@ class _PodStep:
     # -- the step ------------------------------------------------------------------------------------
 
     async def run(self) -> PodResult:
-        try:
-            pod, resumed, replaced = await self._find_or_create()
-        except BaseException as exc:
-            # Cancelled while creating: the pod may exist already although its creation never answered.
-            if (_is_cancel(exc) or isinstance(exc, _CreateUnanswered)) and not self.context.detach.detached:
-                await self._delete(grace=0)
-            raise
-        tracker = PodTracker(pod)
+        found, replaced, version = await self._find()
+        resumed = found is not None
+        manifest = None if resumed else self._manifest()
+        tracker = PodTracker(found if found is not None else manifest or {})
         completion = self.context.step_timeout or self.task.wait_until_completion
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(tracker.run, self.client)
+                if manifest is None:
+                    await nursery.start(tracker.run, self.client)
+                elif version is not None:
+                    # Watch from the lookup's version while the pod is created: the watch is there when it is.
+                    await nursery.start(functools.partial(tracker.run, self.client, resource_version=version))
+                    tracker.created(await self._create(manifest))
+                else:
+                    tracker.created(await self._create(manifest))
+                    await nursery.start(tracker.run, self.client)
                 for state in container_states(tracker.pod):
                     if state.name not in TRANSFER_CONTAINERS:
                         follower = ContainerLog(container=state.name, init=state.init)
@@ -160,6 +170,9 @@ class _PodStep:
                         nursery.start_soon(follow_container, self.client, tracker, follower, self._emit)
                 try:
                     result = await self._drive(tracker, resumed, completion)
+                    if self.task.delete:
+                        # Before the watch and the log streams are torn down: that can wait, the delete not.
+                        await self._delete(grace=None)
                 finally:
                     nursery.cancel_scope.cancel()
         except BaseException as exc:
@@ -175,8 +188,6 @@ class _PodStep:
                 raise leaf from None
             raise
         result.replaced_pods = replaced
-        if self.task.delete:
-            await self._delete(grace=None)
         self._raise_if_failed(tracker.pod, result)
         return result
 
@@ -243,46 +254,61 @@ class _PodStep:
 
     # -- create or reattach --------------------------------------------------------------------------
 
-    async def _find_or_create(self) -> tuple[JsonObject, bool, list[str]]:
-        if self.task.resume:
-            choice = resume.choose(await resume.find_pods(self.client, self.namespace, self.identity))
-            replaced = [str(p["metadata"]["name"]) for p in choice.others]
-            for other in replaced:
-                log.warning("pod %s of the same step is also active: deleting it", other, extra=self.extra)
-                await self._delete_pod(other, grace=0)
-            if choice.pod is not None:
-                self.name = str(choice.pod["metadata"]["name"])
-                self.secret = get_path(choice.pod, "spec", "imagePullSecrets", 0, "name")
-                log.info("reattaching to pod %s (%s)", self.name, phase(choice.pod), extra=self.extra)
-                return choice.pod, True, replaced
-        else:
-            replaced = []
+    async def _find(self) -> tuple[JsonObject | None, list[str], str | None]:
+        """With resume on: the pod to reattach to (if any), the other active pods of the step (deleted), and
+        the lookup's resourceVersion."""
+        if not self.task.resume or self.context.new_run:
+            return None, [], None
+        pods, version = await resume.find_pods(self.client, self.namespace, self.identity)
+        choice = resume.choose(pods)
+        replaced = [str(p["metadata"]["name"]) for p in choice.others]
+        for other in replaced:
+            log.warning("pod %s of the same step is also active: deleting it", other, extra=self.extra)
+            await self._delete_pod(other, grace=0)
+        if choice.pod is None:
+            return None, replaced, version
+        self.name = str(choice.pod["metadata"]["name"])
+        self.secret = get_path(choice.pod, "spec", "imagePullSecrets", 0, "name")
+        self.exists = True
+        log.info("reattaching to pod %s (%s)", self.name, phase(choice.pod), extra=self.extra)
+        return choice.pod, replaced, version
+
+    def _manifest(self) -> JsonObject:
         self.name = name_for(self.task, self.context.step_id)
         if self.task.credentials is not None:
             self.secret = f"{self.name}-pull"[:253]
+        return build_pod(self.task, name=self.name, identity=self.identity, pull_secret=self.secret)
+
+    async def _create(self, manifest: JsonObject) -> JsonObject:
+        """Create the pull secret (if any) and the pod."""
+        if self.task.credentials is not None and self.secret is not None:
             secret = pull_secret_manifest(self.secret, self.namespace, self.task.credentials, self.identity.labels())
             await self.client.request(
                 "POST", f"/api/v1/namespaces/{self.namespace}/secrets", body=secret, operation="create pull secret"
             )
-        manifest = build_pod(self.task, name=self.name, identity=self.identity, pull_secret=self.secret)
         created: JsonObject | None = None
         try:
             # Shielded: a cancel that arrives meanwhile waits for the answer, so the cleanup after it knows the
             # pod exists (an abandoned request could still create the pod after the cleanup deleted nothing).
             with trio.CancelScope(shield=True), trio.move_on_after(CREATE_DEADLINE):
+                self.exists = True
                 created = await self.client.request(
                     "POST",
                     f"/api/v1/namespaces/{self.namespace}/pods",
                     body=manifest,
                     operation=f"create pod {self.name}",
                 )
+        except ApiError:
+            self.exists = False  # answered: the pod was not created
+            await self._delete_secret()
+            raise
         except BaseException:
             await self._delete_secret()
             raise
         if created is None:
             raise _CreateUnanswered(f"the API server did not answer the creation of pod {self.name} in time")
         log.info("created pod %s/%s", self.namespace, self.name, extra=self.extra)
-        return created, False, replaced
+        return created
 
     # -- results and failures ------------------------------------------------------------------------
 
@@ -353,11 +379,11 @@ class _PodStep:
                 await self._delete(grace=0)
             return
         leaf = _unwrap(exc)
-        if isinstance(leaf, _Timeout) or self.task.delete:
+        if isinstance(leaf, _Timeout | _CreateUnanswered) or self.task.delete:
             await self._delete(grace=0)
 
     async def _delete(self, *, grace: int | None) -> None:
-        if self.deleted or not self.name:
+        if self.deleted or not self.name or not self.exists:
             return
         self.deleted = True
         await self._delete_pod(self.name, grace=grace)

@@ -31,11 +31,21 @@ class PodTracker:
         self.namespace = str(pod["metadata"].get("namespace") or "default")
         self.gone = False
         self._changed = trio.Event()
+        self._watcher: Watcher | None = None
+        #: whether a watch event or listing has been applied (then a create's answer is older news)
+        self._watched = False
 
     def update(self, pod: JsonObject) -> None:
         self.pod = pod
         self._changed.set()
         self._changed = trio.Event()
+
+    def created(self, pod: JsonObject) -> None:
+        """The create request's answer: newer than the manifest, but the watch may already know better."""
+        if self._watcher is not None:
+            self._watcher.known.setdefault((self.namespace, self.name), pod)
+        if not self._watched:
+            self.update(pod)
 
     def mark_gone(self) -> None:
         self.gone = True
@@ -55,18 +65,31 @@ class PodTracker:
                 return value
             await self._changed.wait()
 
-    async def run(self, client: KubeClient, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow the pod until it is deleted (or this task is cancelled)."""
+    async def run(
+        self,
+        client: KubeClient,
+        *,
+        resource_version: str | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Follow the pod until it is deleted (or this task is cancelled).
+
+        The watch starts from ``resource_version`` when given (the pod may not exist yet: it is being
+        created), else from the version of the pod this tracker holds, else from a fresh list.
+        """
         query = {"fieldSelector": f"metadata.name={self.name}"}
         path = f"/api/v1/namespaces/{self.namespace}/pods"
-        version = str((self.pod.get("metadata") or {}).get("resourceVersion") or "")
+        known = str((self.pod.get("metadata") or {}).get("resourceVersion") or "")
+        version = resource_version or known
         watcher = Watcher(client, path, query, resource_version=version or None, timeout_seconds=300)
-        if version:
+        self._watcher = watcher
+        if known and not resource_version:
             # The pod as created (or as found for a resume) is fresh: watch from its version, no list first.
             # Known to the watcher, so that a re-list after 410 Gone reports it deleted if it is gone.
             watcher.known[(self.namespace, self.name)] = self.pod
-        else:
+        elif not version:
             listed = [e.object for e in await watcher.list_now()]
+            self._watched = True
             if listed:
                 self.update(listed[-1])
             else:
@@ -76,6 +99,7 @@ class PodTracker:
             return
         async with aclosing(watcher.events()) as events:
             async for event in events:
+                self._watched = True
                 if event.type == "DELETED":
                     self.mark_gone()
                     return

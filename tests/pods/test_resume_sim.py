@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from fleet.pods.models import PodTask
@@ -146,3 +147,21 @@ async def wait_running_not(kube, namespace, known):
         if event.type != "DELETED" and name not in known and event.object.get("status", {}).get("phase") == "Running":
             return name
     raise AssertionError("the watch ended")
+
+
+@pytest.mark.sim_only
+async def test_a_new_run_skips_the_resume_lookup(kube, namespace, context, cluster):
+    options = {"namespace": namespace, "image": "busybox", "commands": ["true"]}
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    with trio.fail_after(DEADLINE):
+        await run_pod_task(kube, PodTask.model_validate(options), context=context("fresh", new_run=True))
+        fresh = await trio.to_thread.run_sync(cluster.sim.requests)
+        await trio.to_thread.run_sync(cluster.sim.clear_requests)
+        await run_pod_task(kube, PodTask.model_validate(options), context=context("resumed"))
+        resumed = await trio.to_thread.run_sync(cluster.sim.requests)
+
+    def lookups(records):
+        return [r for r in records if r.method == "GET" and "labelSelector" in str(r.query) and namespace in r.path]
+
+    assert lookups(fresh) == []
+    assert len(lookups(resumed)) == 1
