@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import kubernetes
 import pytest
@@ -97,24 +95,12 @@ def test_an_evicted_pod_goes(core_v1, namespace):
     assert e.value.status == 404
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-def test_kubectl_auth_and_create_token(cluster, core_v1, namespace):
+def test_kubectl_auth_and_create_token(cluster, kubectl, core_v1, namespace):
     _robot(core_v1, namespace)
 
-    def kubectl(*args):
-        result = subprocess.run(
-            ["kubectl", "--kubeconfig", str(cluster.kubeconfig_path), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
-
-    assert kubectl("auth", "can-i", "create", "deployments", "-n", namespace) == "yes"
-    assert "fleet-sim-admin" in kubectl("auth", "whoami")
-    token = kubectl("create", "token", "robot", "-n", namespace)
+    assert kubectl("auth", "can-i", "create", "deployments", "-n", namespace).stdout.strip() == "yes"
+    assert "fleet-sim-admin" in kubectl("auth", "whoami").stdout
+    token = kubectl("create", "token", "robot", "-n", namespace).stdout.strip()
     with kubernetes.config.new_client_from_config(str(cluster.kubeconfig_path)) as admin:
         review = client.AuthenticationV1Api(admin).create_token_review({"spec": {"token": token}})
     assert review.status.user.username == f"system:serviceaccount:{namespace}:robot"

@@ -1,7 +1,6 @@
 """The controllers seen through the official client and kubectl, against the simulated fleet."""
 
 import json
-import subprocess
 from datetime import UTC, datetime
 
 import kubernetes
@@ -103,23 +102,12 @@ def test_foreground_deletion_through_the_api_takes_the_pods_first(apps_v1, core_
     assert apps_v1.list_namespaced_replica_set(namespace, label_selector="app=gone").items == []
 
 
-def _kubectl(cluster, *args, timeout=40):
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", str(cluster.kubeconfig_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def test_kubectl_rollout_status_waits_for_success_and_reports_a_missed_deadline(apps_v1, cluster, namespace):
+def test_kubectl_rollout_status_waits_for_success_and_reports_a_missed_deadline(apps_v1, kubectl, namespace):
     apps_v1.create_namespaced_deployment(namespace, _deployment("ok"))
-    done = _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/ok", "--timeout=30s")
-    assert done.returncode == 0, done.stderr
+    done = kubectl("-n", namespace, "rollout", "status", "deployment/ok", "--timeout=30s")
     assert 'deployment "ok" successfully rolled out' in done.stdout
     apps_v1.create_namespaced_deployment(namespace, _deployment("stuck", image="nginx:fail", progressDeadlineSeconds=2))
-    stuck = _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/stuck", "--timeout=30s")
+    stuck = kubectl("-n", namespace, "rollout", "status", "deployment/stuck", "--timeout=30s", check=False)
     assert stuck.returncode != 0
     assert 'deployment "stuck" exceeded its progress deadline' in stuck.stderr
 
@@ -168,22 +156,20 @@ def test_statefulset_and_job_status_through_the_typed_client(api_client, namespa
         raise AssertionError("the Job never completed")
 
 
-def test_kubectl_rollout_undo_returns_to_the_previous_replicaset(apps_v1, cluster, namespace):
+def test_kubectl_rollout_undo_returns_to_the_previous_replicaset(apps_v1, kubectl, namespace):
     apps_v1.create_namespaced_deployment(namespace, _deployment("undo", replicas=1))
-    assert _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s").returncode == 0
+    kubectl("-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s")
     [first] = apps_v1.list_namespaced_replica_set(namespace, label_selector="app=undo").items
-    changed = _kubectl(cluster, "-n", namespace, "set", "image", "deployment/undo", "main=nginx:1.28")
-    assert changed.returncode == 0, changed.stderr
-    assert _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s").returncode == 0
+    kubectl("-n", namespace, "set", "image", "deployment/undo", "main=nginx:1.28")
+    kubectl("-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s")
     # kubectl sends the old template as Go typed it (creationTimestamp: null, resources: {}): still the same template.
-    undone = _kubectl(cluster, "-n", namespace, "rollout", "undo", "deployment/undo")
-    assert undone.returncode == 0, undone.stderr
-    assert _kubectl(cluster, "-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s").returncode == 0
+    kubectl("-n", namespace, "rollout", "undo", "deployment/undo")
+    kubectl("-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s")
     replica_sets = {rs.metadata.name: rs for rs in apps_v1.list_namespaced_replica_set(namespace).items}
     assert len(replica_sets) == 2
     back = replica_sets[first.metadata.name]
     assert back.spec.replicas == 1
     assert back.metadata.annotations["deployment.kubernetes.io/revision"] == "3"
     assert back.metadata.annotations["deployment.kubernetes.io/revision-history"] == "1"
-    history = _kubectl(cluster, "-n", namespace, "rollout", "history", "deployment/undo")
+    history = kubectl("-n", namespace, "rollout", "history", "deployment/undo")
     assert [line.split()[0] for line in history.stdout.splitlines()[2:] if line.strip()] == ["2", "3"]

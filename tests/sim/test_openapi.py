@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from typing import Any
 
 import pytest
@@ -149,51 +146,27 @@ spec:
 """
 
 
-def _kubectl(cluster: Any, tmp_path: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    context = ["--context", cluster.context] if cluster.context else []
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig_path), "HOME": str(tmp_path)}
-    return subprocess.run(
-        ["kubectl", *context, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-
-
-@needs_kubectl
-def test_kubectl_explain_reads_the_v3_schemas(cluster, tmp_path):
-    result = _kubectl(cluster, tmp_path, "explain", "deployment.spec.replicas")
-    assert result.returncode == 0, result.stderr
+def test_kubectl_explain_reads_the_v3_schemas(kubectl):
+    result = kubectl("explain", "deployment.spec.replicas")
     assert "replicas" in result.stdout
     assert "<integer>" in result.stdout
 
 
-@needs_kubectl
-def test_kubectl_client_side_apply_merges_containers_by_name(cluster, namespace, tmp_path):
+def test_kubectl_client_side_apply_merges_containers_by_name(kubectl, namespace, tmp_path):
     manifest = tmp_path / "web.yaml"
     manifest.write_text(DEPLOYMENT)
-    assert _kubectl(cluster, tmp_path, "-n", namespace, "apply", "-f", str(manifest)).returncode == 0
+    kubectl("-n", namespace, "apply", "-f", str(manifest))
     manifest.write_text(DEPLOYMENT.replace("nginx:1", "nginx:2"))
-    result = _kubectl(cluster, tmp_path, "-n", namespace, "apply", "-f", str(manifest))
-    assert result.returncode == 0, result.stderr
-    images = _kubectl(
-        cluster,
-        tmp_path,
-        "-n",
-        namespace,
-        "get",
-        "deploy",
-        "web",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[*].image}",
+    kubectl("-n", namespace, "apply", "-f", str(manifest))
+    images = kubectl(
+        "-n", namespace, "get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].image}"
     )
     assert images.stdout == "nginx:2 busybox:1"
 
 
-@needs_kubectl
-def test_kubectl_leaves_field_validation_to_the_server(cluster, namespace, tmp_path):
+def test_kubectl_leaves_field_validation_to_the_server(kubectl, namespace, tmp_path):
     manifest = tmp_path / "web.yaml"
     manifest.write_text(DEPLOYMENT.replace("spec:\n  selector", "spec:\n  bogus: 1\n  selector", 1))
-    result = _kubectl(cluster, tmp_path, "-n", namespace, "apply", "--server-side", "-f", str(manifest))
+    result = kubectl("-n", namespace, "apply", "--server-side", "-f", str(manifest), check=False)
     assert result.returncode != 0
     assert 'unknown field "spec.bogus"' in result.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 
 import pytest
@@ -127,27 +125,15 @@ def test_crd_columns_follow_additional_printer_columns():
     assert table(rt, [obj], 1, columns, definitions=False)["columnDefinitions"] is None
 
 
-kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-
-
-def _kubectl(cluster, *args):
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(cluster.kubeconfig_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def _out(kubectl, *args):
+    return kubectl(*args).stdout
 
 
 def _header(output):
     return output.splitlines()[0].split()
 
 
-@kubectl
-def test_kubectl_get_shows_the_api_servers_columns(cluster, core_v1, apps_v1, namespace):
+def test_kubectl_get_shows_the_api_servers_columns(kubectl, core_v1, apps_v1, namespace):
     core_v1.create_namespaced_config_map(namespace, {"metadata": {"name": "two"}, "data": {"a": "1", "b": "2"}})
     labels = {"app": "web"}
     deployment = {
@@ -159,29 +145,29 @@ def test_kubectl_get_shows_the_api_servers_columns(cluster, core_v1, apps_v1, na
         },
     }
     apps_v1.create_namespaced_deployment(namespace, deployment)
-    _kubectl(cluster, "-n", namespace, "wait", "--for=condition=Available", "deployment/web", "--timeout=30s")
+    _out(kubectl, "-n", namespace, "wait", "--for=condition=Available", "deployment/web", "--timeout=30s")
 
-    assert _header(_kubectl(cluster, "-n", namespace, "get", "deployments")) == [
+    assert _header(_out(kubectl, "-n", namespace, "get", "deployments")) == [
         "NAME",
         "READY",
         "UP-TO-DATE",
         "AVAILABLE",
         "AGE",
     ]
-    assert _kubectl(cluster, "-n", namespace, "get", "deployments").splitlines()[1].split()[:4] == [
+    assert _out(kubectl, "-n", namespace, "get", "deployments").splitlines()[1].split()[:4] == [
         "web",
         "1/1",
         "1",
         "1",
     ]
-    pods = _kubectl(cluster, "-n", namespace, "get", "pods", "-o", "wide")
+    pods = _out(kubectl, "-n", namespace, "get", "pods", "-o", "wide")
     assert _header(pods)[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert "NODE" in _header(pods)
     [row] = pods.splitlines()[1:]
     assert row.split()[1:3] == ["1/1", "Running"]
-    configmaps = _kubectl(cluster, "-n", namespace, "get", "configmap", "two")
+    configmaps = _out(kubectl, "-n", namespace, "get", "configmap", "two")
     assert configmaps.splitlines()[1].split()[:2] == ["two", "2"]
-    assert _header(_kubectl(cluster, "get", "namespace", namespace))[:2] == ["NAME", "STATUS"]
+    assert _header(_out(kubectl, "get", "namespace", namespace))[:2] == ["NAME", "STATUS"]
 
 
 @pytest.mark.sim_only
@@ -209,3 +195,48 @@ def test_the_typed_client_reads_a_table(api_client, namespace):
     )
     doc = json.loads(raw.data)
     assert doc["kind"] == "Table"
+
+
+def test_kubectl_get_prints_a_crds_additional_printer_columns(kubectl, api_client, namespace):
+    group, plural = "printers.fleet.test", "widgets"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "additionalPrinterColumns": [
+                        {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                        {"name": "Colour", "type": "string", "jsonPath": ".spec.colour", "priority": 1},
+                    ],
+                }
+            ],
+        },
+    }
+    ext = client.ApiextensionsV1Api(api_client)
+    ext.create_custom_resource_definition(crd)
+    try:
+        _out(kubectl, "wait", "--for=condition=Established", f"crd/{plural}.{group}", "--timeout=20s")
+        widget = {
+            "apiVersion": f"{group}/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w1"},
+            "spec": {"size": 3, "colour": "red"},
+        }
+        client.CustomObjectsApi(api_client).create_namespaced_custom_object(group, "v1", namespace, plural, widget)
+        plain = _out(kubectl, "-n", namespace, "get", plural)
+        assert _header(plain) == ["NAME", "SIZE", "AGE"]
+        assert plain.splitlines()[1].split()[:2] == ["w1", "3"]
+        wide = _out(kubectl, "-n", namespace, "get", plural, "-o", "wide")
+        assert _header(wide) == ["NAME", "SIZE", "COLOUR", "AGE"]
+        assert wide.splitlines()[1].split()[:3] == ["w1", "3", "red"]
+    finally:
+        ext.delete_custom_resource_definition(f"{plural}.{group}")
