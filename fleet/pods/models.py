@@ -79,6 +79,8 @@ class PodTask(_Options):
 
     namespace: str = "default"
     metadata: JsonMap | None = None
+    #: The task runner's ``labels`` (seed 002): added to ``metadata.labels``, which win on a clash.
+    labels: dict[str, str] = Field(default_factory=dict)
     spec: JsonMap | None = None
 
     image: str | None = Field(default=None, validation_alias=AliasChoices("image", "containerImage"))

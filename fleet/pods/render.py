@@ -23,6 +23,7 @@ _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newl
 #: The fields of a ``PodTask`` whose strings are templates.
 TEMPLATED_FIELDS = (
     "metadata",
+    "labels",
     "spec",
     "commands",
     "script",

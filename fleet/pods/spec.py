@@ -44,7 +44,7 @@ def build_pod(
     metadata["name"] = name
     metadata.pop("generateName", None)
     metadata["namespace"] = task.namespace
-    metadata["labels"] = {**(metadata.get("labels") or {}), **identity.labels()}
+    metadata["labels"] = {**task.labels, **(metadata.get("labels") or {}), **identity.labels()}
     metadata["annotations"] = {
         **(metadata.get("annotations") or {}),
         IDENTITY_ANNOTATION: json.dumps(

@@ -424,13 +424,20 @@ def test_an_input_template_naming_a_bad_artifact_is_an_input_error():
 def test_pod_metadata_labels_and_annotations():
     identity = PodIdentity(run_id="run-1", cluster="sim-0", step_id="Smoke Test", attempt=2)
     task = PodTask.model_validate(
-        {"image": "a", "commands": ["x"], "namespace": "jobs", "metadata": {"labels": {"team": "a"}, "name": "ignored"}}
+        {
+            "image": "a",
+            "commands": ["x"],
+            "namespace": "jobs",
+            "labels": {"team": "runner", "tier": "batch", "fleet.dev/run-id": "not-this"},
+            "metadata": {"labels": {"team": "a"}, "name": "ignored"},
+        }
     )
     pod = build_pod(task, name="smoke-test-abc123", identity=identity)
     assert pod["metadata"]["name"] == "smoke-test-abc123"
     assert pod["metadata"]["namespace"] == "jobs"
     assert pod["metadata"]["labels"] == {
         "team": "a",
+        "tier": "batch",
         "app.kubernetes.io/managed-by": "fleet",
         "fleet.dev/run-id": "run-1",
         "fleet.dev/cluster": "sim-0",
