@@ -107,10 +107,15 @@ class Result:
     errors: int
     rate: float
     server_cpu: float  # seconds of CPU the server process spent on the run
+    client_cpu: float  # seconds of CPU the client processes spent in their timed loops
 
     @property
     def cpu_per_request(self) -> float:
         return self.server_cpu / max(1, self.requests)
+
+    @property
+    def client_cpu_per_request(self) -> float:
+        return self.client_cpu / max(1, self.requests)
 
 
 def process_cpu(pid: int) -> float:
@@ -203,10 +208,20 @@ def prepare(kubeconfig: Path) -> int:
         return len(apps.read_namespaced_deployment("web", "default", _preload_content=False).read())
 
 
-def run_threads(calls: list[Callable[[], object]], seconds: float, start_at: float) -> tuple[int, int, float]:
+@dataclass(frozen=True)
+class Load:
+    """What one client process did: successes, errors, their rate, and the CPU seconds it spent."""
+
+    requests: int
+    errors: int
+    rate: float
+    cpu: float
+
+
+def run_threads(calls: list[Callable[[], object]], seconds: float, start_at: float) -> Load:
     """Call each of ``calls`` in a loop in a thread of its own for ``seconds`` from wall-clock ``start_at``.
 
-    Returns successes, errors and the rate. The common start keeps several client processes' windows together.
+    The common start keeps several client processes' windows together.
     """
     counts = [0] * len(calls)
     errors = [0] * len(calls)
@@ -225,7 +240,7 @@ def run_threads(calls: list[Callable[[], object]], seconds: float, start_at: flo
         call()  # warm up: connections, TLS, the client's validators
     time.sleep(max(0.0, start_at - time.time()))
     workers = [threading.Thread(target=worker, args=(i,), name=f"bench-{i}") for i in range(len(calls))]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for w in workers:
         w.start()
     stop.wait(seconds)
@@ -233,12 +248,10 @@ def run_threads(calls: list[Callable[[], object]], seconds: float, start_at: flo
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
-    return sum(counts), sum(errors), sum(counts) / elapsed
+    return Load(sum(counts), sum(errors), sum(counts) / elapsed, time.process_time() - cpu)
 
 
-def lean_worker(
-    targets: list[Target], path: str, threads: int, seconds: float, start_at: float
-) -> tuple[int, int, float]:
+def lean_worker(targets: list[Target], path: str, threads: int, seconds: float, start_at: float) -> Load:
     """One lean client process: ``threads`` threads of urllib3, each with its own connection."""
     calls: list[Callable[[], object]] = []
     for i in range(threads):
@@ -271,10 +284,11 @@ def measure_lean(
     return Result(
         name,
         f"lean {procs}x{threads}",
-        sum(o[0] for o in outcomes),
-        sum(o[1] for o in outcomes),
-        sum(o[2] for o in outcomes),
+        sum(o.requests for o in outcomes),
+        sum(o.errors for o in outcomes),
+        sum(o.rate for o in outcomes),
         process_cpu(server) - cpu,
+        sum(o.cpu for o in outcomes),
     )
 
 
@@ -286,9 +300,7 @@ def _official_call(api_client: kubernetes.client.ApiClient, what: str) -> Callab
     return lambda: apps.read_namespaced_deployment("web", "default", _preload_content=False).read()
 
 
-def official_worker(
-    kubeconfigs: list[Path], what: str, threads: int, seconds: float, start_at: float
-) -> tuple[int, int, float]:
+def official_worker(kubeconfigs: list[Path], what: str, threads: int, seconds: float, start_at: float) -> Load:
     """One process of official clients: ``threads`` threads, each with its own ``ApiClient``."""
     clients = [kubernetes.config.new_client_from_config(str(kubeconfigs[i % len(kubeconfigs)])) for i in range(threads)]
     try:
@@ -303,8 +315,10 @@ def measure_official(
 ) -> Result:
     cpu = process_cpu(server)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        requests, errors, rate = pool.submit(official_worker, kubeconfigs, what, threads, seconds, time.time()).result()
-    return Result(name, f"official 1x{threads}", requests, errors, rate, process_cpu(server) - cpu)
+        load = pool.submit(official_worker, kubeconfigs, what, threads, seconds, time.time()).result()
+    return Result(
+        name, f"official 1x{threads}", load.requests, load.errors, load.rate, process_cpu(server) - cpu, load.cpu
+    )
 
 
 def measure(name: str, server: int, kubeconfigs: list[Path], args: argparse.Namespace) -> list[Result]:
@@ -353,19 +367,23 @@ def main() -> None:
 
     mode = "TLS" if args.tls else "plain HTTP"
     print(f"fleet sim throughput ({mode}; {os.cpu_count()} CPUs shared by server and clients; {args.seconds:g} s each)")
-    print(f"{'scenario':<40}{'client':>14}{'req/s':>8}{'errors':>7}{'vs base':>9}{'server us/req':>15}{'capacity':>10}")
+    print(
+        f"{'scenario':<40}{'client':>14}{'req/s':>8}{'errors':>7}{'vs base':>9}"
+        f"{'server us/req':>15}{'client us/req':>15}{'capacity':>10}"
+    )
     rows = [(r, f"{r.rate / baseline[r.client].rate:.2f}x") for r in results]
     rows += [(b, "") for b in baseline.values()]
     for r, ratio in rows:
         name = r.name if r.name != "baseline" else f"baseline: fixed {size} B, same stack"
         print(
             f"{name:<40}{r.client:>14}{r.rate:>8.0f}{r.errors:>7}{ratio:>9}"
-            f"{r.cpu_per_request * 1e6:>15.0f}{1 / r.cpu_per_request:>10.0f}"
+            f"{r.cpu_per_request * 1e6:>15.0f}{r.client_cpu_per_request * 1e6:>15.0f}{1 / r.cpu_per_request:>10.0f}"
         )
     print(
         "lean: urllib3 threads in separate processes; official: one process of kubernetes clients, whose own CPU\n"
-        "(one GIL) limits it. server us/req: the server process's CPU per request; capacity: the requests per second\n"
-        "one fully busy core of the server would serve at that cost (what the server could give a faster client)."
+        "(one GIL: at most 1e6 / client us/req requests per second) limits it. server/client us/req: CPU per request\n"
+        "of the server process / of the client processes; capacity: the requests per second one fully busy core of\n"
+        "the server would serve at that cost (what the server could give clients that keep up)."
     )
     if args.json:
         figures = {
