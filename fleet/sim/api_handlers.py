@@ -112,9 +112,15 @@ async def handle_resource(
 
 def _list(state: ClusterState, target: Target, req: Request) -> Response:
     items, rv = objects.list_objects(state, target, req)
+    page = objects.paginate(state, items, rv, req)
+    if page is not None:
+        items, rv = page.items, page.resource_version
     if wants_table(req):
-        return Response(objects.printed_table(state, target.rt, items, rv))
-    return Response(objects.list_document(target.rt, items, rv))
+        table = objects.printed_table(state, target.rt, items, rv)
+        if page is not None and page.next_token:
+            table["metadata"].update({"continue": page.next_token, "remainingItemCount": page.remaining})
+        return Response(table)
+    return Response(objects.list_document(target.rt, items, rv, page))
 
 
 def _watch(

@@ -9,10 +9,13 @@ propagation policy (Foreground and Orphan leave the object with a finalizer for 
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 
 from fleet.labels import SelectorError, parse_selector
 from fleet.sim import printers
@@ -103,13 +106,67 @@ def list_objects(state: ClusterState, target: Target, req: Request) -> tuple[lis
     return items, state.store.resource_version
 
 
-def list_document(rt: ResourceType, items: list[JsonObject], resource_version: int) -> JsonObject:
-    return {
-        "kind": f"{rt.kind}List",
-        "apiVersion": rt.api_version,
-        "metadata": {"resourceVersion": str(resource_version)},
-        "items": items,
-    }
+def list_document(
+    rt: ResourceType, items: list[JsonObject], resource_version: int, page: Page | None = None
+) -> JsonObject:
+    metadata: JsonObject = {"resourceVersion": str(resource_version)}
+    if page is not None and page.next_token:
+        metadata["continue"] = page.next_token
+        metadata["remainingItemCount"] = page.remaining
+    return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": metadata, "items": items}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One chunk of a list read with ``limit`` (and ``continue``)."""
+
+    items: list[JsonObject]
+    resource_version: int
+    next_token: str
+    remaining: int
+
+
+def _key(obj: JsonObject) -> str:
+    meta = obj.get("metadata", {})
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def paginate(state: ClusterState, items: list[JsonObject], resource_version: int, req: Request) -> Page | None:
+    """The chunk ``limit``/``continue`` ask for (None: no paging asked); items come sorted by namespace/name.
+
+    A continue token holds the list's resourceVersion and the last key served; the next chunk starts after
+    that key. A token older than the kept history is 410 Expired, as on the API server (the chunks are not
+    a snapshot: objects changed between two chunks show as they are now).
+    """
+    limit = req.int_param("limit")
+    token = req.query.get("continue", "")
+    if not token and not limit:
+        return None
+    if limit is not None and limit < 0:
+        raise bad_request(f"limit: must be a non-negative integer, got {limit}")
+    if token:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            resource_version, start = int(decoded["rv"]), str(decoded["start"])
+        except (ValueError, KeyError, TypeError):
+            raise bad_request("continue key is not valid: the token was not issued by this server") from None
+        try:
+            state.store.events_since(resource_version)
+        except StatusError:
+            raise StatusError(
+                410,
+                "Expired",
+                "The provided continue parameter is too old to display a consistent list result. "
+                "You can start a new list without the continue parameter.",
+            ) from None
+        items = [obj for obj in items if _key(obj) > start]
+    if not limit or limit >= len(items):
+        return Page(items, resource_version, "", 0)
+    chunk = items[:limit]
+    next_token = base64.urlsafe_b64encode(
+        json.dumps({"rv": resource_version, "start": _key(chunk[-1])}).encode()
+    ).decode()
+    return Page(chunk, resource_version, next_token, len(items) - limit)
 
 
 # -- creating ------------------------------------------------------------------------------------------

@@ -277,3 +277,44 @@ def test_deleting_a_namespace_makes_it_terminating_then_empties_it(core_v1):
             if event["type"] == "DELETED":
                 break
     assert core_v1.list_namespace(field_selector=f"metadata.name={name}").items == []
+
+
+def test_lists_come_in_chunks_with_limit_and_continue(core_v1, namespace):
+    for i in range(5):
+        core_v1.create_namespaced_config_map(namespace, _cm(f"page-{i}"))
+    first = core_v1.list_namespaced_config_map(namespace, limit=2)
+    assert [i.metadata.name for i in first.items] == ["page-0", "page-1"]
+    assert first.metadata.remaining_item_count == 3
+    assert first.metadata._continue
+    second = core_v1.list_namespaced_config_map(namespace, limit=2, _continue=first.metadata._continue)
+    assert [i.metadata.name for i in second.items] == ["page-2", "page-3"]
+    assert second.metadata.resource_version == first.metadata.resource_version
+    last = core_v1.list_namespaced_config_map(namespace, limit=2, _continue=second.metadata._continue)
+    assert [i.metadata.name for i in last.items] == ["page-4"]
+    assert not last.metadata._continue
+    assert len(core_v1.list_namespaced_config_map(namespace, limit=10).items) == 5
+    with pytest.raises(ApiException) as e:
+        core_v1.list_namespaced_config_map(namespace, limit=2, _continue="not-a-token")
+    assert _status(e.value) == (400, "BadRequest")
+
+
+@pytest.mark.sim_only
+def test_a_continue_token_older_than_the_history_is_410_expired(tmp_path):
+    from kubernetes import config
+
+    from fleet.sim import SimFleet
+    from fleet.sim.cluster import SimConfig
+
+    with (
+        SimFleet(1, tls=False, out_dir=tmp_path, services=False, config=SimConfig(history=3)) as sim,
+        config.new_client_from_config(str(sim.clusters[0].kubeconfig_path)) as api_client,
+    ):
+        core = client.CoreV1Api(api_client)
+        for i in range(3):
+            core.create_namespaced_config_map("default", _cm(f"old-{i}"))
+        first = core.list_namespaced_config_map("default", limit=1)
+        for i in range(5):
+            core.create_namespaced_config_map("default", _cm(f"new-{i}"))
+        with pytest.raises(ApiException) as e:
+            core.list_namespaced_config_map("default", limit=1, _continue=first.metadata._continue)
+        assert _status(e.value) == (410, "Expired")

@@ -240,3 +240,18 @@ def test_kubectl_get_prints_a_crds_additional_printer_columns(kubectl, api_clien
         assert wide.splitlines()[1].split()[:3] == ["w1", "3", "red"]
     finally:
         ext.delete_custom_resource_definition(f"{plural}.{group}")
+
+
+def test_kubectl_reads_a_long_list_in_chunks(kubectl, cluster, core_v1, namespace):
+    for name in ("c1", "c2", "c3"):
+        core_v1.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "data": {}})
+    expected = sorted(i.metadata.name for i in core_v1.list_namespaced_config_map(namespace).items)
+    table_rows = _out(kubectl, "-n", namespace, "get", "configmaps", "--chunk-size=1").splitlines()[1:]
+    assert sorted(row.split()[0] for row in table_rows) == expected
+    names = _out(kubectl, "-n", namespace, "get", "configmaps", "--chunk-size=2", "-o", "name").split()
+    assert sorted(names) == [f"configmap/{n}" for n in expected]
+    if cluster.sim is not None:
+        pages = [
+            r for r in cluster.sim.requests() if r.path.endswith(f"/{namespace}/configmaps") and "continue=" in r.query
+        ]
+        assert len(pages) >= len(expected) - 1
