@@ -40,6 +40,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+#: The pipe buffers asked for (Linux's default maximum for an unprivileged process too).
+PIPE_SIZE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ class _Pipes:
             env=env,
             start_new_session=True,
         )
+        for stream in (process.stdin, process.stdout):
+            _widen_pipe(stream)
         return cls(process)
 
     def resize(self, payload: bytes) -> None:
@@ -293,7 +297,7 @@ async def _run(stdio: _Pipes, request: ExecRequest, channels: _Channels, receive
             wanted = request.stdout if channel == STDOUT else request.stderr
             while True:
                 try:
-                    chunk = await stream.receive_some(65536)
+                    chunk = await stream.receive_some(PIPE_SIZE)
                 except (trio.BrokenResourceError, OSError):
                     return  # a terminal whose last writer is gone reads as EIO: its end
                 if not chunk:
@@ -314,6 +318,16 @@ async def _run(stdio: _Pipes, request: ExecRequest, channels: _Channels, receive
     code = stdio.process.returncode
     assert code is not None
     return 128 - code if code < 0 else code
+
+
+def _widen_pipe(stream: trio.abc.Stream | trio.abc.SendStream | trio.abc.ReceiveStream | None) -> None:
+    """Ask for ``PIPE_SIZE`` pipe buffers (Linux's default is 64 KiB): a 100 MB tar then moves in 16 times fewer
+    reads, writes and WebSocket frames. Where the OS refuses, the default stays: it only costs speed."""
+    fileno = getattr(stream, "fileno", None)
+    if fileno is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 async def _from_client(stdio: _Pipes, data: bytes, v5: bool) -> None:
