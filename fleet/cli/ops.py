@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.errors import ClusterError, FleetError, InputError, Location
-from fleet.kube import KubeClient
+from fleet.kube import KubeClient, validate_manifests
 from fleet.kube.apply import AppliedObject, apply
 from fleet.kube.delete import Deleted, Propagation, delete
 from fleet.kube.get import GetResult, get
@@ -379,6 +379,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Server-side apply a manifest on every selected cluster."""
         manifests = load_manifest_file(file)  # bad input fails here, before any cluster is contacted
+        validate_manifests(manifests)  # the newest schemas; each cluster checks again for its own version
         timeout = parse_duration(wait, "--wait")
         preview = dry_run or diff
 

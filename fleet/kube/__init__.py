@@ -5,6 +5,7 @@ The library API (async, one cluster at a time)::
 
     client = KubeClient.from_kubeconfig("kubeconfig.yaml", context="prod-eu")
     applied = await apply(client, text, namespace="shop", wait_until_ready=timedelta(minutes=5))
+    validate_manifests(load_manifests(text))  # offline, the newest schemas (apply checks again per cluster)
     pods = await get(client, "pods", namespace="shop", label_selector="app=web", jsonpath=".status.phase")
     await patch(client, "Deployment", "web", {"spec": {"replicas": 3}}, namespace="shop")
     await restart(client, "deploy", "web", namespace="shop")
@@ -28,6 +29,7 @@ from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.kube.patch import PatchType, patch
 from fleet.kube.readiness import Readiness, Status, compute
 from fleet.kube.restart import restart
+from fleet.kube.schemas import validate_manifests
 from fleet.kube.selection import KindOptions, ListOptions
 from fleet.kube.tasks import (
     ApplyTask,
@@ -88,5 +90,6 @@ __all__ = [
     "restart",
     "run_kube_task",
     "shared_limiter",
+    "validate_manifests",
     "wait_for",
 ]

@@ -2,12 +2,14 @@
 
 Order: Namespaces, then CRDs (each waited on until Established, then discovery refreshed), then the
 rest; the objects of each group are applied concurrently, results are reported in that order. Every
-document is validated and its kind resolved before the first request that changes anything; a custom
-resource whose CRD is in the same batch is checked against that CRD.
+document is validated and its kind resolved before the first request that changes anything: against
+the official schema of the cluster's Kubernetes version for built-in kinds, against the CRD's
+``openAPIV3Schema`` for custom resources (a CRD of the batch, else the cluster's, read once per client),
+see ``fleet.kube.schemas``. The server is asked for ``fieldValidation=Strict`` (as kubectl does).
 A manifest's own namespace wins; ``namespace`` only fills in where there is none (and is dropped for
 cluster-scoped kinds). ``dry_run`` asks the server (``dryRun=All``) and returns a unified diff against
 the live object. Requests per object: one GET (the diff and created/changed/unchanged) and one PATCH;
-discovery once per group-version per client. ``wait_until_ready`` watches only the objects the apply
+discovery (and ``/version``) once per group-version per client. ``wait_until_ready`` watches only the objects the apply
 response shows not yet Current, from that response's resourceVersion (no list).
 """
 
@@ -22,19 +24,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+import trio
 import yaml
 
 from fleet.errors import ApiError, InputError
-from fleet.kube.client import APPLY_PATCH, KubeClient
+from fleet.kube.client import APPLY_PATCH, KubeClient, shared_limiter
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.manifests import Manifest, load_manifests
 from fleet.kube.objects import JsonObject, get_path, split_api_version
 from fleet.kube.readiness import compute
+from fleet.kube.schemas import Kind, batch_crd, is_crd, unchecked_kinds, validate_manifests
 from fleet.kube.wait import all_of, condition_check, wait, wait_ready
 
 log = logging.getLogger(__name__)
 
-CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
 Result = Literal["created", "changed", "unchanged"]
 
 
@@ -74,55 +77,79 @@ class _Planned:
     order: int = field(default=2)
 
 
-def _is_crd(m: Manifest) -> bool:
-    return (split_api_version(m.api_version)[0], m.kind) == CRD_KIND
-
-
-def _crd_serves(crds: Sequence[Manifest], api_version: str, kind: str) -> ResourceInfo | None:
+def _served_by(crd: Manifest, api_version: str, kind: str) -> ResourceInfo:
+    spec = crd.obj.get("spec") or {}
+    names = spec.get("names") or {}
     group, version = split_api_version(api_version)
-    for crd in crds:
-        spec = crd.obj.get("spec") or {}
-        names = spec.get("names") or {}
-        versions = [str(v.get("name")) for v in spec.get("versions") or [] if isinstance(v, dict)]
-        if spec.get("group") == group and names.get("kind") == kind and version in versions:
-            return ResourceInfo(
-                group=group,
-                version=version,
-                kind=kind,
-                plural=str(names.get("plural") or kind.lower() + "s"),
-                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                singular=str(names.get("singular") or kind.lower()),
-            )
-    return None
+    return ResourceInfo(
+        group=group,
+        version=version,
+        kind=kind,
+        plural=str(names.get("plural") or kind.lower() + "s"),
+        namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+        singular=str(names.get("singular") or kind.lower()),
+    )
+
+
+async def _cluster_crd_schemas(
+    client: KubeClient, manifests: Sequence[Manifest], infos: dict[Kind, ResourceInfo], version: str | None
+) -> dict[Kind, JsonObject | None]:
+    """The CRD schemas (read from the cluster) of the kinds neither the official schemas nor the batch describe."""
+    wanted = sorted(k for k in unchecked_kinds(manifests, server_version=version) if k in infos)
+    schemas: dict[Kind, JsonObject | None] = {}
+
+    async def read(kind: Kind) -> None:
+        schemas[kind] = await client.discovery.crd_schema(infos[kind])
+
+    await all_of([functools.partial(read, k) for k in wanted])
+    return schemas
 
 
 async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: str | None) -> list[_Planned]:
-    """Validate and resolve every manifest (no changes made); the result in apply order."""
-    crds = [m for m in manifests if _is_crd(m)]
-    await client.discovery.prefetch(
-        m.api_version for m in manifests if _crd_serves(crds, m.api_version, m.kind) is None
+    """Validate and resolve every manifest (no changes made); the result in apply order. Each document is
+    checked against its schema (``fleet.kube.schemas``) for the cluster's version before anything is sent."""
+    crds = [m for m in manifests if is_crd(m)]
+    versions: list[str | None] = []
+
+    async def server_version() -> None:
+        versions.append(await client.discovery.server_version())
+
+    await all_of(
+        [
+            server_version,
+            functools.partial(
+                client.discovery.prefetch,
+                [m.api_version for m in manifests if batch_crd(crds, m.api_version, m.kind) is None],
+            ),
+        ]
     )
     planned: list[_Planned] = []
+    infos: dict[Kind, ResourceInfo] = {}
     for m in manifests:
-        from_batch = _crd_serves(crds, m.api_version, m.kind)
+        crd = batch_crd(crds, m.api_version, m.kind)
         info: ResourceInfo | None
-        if from_batch is not None:
+        if crd is not None:
             try:
                 info = await client.discovery.resolve(m.api_version, m.kind, location=m.location("kind"))
             except InputError:
                 info = None
-            scoped = info or from_batch
+            scoped = info or _served_by(crd, m.api_version, m.kind)
         else:
             info = await client.discovery.resolve(m.api_version, m.kind, location=m.location("kind"))
-            scoped = info
+            scoped = infos[(m.api_version, m.kind)] = info
         body = copy.deepcopy(m.obj)
         meta = body.setdefault("metadata", {})
         if scoped.namespaced:
             meta["namespace"] = m.namespace or namespace or "default"
         else:
             meta.pop("namespace", None)
-        order = 0 if (m.api_version, m.kind) == ("v1", "Namespace") else 1 if _is_crd(m) else 2
+        order = 0 if (m.api_version, m.kind) == ("v1", "Namespace") else 1 if is_crd(m) else 2
         planned.append(_Planned(m, body, info, order))
+    crd_schemas = await _cluster_crd_schemas(client, manifests, infos, versions[0])
+    await trio.to_thread.run_sync(
+        functools.partial(validate_manifests, manifests, server_version=versions[0], crd_schemas=crd_schemas),
+        limiter=shared_limiter(),
+    )
     planned.sort(key=lambda p: p.order)  # stable: file order within each group
     return planned
 
@@ -169,7 +196,11 @@ async def _apply_one(
     namespace = get_path(p.body, "metadata", "namespace")
     path = info.path(namespace, m.name)
     live = await client.get_or_none(path)
-    query: dict[str, str | bool | None] = {"fieldManager": field_manager, "force": force or None}
+    query: dict[str, str | bool | None] = {
+        "fieldManager": field_manager,
+        "fieldValidation": "Strict",  # as kubectl: unknown fields are errors, not warnings
+        "force": force or None,
+    }
     if dry_run:
         query["dryRun"] = "All"
     label = f"{m.kind}/{namespace + '/' if namespace else ''}{m.name}"
@@ -233,7 +264,7 @@ async def apply(
             )
         applied, obj = await _apply_one(client, p, info, field_manager=field_manager, force=force, dry_run=dry_run)
         results[index], live[index] = applied, obj
-        if _is_crd(p.manifest) and not dry_run:
+        if is_crd(p.manifest) and not dry_run:
             await wait(
                 client,
                 info,

@@ -17,6 +17,7 @@ import trio
 
 from fleet.errors import ApiError, InputError, Location
 from fleet.kube.objects import JsonObject, join_api_version, split_api_version
+from fleet.kube.schemas import crd_version_schema
 
 if TYPE_CHECKING:
     from fleet.kube.client import KubeClient
@@ -108,6 +109,8 @@ class Discovery:
         self._lock = trio.Lock()
         self._gv_locks: dict[str, trio.Lock] = {}
         self._loads: dict[str, int] = {}
+        self._version: tuple[str | None] | None = None
+        self._crd_schemas: dict[str, JsonObject | None] = {}
         #: discovery requests made so far (the tests check the cache keeps this small)
         self.requests = 0
 
@@ -118,6 +121,7 @@ class Discovery:
         else:
             self._by_gv.pop(api_version, None)
         self._groups = None
+        self._crd_schemas.clear()
 
     async def _get(self, path: str, accept: str = "application/json") -> JsonObject | None:
         self.requests += 1
@@ -176,6 +180,34 @@ class Discovery:
             f"cluster {self.client.name} does not serve kind {kind!r} in apiVersion {api_version!r}",
             location=location or Location(field="kind"),
         )
+
+    async def server_version(self) -> str | None:
+        """The server's ``gitVersion`` (``v1.32.3``), read once; ``None`` when ``/version`` is not served."""
+        if self._version is None:
+            try:
+                body = await self._get("/version")
+            except ApiError as e:
+                if e.code not in (401, 403):
+                    raise
+                body = None
+            self._version = (str(body.get("gitVersion") or "") or None if body else None,)
+        return self._version[0]
+
+    async def crd_schema(self, info: ResourceInfo) -> JsonObject | None:
+        """The ``openAPIV3Schema`` of the CRD serving ``info`` (read once per client); ``None`` when the
+        kind has no CRD (an aggregated API), the CRD has no schema, or the client may not read CRDs."""
+        name = f"{info.plural}.{info.group}"
+        if name not in self._crd_schemas:
+            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+            self.requests += 1
+            try:
+                crd = await self.client.request("GET", path, operation=f"read the schema of {info.kind}")
+            except ApiError as e:
+                if e.code not in (403, 404):
+                    raise
+                crd = None
+            self._crd_schemas[name] = crd_version_schema(crd, info.version) if crd else None
+        return self._crd_schemas[name]
 
     async def _load_all(self) -> dict[str, list[str]]:
         core = await self._get("/api", AGGREGATED)

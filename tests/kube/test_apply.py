@@ -1,9 +1,12 @@
 """Server-side apply on the cluster under test (the sim, or a real cluster via FLEET_TEST_KUBECONFIG)."""
 
+from urllib.parse import parse_qsl
+
 import pytest
 import trio
 
 from fleet.errors import ApiError, InputError
+from fleet.kube import KubeClient
 from fleet.kube.apply import apply
 from fleet.kube.delete import delete
 from fleet.kube.get import get
@@ -87,6 +90,25 @@ BAD_INPUT = [
     ("no apiVersion", "kind: ConfigMap\nmetadata: {name: g}\n", "document 2: apiVersion", "apiVersion is missing"),
     ("invalid yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [g\n", "<inline>:10", "(started on line 9)"),
     ("no name", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "metadata.name", "metadata.name is missing"),
+    # Errors only the schema finds (before: the server, after the earlier documents were applied).
+    (
+        "replicas not a number",
+        deployment().replace("replicas: 2", 'replicas: "three"'),
+        "document 2: spec.replicas",
+        'Deployment web: expected integer, got string "three"',
+    ),
+    (
+        "missing required field",
+        deployment().replace("  selector: {matchLabels: {app: web}}\n", ""),
+        "document 2: spec.selector",
+        "Deployment web: required field is missing",
+    ),
+    (
+        "unknown field",
+        deployment().replace("image: nginx", "image: nginx\n          imagePullPolice: Always"),
+        "document 2: spec.template.spec.containers[0].imagePullPolice",
+        "Deployment web: unknown field",
+    ),
 ]
 
 
@@ -151,6 +173,43 @@ async def test_bad_document_sends_no_write_at_all(kube, cluster, namespace, seco
         await apply(kube, text, namespace=namespace)
     records = await trio.to_thread.run_sync(cluster.sim.requests)
     assert [(r.method, r.path) for r in records if r.method != "GET"] == []
+
+
+WIDGET = "apiVersion: example.fleet.dev/v1\nkind: Widget\nmetadata: {{name: {name}}}\nspec: {{size: {size}}}\n"
+
+
+@pytest.mark.sim_only
+async def test_custom_resource_is_checked_against_the_crd_on_the_cluster(kube, cluster, namespace):
+    await apply(kube, CRD_AND_CR, namespace=namespace)
+    fresh = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+    try:
+        await trio.to_thread.run_sync(cluster.sim.clear_requests)
+        text = configmap("first-doc") + "---\n" + WIDGET.format(name="second", size="big")
+        with pytest.raises(InputError) as failed:
+            await apply(fresh, text, namespace=namespace)
+        assert failed.value.location.field == "document 2: spec.size"
+        assert "Widget second: expected integer, got string" in failed.value.message
+        records = await trio.to_thread.run_sync(cluster.sim.requests)
+        assert [r.method for r in records if r.method != "GET"] == []
+        crd_reads = [r.path for r in records if "customresourcedefinitions" in r.path]
+        assert crd_reads == ["/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.fleet.dev"]
+        await trio.to_thread.run_sync(cluster.sim.clear_requests)
+        out = await apply(fresh, WIDGET.format(name="second", size=4), namespace=namespace)
+        assert out[0].result == "created"
+        records = await trio.to_thread.run_sync(cluster.sim.requests)
+        assert not [r for r in records if "customresourcedefinitions" in r.path]  # the schema is cached
+    finally:
+        fresh.close()
+
+
+@pytest.mark.sim_only
+async def test_apply_asks_the_server_for_strict_field_validation(kube, cluster, namespace):
+    """Kinds fleet cannot check (no schema it may read) still get kubectl's strictness on the server."""
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    await apply(kube, configmap(a="1"), namespace=namespace)
+    records = await trio.to_thread.run_sync(cluster.sim.requests)
+    patches = [r for r in records if r.method == "PATCH"]
+    assert [dict(parse_qsl(r.query)).get("fieldValidation") for r in patches] == ["Strict"]
 
 
 @pytest.mark.sim_only

@@ -123,14 +123,26 @@ async def test_a_failing_cluster_fails_the_command_but_not_the_others(sim, ns_ma
     assert cleanup.returncode == 0, cleanup.stdout
 
 
-async def test_bad_manifest_exits_2_before_contacting_any_cluster(sim, tmp_path):
+BAD_MANIFESTS = [
+    ("invalid yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n", "bad.yaml:4"),
+    (
+        "schema error in a later document",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\n"
+        + deployment().replace("replicas: 2", "replicas: three"),
+        "bad.yaml:6: document 2: spec.replicas: Deployment web: expected integer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "where"), [b[1:] for b in BAD_MANIFESTS], ids=[b[0] for b in BAD_MANIFESTS])
+async def test_bad_manifest_exits_2_before_contacting_any_cluster(sim, tmp_path, text, where):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x\n")
+    bad.write_text(text)
     for c in sim.clusters:
         await trio.to_thread.run_sync(c.clear_requests)
     result = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(bad), "-i", str(sim.inventory_path)))
     assert result.returncode == 2
-    assert "bad.yaml:4" in result.stderr
+    assert where in " ".join(result.stderr.split())
     for c in sim.clusters:
         assert await trio.to_thread.run_sync(c.requests) == []
 
