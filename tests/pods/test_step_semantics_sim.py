@@ -50,7 +50,10 @@ async def test_logs_stream_live_from_every_container_tagged(kube, namespace, con
         namespace,
         image="busybox",
         commands=["echo started", "sleep 2", "echo finished"],
-        podSpec={"containers": [{"name": "helper", "image": "busybox", "command": ["sh", "-c", "echo from-helper"]}]},
+        podSpec={
+            "initContainers": [{"name": "setup", "image": "busybox", "command": ["sh", "-c", "echo from-setup"]}],
+            "containers": [{"name": "helper", "image": "busybox", "command": ["sh", "-c", "echo from-helper"]}],
+        },
     )
     with trio.fail_after(DEADLINE):
         await run_pod_task(kube, step, context=context("live"))
@@ -61,6 +64,7 @@ async def test_logs_stream_live_from_every_container_tagged(kube, namespace, con
     started = seen[("started", "main", "live", cluster, pod)]
     assert ("finished", "main", "live", cluster, pod) in seen
     assert ("from-helper", "helper", "live", cluster, pod) in seen
+    assert ("from-setup", "setup", "live", cluster, pod) in seen  # init containers too
     # The first line reached the log while the pod still ran (it sleeps 2 s after it).
     assert ended - started > 1.5
 
