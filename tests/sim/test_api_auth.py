@@ -99,3 +99,11 @@ def test_an_authenticator_hook_accepts_its_own_tokens(sim, tmp_path):
     with api_client:
         core.list_namespace()
     assert cluster.requests()[-1].user == "hooked-user"
+
+
+def test_kubectl_with_a_client_certificate(sim, kubectl):
+    cluster = sim.clusters[0]
+    kubeconfig = cluster.client_cert_kubeconfig(user="kubectl-cert-user")
+    result = kubectl("--kubeconfig", str(kubeconfig), "get", "namespace", "default", "-o", "name")
+    assert result.stdout.strip() == "namespace/default"
+    assert cluster.requests()[-1].user == "kubectl-cert-user"
