@@ -139,3 +139,14 @@ def test_status_patch_through_the_client(api_client, namespace):
     batch.create_namespaced_job(namespace, job)
     patched = batch.patch_namespaced_job_status("j", namespace, {"status": {"failed": 3}})
     assert patched.status.failed == 3
+
+
+def test_dry_run_apply_of_a_new_object_creates_nothing(core_v1, namespace):
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry-new"}, "data": {"a": "1"}}
+    preview = core_v1.patch_namespaced_config_map(
+        "dry-new", namespace, body, field_manager="m", dry_run="All", _content_type=APPLY
+    )
+    assert preview.data == {"a": "1"}
+    assert preview.metadata.uid
+    assert [(m.manager, m.operation) for m in preview.metadata.managed_fields] == [("m", "Apply")]
+    assert core_v1.list_namespaced_config_map(namespace, field_selector="metadata.name=dry-new").items == []
