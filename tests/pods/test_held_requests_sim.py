@@ -142,3 +142,39 @@ async def test_a_resume_uploads_the_files_when_the_gate_is_still_closed(plain_si
             result = await run_pod_task(direct, step, context=context)
     assert result.resumed
     assert b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)]) == b"arrived after all"
+
+
+async def test_a_resume_collects_the_files_of_a_pod_that_ended_while_fleet_was_away(plain_sim, tmp_path):
+    cluster = plain_sim.clusters[0]
+    config = yaml.safe_load(cluster.kubeconfig_path.read_text())
+    server = urlsplit(config["clusters"][0]["cluster"]["server"])
+    # The first exec is the download's listing: fleet stops there, the file sidecar keeps the pod waiting.
+    proxy = HoldingProxy(server.hostname, server.port, b"GET /api/v1/namespaces/default/pods/away-", None)
+    store = LocalArtifactStore(tmp_path / "a")
+    step = PodTask.model_validate(
+        {"image": "busybox", "commands": ["echo made > made.txt"], "outputFiles": ["made.txt"]}
+    )
+    detach = Detach()
+    context = PodRunContext(run_id="run-away", cluster=cluster.name, step_id="away", artifacts=store, detach=detach)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as outer:
+            port = await outer.start(proxy.run)
+            with KubeClient.from_kubeconfig(through(config, port), context=cluster.name) as client:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(functools.partial(run_pod_task, client, step, context=context))
+                    await proxy.seen.wait()
+                    detach.detach()
+                    nursery.cancel_scope.cancel()
+            outer.cancel_scope.cancel()
+        with KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.name) as direct:
+            pods = (await direct.request("GET", "/api/v1/namespaces/default/pods"))["items"]
+            assert len(pods) == 1
+            states = {s["name"]: list(s["state"]) for s in pods[0]["status"]["containerStatuses"]}
+            assert states == {"main": ["terminated"], "fleet-sidecar": ["running"]}
+            context = PodRunContext(run_id="run-away", cluster=cluster.name, step_id="away", artifacts=store)
+            result = await run_pod_task(direct, step, context=context)
+            left = (await direct.request("GET", "/api/v1/namespaces/default/pods"))["items"]
+            assert [p for p in left if not p["metadata"].get("deletionTimestamp")] == []
+    assert result.resumed
+    assert result.phase == "Succeeded"
+    assert b"".join([c async for c in store.read_chunks(result.files["made.txt"].key)]) == b"made\n"
