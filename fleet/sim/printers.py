@@ -155,10 +155,16 @@ def _restarts(pod: JsonObject) -> Cell:
 
 
 def _job_status(job: JsonObject) -> Cell:
+    """The Job printer's STATUS, in its order of precedence."""
     conditions = {c.get("type"): c.get("status") for c in _at(job, "status", "conditions") or []}
-    for kind in ("Complete", "Failed", "Suspended", "FailureTarget", "SuccessCriteriaMet"):
+    for kind in ("Complete", "Failed"):
         if conditions.get(kind) == "True":
-            return {"FailureTarget": "FailureTarget", "SuccessCriteriaMet": "SuccessCriteriaMet"}.get(kind, kind)
+            return kind
+    if _at(job, "metadata", "deletionTimestamp"):
+        return "Terminating"
+    for kind in ("FailureTarget", "SuccessCriteriaMet", "Suspended"):
+        if conditions.get(kind) == "True":
+            return kind
     return "Running"
 
 

@@ -255,3 +255,31 @@ def test_kubectl_reads_a_long_list_in_chunks(kubectl, cluster, core_v1, namespac
             r for r in cluster.sim.requests() if r.path.endswith(f"/{namespace}/configmaps") and "continue=" in r.query
         ]
         assert len(pages) >= len(expected) - 1
+
+
+JOBS = ResourceType("batch", "v1", "jobs", "Job", True)
+
+
+@pytest.mark.parametrize(
+    ("conditions", "deleting", "status"),
+    [
+        ([], False, "Running"),
+        ([("Suspended", "True")], False, "Suspended"),
+        ([("SuccessCriteriaMet", "True"), ("Complete", "True")], False, "Complete"),
+        ([("FailureTarget", "True")], False, "FailureTarget"),
+        ([("FailureTarget", "True"), ("Failed", "True")], True, "Failed"),
+        ([("Suspended", "True")], True, "Terminating"),
+        ([("Complete", "False")], False, "Running"),
+    ],
+)
+def test_job_status_column(conditions, deleting, status):
+    meta = {"name": "j", "creationTimestamp": "2020-01-01T00:00:00Z"}
+    if deleting:
+        meta["deletionTimestamp"] = "2020-01-01T00:00:00Z"
+    job = {
+        "metadata": meta,
+        "spec": {"completions": 2},
+        "status": {"succeeded": 1, "conditions": [{"type": t, "status": v} for t, v in conditions]},
+    }
+    [row] = table(JOBS, [job], 1)["rows"]
+    assert row["cells"][1:3] == [status, "1/2"]
