@@ -30,8 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.artifacts import LocalArtifactStore
-from fleet.cli.ops import ClusterResult, Target, _targets, fan_out
-from fleet.inventory import load_inventory
+from fleet.cli.fanout import ClusterResult, fan_out, finish, inventory_targets
 from fleet.kube import KubeClient, apply, get, patch, restart
 from fleet.pods import PodRunContext, PodTask, run_pod_task
 from fleet.sim import Faults, SimFleet
@@ -141,14 +140,15 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="fleet-demo-") as tmp, SimFleet(clusters, out_dir=Path(tmp) / "sim") as sim:
         for cluster in sim.clusters[clusters - down :]:
             cluster.set_faults(Faults(down=True))
-        targets: list[Target] = _targets([sim.inventory_path], None, [], None, None, [])
-        tenants = {c.name: (c.tenant or "", c.region or "") for c in load_inventory([sim.inventory_path]).clusters}
         artifacts = LocalArtifactStore(Path(tmp) / "artifacts")
         run_id = uuid.uuid4().hex[:8]
         console.print(f"{clusters} simulated clusters up; inventory {sim.inventory_path}")
         started = time.perf_counter()
+        tenants: dict[str, tuple[str, str]] = {}
 
         async def run() -> list[ClusterResult]:
+            targets = await inventory_targets([sim.inventory_path])
+            tenants.update({t.name: (t.cluster.tenant or "", t.cluster.region or "") for t in targets if t.cluster})
             return await fan_out(
                 targets,
                 lambda client: release(client, client.name, artifacts, run_id),
@@ -157,10 +157,7 @@ def demo(
 
         results = trio.run(run)
         _render(results, tenants, time.perf_counter() - started)
-    failed = [r.cluster for r in results if r.error is not None]
-    if failed:
-        console.print(f"[red]{len(failed)} of {len(results)} clusters failed[/red]; the others were released")
-        raise typer.Exit(1)
+    finish(results, suffix="; the others were released")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,9 +16,11 @@ from tests.kube.manifests import deployment
 pytestmark = pytest.mark.sim_only
 
 
-def fleet(*args, env_extra=None):
+def fleet(*args, env_extra=None, cwd=None):
     env = {**os.environ, "FLEET_RETRY_ATTEMPTS": "2", "FLEET_RETRY_INITIAL_DELAY": "0.01", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "fleet", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fleet", *args], capture_output=True, text=True, env=env, timeout=120, cwd=cwd
+    )
 
 
 @pytest.fixture
@@ -181,3 +183,35 @@ async def test_restart_across_the_fleet_reports_each_cluster(sim, tmp_path):
         await trio.to_thread.run_sync(
             lambda: fleet("delete", "namespace", name, "-i", inv, "--ignore-not-found", "--timeout", "PT1M")
         )
+
+
+async def test_fan_out_reaches_the_clusters_of_discovery_sources(sim, tmp_path):
+    """Clusters found by an inventory's discovery sources (here: the contexts of a kubeconfig file) are
+    selected and reached like listed ones; a failing source fails the command, naming it."""
+    merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    for c in sim.clusters:
+        for key in ("clusters", "users", "contexts"):
+            merged[key].extend(c.kubeconfig()[key])
+    (tmp_path / "fleet-kubeconfig.yaml").write_text(yaml.safe_dump(merged))
+    inventory = tmp_path / "discovered.yaml"
+    inventory.write_text(
+        "defaults: {tenant: found, labels: {from: kubeconfig}}\n"
+        "sources:\n"
+        "  - {type: kubeconfig, path: fleet-kubeconfig.yaml, contexts: [sim-1, sim-2]}\n"
+    )
+    args = ["get", "ns", "default", "-i", str(inventory), "--select", "from=kubeconfig", "--limit", "sim-2"]
+    result = await trio.to_thread.run_sync(lambda: fleet(*args, "-o", "json", cwd=tmp_path))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["sim-2"]
+    assert doc["sim-2"][0]["metadata"]["name"] == "default"
+
+    (tmp_path / "fleet-kubeconfig.yaml").unlink()
+    for c in sim.clusters:
+        await trio.to_thread.run_sync(c.clear_requests)
+    args = ("get", "ns", "default", "-i", str(inventory), "--refresh")
+    failed = await trio.to_thread.run_sync(lambda: fleet(*args, cwd=tmp_path, env_extra={"COLUMNS": "400"}))
+    assert failed.returncode == 1
+    assert f"{inventory}:3 (kubeconfig source): cannot read" in " ".join(failed.stderr.split())
+    for c in sim.clusters:
+        assert await trio.to_thread.run_sync(c.requests) == []
