@@ -7,20 +7,23 @@
   can-i``). The sim has no authorization: every authenticated user may do everything, and says so;
 - ``serviceaccounts/<name>/token`` (TokenRequest, ``kubectl create token``): a token for
   ``system:serviceaccount:<ns>:<name>`` that this cluster accepts until it expires;
-- ``pods/<name>/eviction`` (``kubectl drain``): the pod is deleted as a DELETE would (PodDisruptionBudgets
-  are not consulted).
+- ``pods/<name>/eviction`` (``kubectl drain``): the pod is deleted as a DELETE would, unless its
+  PodDisruptionBudget allows no disruption now (429 TooManyRequests, Retry-After 5).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
 from fleet.sim import api_objects as objects
 from fleet.sim.api_http import JSON, Request, Response, method_not_allowed
-from fleet.sim.api_options import check_write_options
+from fleet.sim.api_options import check_delete_options, check_write_options
 from fleet.sim.api_routes import Target
 from fleet.sim.cluster import ClusterState
+from fleet.sim.controllers.pods import is_ready
+from fleet.sim.controllers.selectors import matches
 from fleet.sim.model import JsonObject, StatusError
 from fleet.sim.store import now_rfc3339
 
@@ -154,10 +157,16 @@ def _token_request(state: ClusterState, target: Target, body: JsonObject, req: R
 
 
 def _evict(state: ClusterState, target: Target, body: JsonObject) -> Response:
+    """Delete the pod unless a PodDisruptionBudget forbids it now (429, as the API server answers)."""
     assert target.name is not None
     options = body.get("deleteOptions") or {}
     if not isinstance(options, dict):
         raise objects.invalid(target.rt, target.name, "deleteOptions", "Invalid value: expected an object")
+    pod = objects.get_object(state, target)
+    check_delete_options(options)
+    meta = pod["metadata"]
+    if not meta.get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+        _spend_budget(state, pod, dry_run=options.get("dryRun") == ["All"])
     objects.delete_object(state, target.rt, target.ns, target.name, options)
     return Response(
         {
@@ -168,4 +177,53 @@ def _evict(state: ClusterState, target: Target, body: JsonObject) -> Response:
             "code": 201,
         },
         201,
+    )
+
+
+def _spend_budget(state: ClusterState, pod: JsonObject, *, dry_run: bool) -> None:
+    """Take one disruption from the pod's PodDisruptionBudget, or refuse the eviction."""
+    pdb_rt = state.rt("policy", "PodDisruptionBudget")
+    meta = pod["metadata"]
+    budgets = [
+        pdb
+        for pdb in state.store.list_objects(pdb_rt, meta.get("namespace", ""))
+        if matches((pdb.get("spec") or {}).get("selector"), meta.get("labels"))
+    ]
+    if not budgets:
+        return
+    if len(budgets) > 1:
+        raise StatusError(
+            500,
+            "InternalError",
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+        )
+    [pdb] = budgets
+    status = pdb.get("status") or {}
+    name = pdb["metadata"]["name"]
+    if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
+        raise _too_many(
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            "the disruption budget is still being processed by the server",
+        )
+    if int(status.get("disruptionsAllowed", 0)) < 1 or not is_ready(pod):
+        raise _too_many(
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            f"The disruption budget {name} needs {status.get('desiredHealthy', 0)} healthy pods "
+            f"and has {status.get('currentHealthy', 0)} currently",
+        )
+    if dry_run:
+        return
+    updated = copy.deepcopy(pdb)
+    updated["status"]["disruptionsAllowed"] = int(status["disruptionsAllowed"]) - 1
+    updated["status"].setdefault("disruptedPods", {})[meta["name"]] = now_rfc3339()
+    state.store.update(pdb_rt, updated, check_version=False)
+
+
+def _too_many(message: str, cause: str) -> StatusError:
+    return StatusError(
+        429,
+        "TooManyRequests",
+        message,
+        {"causes": [{"reason": "DisruptionBudget", "message": cause}], "retryAfterSeconds": 5},
+        {"Retry-After": "5"},
     )

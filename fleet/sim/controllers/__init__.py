@@ -16,6 +16,7 @@ task. They write through the ``Store`` API directly and record Events with ``Clu
 - ``namespace``: the default namespaces, a ``default`` ServiceAccount per namespace, namespace deletion.
 - ``crd``: CRDs get NamesAccepted/Established; their objects are deleted with them.
 - ``services``: Services get a cluster IP and (LoadBalancer) an ingress IP; PVCs are bound to a new PV.
+- ``disruption``: PodDisruptionBudget status (healthy, desired, disruptionsAllowed) for evictions.
 
 The pods' own status (scheduling, Running, Ready) belongs to the kubelet (``fleet.sim.kubelet``); a
 running pod these controllers delete gets a deletionTimestamp and the kubelet removes it.
@@ -34,6 +35,7 @@ from fleet.sim.controllers.crd import CrdController
 from fleet.sim.controllers.cronjob import CronJobController
 from fleet.sim.controllers.daemonset import DaemonSetController
 from fleet.sim.controllers.deployment import DeploymentController
+from fleet.sim.controllers.disruption import DisruptionController
 from fleet.sim.controllers.garbage import GarbageCollector
 from fleet.sim.controllers.job import JobController
 from fleet.sim.controllers.manager import ControllerFactory, ControllerManager
@@ -55,6 +57,7 @@ ALL_CONTROLLERS: tuple[ControllerFactory, ...] = (
     CronJobController,
     ServiceController,
     VolumeBinder,
+    DisruptionController,
     GarbageCollector,
 )
 
