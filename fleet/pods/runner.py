@@ -245,12 +245,21 @@ class _PodStep:
     async def _download(self) -> transfer.Downloaded:
         key_prefix = (self.context.run_id, self.context.cluster, self.context.step_id, str(self.context.attempt))
         try:
-            return await transfer.download(
+            downloaded = await transfer.download(
                 self.client, self.namespace, self.name, SIDECAR_CONTAINER, self.task, self.context.artifacts, key_prefix
             )
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_DEADLINE):
-                await transfer.release_sidecar(self.client, self.namespace, self.name, SIDECAR_CONTAINER)
+        except BaseException as exc:
+            # A failed download still lets the pod end; a cancel does not: the pod is deleted anyway, or it is
+            # kept for a resume that still needs the sidecar waiting to collect the files.
+            if not _is_cancel(exc):
+                await self._release_sidecar()
+            raise
+        await self._release_sidecar()
+        return downloaded
+
+    async def _release_sidecar(self) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_DEADLINE):
+            await transfer.release_sidecar(self.client, self.namespace, self.name, SIDECAR_CONTAINER)
 
     # -- create or reattach --------------------------------------------------------------------------
 

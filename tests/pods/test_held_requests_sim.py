@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,13 +26,13 @@ HOLD = 1.0
 
 
 class HoldingProxy:
-    """Forwards 127.0.0.1:<port> to the cluster; a request that starts with ``prefix`` waits ``hold`` seconds
-    (``None``: until the proxy stops)."""
+    """Forwards 127.0.0.1:<port> to the cluster; a request whose start matches ``pattern`` waits ``hold``
+    seconds (``None``: until the proxy stops)."""
 
-    def __init__(self, host: str, port: int, prefix: bytes, hold: float | None) -> None:
+    def __init__(self, host: str, port: int, pattern: bytes, hold: float | None) -> None:
         self.host = host
         self.port = port
-        self.prefix = prefix
+        self.pattern = re.compile(pattern)
         self.hold = hold
         self.seen = trio.Event()
         self.answered = trio.Event()
@@ -50,7 +51,7 @@ class HoldingProxy:
 
     async def _requests(self, source, sink, held: trio.Event, scope: trio.CancelScope) -> None:
         async for data in source:
-            if data.startswith(self.prefix):
+            if self.pattern.match(data):
                 self.seen.set()
                 if self.hold is None:
                     await trio.sleep_forever()
@@ -84,7 +85,7 @@ async def test_a_cancel_during_the_create_request_leaves_no_pod(plain_sim, tmp_p
     config = yaml.safe_load(cluster.kubeconfig_path.read_text())
     server = urlsplit(config["clusters"][0]["cluster"]["server"])
     assert server.scheme == "http"
-    proxy = HoldingProxy(server.hostname, server.port, b"POST ", HOLD)
+    proxy = HoldingProxy(server.hostname, server.port, rb"POST ", HOLD)
     step = PodTask.model_validate({"image": "busybox", "commands": ["sleep 30"]})
     context = PodRunContext(
         run_id="run-cancel", cluster=cluster.name, step_id="held", artifacts=LocalArtifactStore(tmp_path / "a")
@@ -111,7 +112,7 @@ async def test_a_resume_uploads_the_files_when_the_gate_is_still_closed(plain_si
     config = yaml.safe_load(cluster.kubeconfig_path.read_text())
     server = urlsplit(config["clusters"][0]["cluster"]["server"])
     # Exec is a GET with an Upgrade: the upload never gets through this proxy.
-    proxy = HoldingProxy(server.hostname, server.port, b"GET /api/v1/namespaces/default/pods/gated-", None)
+    proxy = HoldingProxy(server.hostname, server.port, rb"GET /api/v1/namespaces/default/pods/gated-\w+/exec", None)
     store = LocalArtifactStore(tmp_path / "a")
     step = PodTask.model_validate(
         {
@@ -149,7 +150,7 @@ async def test_a_resume_collects_the_files_of_a_pod_that_ended_while_fleet_was_a
     config = yaml.safe_load(cluster.kubeconfig_path.read_text())
     server = urlsplit(config["clusters"][0]["cluster"]["server"])
     # The first exec is the download's listing: fleet stops there, the file sidecar keeps the pod waiting.
-    proxy = HoldingProxy(server.hostname, server.port, b"GET /api/v1/namespaces/default/pods/away-", None)
+    proxy = HoldingProxy(server.hostname, server.port, rb"GET /api/v1/namespaces/default/pods/away-\w+/exec", None)
     store = LocalArtifactStore(tmp_path / "a")
     step = PodTask.model_validate(
         {"image": "busybox", "commands": ["echo made > made.txt"], "outputFiles": ["made.txt"]}
