@@ -17,6 +17,7 @@ from fleet.auth.provider import RefreshingTokenProvider, Token
 from fleet.kube.client import KubeClient
 from fleet.pods.models import PodTask
 from fleet.pods.runner import run_pod_task
+from fleet.sim import Faults
 
 #: How long a connection lives before the proxy cuts it.
 LIFETIME = 0.7
@@ -97,3 +98,27 @@ async def test_a_network_that_cuts_connections_loses_no_line_and_no_file(namespa
     assert tokens.statistics().mints >= 3
     assert result.log_reconnects >= 1
     assert b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)]) == b"through a flaky network"
+
+
+@pytest.mark.sim_only
+async def test_transient_api_errors_on_the_pod_are_retried(kube, namespace, context, cluster, store, caplog):
+    """A third of the requests about the pod (get, log, exec, delete) answer 500 or 503: the step still works."""
+    caplog.set_level(logging.INFO, logger="fleet.pods.log")
+    faults = Faults(error_rate=0.3, error_codes=(500, 503), paths=(f"/api/v1/namespaces/{namespace}/pods/",))
+    await trio.to_thread.run_sync(cluster.sim.set_faults, faults)
+    try:
+        step = PodTask.model_validate(
+            {
+                "namespace": namespace,
+                "image": "busybox",
+                "commands": ["for i in 1 2 3; do echo line-$i; done", "cp in.txt out.txt"],
+                "inputFiles": {"in.txt": "despite errors"},
+                "outputFiles": ["out.txt"],
+            }
+        )
+        with trio.fail_after(60):
+            result = await run_pod_task(kube, step, context=context("errors"))
+    finally:
+        await trio.to_thread.run_sync(cluster.sim.set_faults, Faults())
+    assert [r.getMessage() for r in caplog.records if r.name == "fleet.pods.log"] == ["line-1", "line-2", "line-3"]
+    assert b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)]) == b"despite errors"
