@@ -21,12 +21,11 @@ from urllib.parse import quote, urlencode
 
 import trio
 import urllib3
-import yaml
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from fleet.errors import ApiError, ClusterError, InputError, Location, truncate
+from fleet.errors import ApiError, ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
+from fleet.kube.kubeconfig import KeyFiles, load_configuration, read_kubeconfig
 from fleet.kube.objects import JsonObject
 from fleet.kube.retry import retrying
 from fleet.settings import FleetSettings
@@ -121,6 +120,7 @@ class KubeClient:
         self._limiter = limiter
         self._stream_limiter = stream_limiter
         self._discovery: Discovery | None = None
+        self._key_files: KeyFiles | None = None
         # fleet owns retries: urllib3's own would hide attempts from the policy and the logs.
         api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
 
@@ -135,38 +135,27 @@ class KubeClient:
         token_provider: TokenProvider | None = None,
         limiter: trio.CapacityLimiter | None = None,
     ) -> KubeClient:
-        """A client for ``context`` (default: the current one) of a kubeconfig file path or dict."""
-        source = str(kubeconfig) if isinstance(kubeconfig, Path | str) else "<kubeconfig>"
-        if isinstance(kubeconfig, Path | str):
-            try:
-                config_dict = yaml.safe_load(Path(kubeconfig).read_text())
-            except OSError as e:
-                raise InputError(f"cannot read kubeconfig: {e.strerror}", location=Location(file=source)) from e
-            except yaml.YAMLError as e:
-                raise InputError(f"kubeconfig is not valid YAML: {e}", location=Location(file=source)) from e
-        else:
-            config_dict = dict(kubeconfig)
-        if not isinstance(config_dict, dict):
-            raise InputError("kubeconfig must be a mapping", location=Location(file=source))
-        configuration = k8s_client.Configuration()
-        try:
-            load: Any = k8s_config.load_kube_config_from_dict
-            load(config_dict, context=context, client_configuration=configuration, persist_config=False)
-        except k8s_config.ConfigException as e:
-            where = Location(file=source, field=f"contexts[{context}]" if context else None)
-            raise InputError(f"kubeconfig cannot be used: {truncate(str(e), 300)}", location=where) from e
-        configuration.retries = False
-        cluster = name or context or str(config_dict.get("current-context") or "cluster")
-        return cls(
+        """A client for ``context`` (default: the current one) of a kubeconfig file path or dict. Its
+        certificate files are private to it and deleted by ``close`` (``fleet.kube.kubeconfig``)."""
+        config, source = read_kubeconfig(kubeconfig)
+        cluster = name or context or str(config.get("current-context") or "cluster")
+        files = KeyFiles(cluster)
+        configuration = load_configuration(config, context=context, source=source, files=files)
+        client = cls(
             k8s_client.ApiClient(configuration),
             name=cluster,
             settings=settings,
             token_provider=token_provider,
             limiter=limiter,
         )
+        client._key_files = files
+        return client
 
     def close(self) -> None:
+        """Close the connections and delete the client's certificate files."""
         self.api_client.rest_client.close()
+        if self._key_files is not None:
+            self._key_files.remove()
 
     def __enter__(self) -> KubeClient:
         return self

@@ -1,0 +1,128 @@
+"""A kubeconfig (file or mapping) turned into the kubernetes client's ``Configuration``, with the
+certificate files the TLS layer needs kept private to one client.
+
+urllib3 and the exec WebSocket read the CA, client certificate and key from files, for every new
+connection. The official loader writes a kubeconfig's ``*-data`` entries to shared temporary files that
+live until the process exits (and are reused across clients by content). Here the chosen context's
+entries are written first, 0600 in a private 0700 directory, and handed to the loader as paths, so that
+``KeyFiles.remove`` (``KubeClient.close``) deletes them; if a client is never closed, they go when it
+is garbage-collected or at exit. Certificates an exec plugin returns at run time still go through the
+loader's own temporary files.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from fleet.errors import InputError, Location, truncate
+
+# (section, data key, file key) of what becomes a file.
+_FILE_ENTRIES = (
+    ("cluster", "certificate-authority-data", "certificate-authority"),
+    ("user", "client-certificate-data", "client-certificate"),
+    ("user", "client-key-data", "client-key"),
+)
+
+
+class KeyFiles:
+    """The private directory of one client's certificate files (created on first write)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.directory: Path | None = None
+        self._finalizer: weakref.finalize[[str, bool], KeyFiles] | None = None
+
+    def write(self, name: str, content: bytes) -> Path:
+        if self.directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix=f"fleet-{self.label}-"))  # 0700
+            self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.directory), True)
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        return path
+
+    def remove(self) -> None:
+        """Delete the files (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _named(items: Any, name: Any, key: str) -> dict[str, Any] | None:
+    for item in items or ():
+        if isinstance(item, dict) and item.get("name") == name and isinstance(item.get(key), dict):
+            section: dict[str, Any] = item[key]
+            return section
+    return None
+
+
+def _data_to_files(config: dict[str, Any], context: str | None, files: KeyFiles) -> dict[str, Any]:
+    """A copy of ``config`` whose chosen context has its certificate ``*-data`` entries as private files."""
+    config = copy.deepcopy(config)
+    chosen = _named(config.get("contexts"), context or config.get("current-context"), "context")
+    if chosen is None:
+        return config  # the loader names the problem
+    sections = {
+        "cluster": _named(config.get("clusters"), chosen.get("cluster"), "cluster"),
+        "user": _named(config.get("users"), chosen.get("user"), "user"),
+    }
+    for section_name, data_key, file_key in _FILE_ENTRIES:
+        section = sections[section_name]
+        if section is None or not section.get(data_key):
+            continue
+        try:
+            content = base64.standard_b64decode(section[data_key])
+        except (ValueError, TypeError) as e:
+            raise InputError(f"{data_key} is not base64", location=Location(field=f"{section_name}.{data_key}")) from e
+        section[file_key] = str(files.write(file_key, content))
+        del section[data_key]
+    return config
+
+
+def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The kubeconfig as a mapping, and what to call it in errors."""
+    if not isinstance(kubeconfig, Path | str):
+        return dict(kubeconfig), "<kubeconfig>"
+    source = str(kubeconfig)
+    try:
+        config = yaml.safe_load(Path(kubeconfig).read_text())
+    except OSError as e:
+        raise InputError(f"cannot read kubeconfig: {e.strerror}", location=Location(file=source)) from e
+    except yaml.YAMLError as e:
+        raise InputError(f"kubeconfig is not valid YAML: {e}", location=Location(file=source)) from e
+    if not isinstance(config, dict):
+        raise InputError("kubeconfig must be a mapping", location=Location(file=source))
+    return config, source
+
+
+def load_configuration(
+    config: dict[str, Any], *, context: str | None, source: str, files: KeyFiles
+) -> k8s_client.Configuration:
+    """The client ``Configuration`` for ``context`` (default: the current one); certificate files in ``files``."""
+    configuration = k8s_client.Configuration()
+    try:
+        load: Any = k8s_config.load_kube_config_from_dict
+        load(
+            _data_to_files(config, context, files),
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except k8s_config.ConfigException as e:
+        files.remove()
+        where = Location(file=source, field=f"contexts[{context}]" if context else None)
+        raise InputError(f"kubeconfig cannot be used: {truncate(str(e), 300)}", location=where) from e
+    configuration.retries = False  # fleet owns retries (fleet.kube.retry)
+    return configuration
