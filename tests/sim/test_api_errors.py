@@ -293,3 +293,11 @@ def test_an_internal_error_is_a_500_status_without_a_trace_and_the_cluster_keeps
         with admin:
             assert client.CoreV1Api(admin).list_namespace().items
         assert [r.status for r in cluster.requests()] == [500, 200]
+
+
+@pytest.mark.sim_only
+def test_a_body_larger_than_the_limit_is_413(raw_api):
+    big = json.dumps({"metadata": {"name": "big"}, "data": {"a": "x" * (9 * 1024 * 1024)}}).encode()
+    response = raw_api.request("POST", CM, body=big, content_type="application/json")
+    status = response.json()
+    assert (response.status, status["reason"]) == (413, "RequestEntityTooLarge")
