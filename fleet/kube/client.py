@@ -140,7 +140,8 @@ class KubeClient:
         config, source = read_kubeconfig(kubeconfig)
         cluster = name or context or str(config.get("current-context") or "cluster")
         files = KeyFiles(cluster)
-        configuration = load_configuration(config, context=context, source=source, files=files)
+        base_dir = Path(kubeconfig).expanduser().parent if isinstance(kubeconfig, Path | str) else None
+        configuration = load_configuration(config, context=context, source=source, files=files, base_dir=base_dir)
         client = cls(
             k8s_client.ApiClient(configuration),
             name=cluster,

@@ -68,8 +68,11 @@ def _named(items: Any, name: Any, key: str) -> dict[str, Any] | None:
     return None
 
 
-def _data_to_files(config: dict[str, Any], context: str | None, files: KeyFiles) -> dict[str, Any]:
-    """A copy of ``config`` whose chosen context has its certificate ``*-data`` entries as private files."""
+def _data_to_files(
+    config: dict[str, Any], context: str | None, files: KeyFiles, base_dir: Path | None
+) -> dict[str, Any]:
+    """A copy of ``config`` whose chosen context has its certificate ``*-data`` entries as private files,
+    and its file paths relative to ``base_dir`` (the kubeconfig's folder, as kubectl reads them)."""
     config = copy.deepcopy(config)
     chosen = _named(config.get("contexts"), context or config.get("current-context"), "context")
     if chosen is None:
@@ -80,7 +83,11 @@ def _data_to_files(config: dict[str, Any], context: str | None, files: KeyFiles)
     }
     for section_name, data_key, file_key in _FILE_ENTRIES:
         section = sections[section_name]
-        if section is None or not section.get(data_key):
+        if section is None:
+            continue
+        if not section.get(data_key):
+            if base_dir is not None and isinstance(section.get(file_key), str):
+                section[file_key] = str(base_dir / Path(section[file_key]).expanduser())
             continue
         try:
             content = base64.standard_b64decode(section[data_key])
@@ -88,16 +95,19 @@ def _data_to_files(config: dict[str, Any], context: str | None, files: KeyFiles)
             raise InputError(f"{data_key} is not base64", location=Location(field=f"{section_name}.{data_key}")) from e
         section[file_key] = str(files.write(file_key, content))
         del section[data_key]
+    user = sections["user"]
+    if base_dir is not None and user is not None and isinstance(user.get("tokenFile"), str):
+        user["tokenFile"] = str(base_dir / Path(user["tokenFile"]).expanduser())
     return config
 
 
 def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """The kubeconfig as a mapping, and what to call it in errors."""
+    """The kubeconfig as a mapping, and what to call it in errors (its path, for a file)."""
     if not isinstance(kubeconfig, Path | str):
         return dict(kubeconfig), "<kubeconfig>"
     source = str(kubeconfig)
     try:
-        config = yaml.safe_load(Path(kubeconfig).read_text())
+        config = yaml.safe_load(Path(kubeconfig).expanduser().read_text())
     except OSError as e:
         raise InputError(f"cannot read kubeconfig: {e.strerror}", location=Location(file=source)) from e
     except yaml.YAMLError as e:
@@ -108,14 +118,15 @@ def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[st
 
 
 def load_configuration(
-    config: dict[str, Any], *, context: str | None, source: str, files: KeyFiles
+    config: dict[str, Any], *, context: str | None, source: str, files: KeyFiles, base_dir: Path | None = None
 ) -> k8s_client.Configuration:
-    """The client ``Configuration`` for ``context`` (default: the current one); certificate files in ``files``."""
+    """The client ``Configuration`` for ``context`` (default: the current one); certificate files in
+    ``files``; relative paths against ``base_dir`` (default: the working directory)."""
     configuration = k8s_client.Configuration()
     try:
         load: Any = k8s_config.load_kube_config_from_dict
         load(
-            _data_to_files(config, context, files),
+            _data_to_files(config, context, files, base_dir),
             context=context,
             client_configuration=configuration,
             persist_config=False,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import gc
 import stat
 from pathlib import Path
 
 import pytest
 import trio
+import yaml
 
 from fleet.errors import InputError
 from fleet.kube import KubeClient
@@ -66,3 +68,23 @@ def test_bad_certificate_data_names_the_field(cluster):
     config["users"][0]["user"] = {"client-certificate-data": "not base64!", "client-key-data": "AAAA"}
     with pytest.raises(InputError, match=r"user.client-certificate-data: client-certificate-data is not base64"):
         KubeClient.from_kubeconfig(config)
+
+
+async def test_relative_certificate_paths_are_read_from_the_kubeconfig_folder(cluster, tmp_path):
+    """As kubectl reads them: ``client-key: certs/me.key`` is next to the kubeconfig, not in the working dir."""
+    source = yaml.safe_load((await trio.to_thread.run_sync(cluster.sim.client_cert_kubeconfig)).read_text())
+    (tmp_path / "conf" / "certs").mkdir(parents=True)
+    cluster_entry, user = source["clusters"][0]["cluster"], source["users"][0]["user"]
+    for section, key, relative in (
+        (cluster_entry, "certificate-authority", "ca.crt"),
+        (user, "client-certificate", "certs/me.crt"),
+        (user, "client-key", "certs/me.key"),
+    ):
+        (tmp_path / "conf" / relative).write_bytes(base64.b64decode(section.pop(f"{key}-data")))
+        section[key] = relative
+    path = tmp_path / "conf" / "kubeconfig.yaml"
+    path.write_text(yaml.safe_dump(source))
+    with KubeClient.from_kubeconfig(path) as client:
+        assert Path(client.api_client.configuration.key_file) == tmp_path / "conf" / "certs" / "me.key"
+        assert await client.ping()
+    assert (tmp_path / "conf" / "certs" / "me.key").exists()  # the user's own files are never removed
