@@ -5,7 +5,7 @@ The server is ``fleet sim up`` in its own process. Two kinds of client, each in 
 - ``lean``: ``--procs`` processes x ``--threads`` threads of the standard library's ``http.client``
   (keep-alive connections, the kubeconfig's CA and token); about half the CPU per request of urllib3,
   which leaves more of the shared CPUs to the server: the figure is what the server serves.
-- ``official``: one process, ``--threads`` threads, each with its own official ``kubernetes`` client
+- ``official``: one process, ``--procs`` x ``--threads`` threads, each with its own official ``kubernetes`` client
   (raw responses, ``_preload_content=False``, so that the client's model classes do not dominate). The
   client's own Python (one GIL) is a limit here: this figure is what one such client process gets.
 
@@ -20,7 +20,8 @@ listener, same TLS setting) answering every request with a fixed JSON document o
 Deployment: no authentication, no routing, no store. The ratio says what the simulated API costs on
 top of HTTP(S) itself.
 
-    .venv/bin/python benchmarks/sim_throughput.py [--procs 2] [--threads 4] [--seconds 5] [--big 1000] [--tls/--no-tls]
+    .venv/bin/python benchmarks/sim_throughput.py [--procs 2] [--threads 4] [--seconds 5] [--runs 1] [--big 1000]
+        [--tls/--no-tls] [--json FILE]
 """
 
 from __future__ import annotations
@@ -43,12 +44,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import kubernetes
 import yaml
 
+T = TypeVar("T")
 READY_MARK = "Ctrl-C stops the fleet."
 # Client processes start their timed loops together, this long after they are asked to (spawn, imports, warm-up).
 SPAWN_TIME = 3.0
@@ -254,13 +258,12 @@ def run_threads(calls: list[Callable[[], object]], seconds: float, start_at: flo
     return Load(sum(counts), sum(errors), sum(counts) / elapsed, time.process_time() - cpu)
 
 
-class LeanCall:
+class LeanConnection:
     """One keep-alive connection of the standard library's ``http.client`` (verifying the kubeconfig's CA),
-    sending the same GET again and again; a connection the server closed is opened again."""
+    sending GETs; a connection that failed is opened again for the next one."""
 
-    def __init__(self, target: Target, path: str) -> None:
+    def __init__(self, target: Target) -> None:
         url = urlsplit(target.server)
-        self.path = path
         self.headers = {"Authorization": f"Bearer {target.token}", "Accept": "application/json"}
         if target.ca_pem:
             context = ssl.create_default_context(cadata=target.ca_pem)
@@ -271,9 +274,9 @@ class LeanCall:
             self.connect = lambda: http.client.HTTPConnection(url.hostname or "", url.port)
         self.conn = self.connect()
 
-    def __call__(self) -> bytes:
+    def get(self, path: str) -> bytes:
         try:
-            self.conn.request("GET", self.path, headers=self.headers)
+            self.conn.request("GET", path, headers=self.headers)
             response = self.conn.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException):
@@ -285,17 +288,38 @@ class LeanCall:
         return body
 
 
+class Rotation:
+    """Calls that take turns: each call goes to the next of ``calls``."""
+
+    def __init__(self, calls: list[Callable[[], object]]) -> None:
+        self.calls = calls
+        self.next = 0
+
+    def __call__(self) -> object:
+        call = self.calls[self.next]
+        self.next = (self.next + 1) % len(self.calls)
+        return call()
+
+
+def deal(items: list[T], parts: int) -> list[list[T]]:
+    """``items`` dealt into ``parts`` non-empty shares (items are reused when there are fewer than parts)."""
+    return [items[i::parts] or [items[i % len(items)]] for i in range(parts)]
+
+
 def lean_worker(targets: list[Target], path: str, threads: int, seconds: float, start_at: float) -> Load:
-    """One lean client process: ``threads`` threads, each with its own ``LeanCall`` connection."""
-    return run_threads([LeanCall(targets[i % len(targets)], path) for i in range(threads)], seconds, start_at)
+    """One lean client process: ``threads`` threads, each going round its share of the clusters."""
+    calls: list[Callable[[], object]] = []
+    for share in deal(targets, threads):
+        connections = [LeanConnection(t) for t in share]
+        calls.append(Rotation([lambda c=c: c.get(path) for c in connections]))
+    return run_threads(calls, seconds, start_at)
 
 
 def measure_lean(
     name: str, server: int, kubeconfigs: list[Path], path: str, procs: int, threads: int, seconds: float
 ) -> Result:
     targets = [Target.from_kubeconfig(k) for k in kubeconfigs]
-    # Each process gets its own share of the clusters, so that a spread covers every cluster.
-    shares = [targets[i::procs] or targets for i in range(procs)]
+    shares = deal(targets, procs)  # so that a spread covers every cluster
     cpu = process_cpu(server)
     with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
         start_at = time.time() + SPAWN_TIME
@@ -321,13 +345,15 @@ def _official_call(api_client: kubernetes.client.ApiClient, what: str) -> Callab
 
 
 def official_worker(kubeconfigs: list[Path], what: str, threads: int, seconds: float, start_at: float) -> Load:
-    """One process of official clients: ``threads`` threads, each with its own ``ApiClient``."""
-    clients = [kubernetes.config.new_client_from_config(str(kubeconfigs[i % len(kubeconfigs)])) for i in range(threads)]
+    """One process of official clients: ``threads`` threads, each going round its share of the clusters
+    with an ``ApiClient`` for each."""
+    shares = [[kubernetes.config.new_client_from_config(str(k)) for k in share] for share in deal(kubeconfigs, threads)]
     try:
-        return run_threads([_official_call(c, what) for c in clients], seconds, start_at)
+        return run_threads([Rotation([_official_call(c, what) for c in share]) for share in shares], seconds, start_at)
     finally:
-        for c in clients:
-            c.close()
+        for share in shares:
+            for c in share:
+                c.close()
 
 
 def measure_official(
@@ -341,12 +367,20 @@ def measure_official(
     )
 
 
+def median_of(runs: int, measure_once: Callable[[], Result]) -> Result:
+    """The run with the median rate of ``runs`` (other work on a shared machine comes in bursts)."""
+    results = sorted((measure_once() for _ in range(runs)), key=lambda r: r.rate)
+    return results[len(results) // 2]
+
+
 def measure(name: str, server: int, kubeconfigs: list[Path], args: argparse.Namespace) -> list[Result]:
     results = []
+    threads = args.threads * args.procs
     for what, path in PATHS.items():
         label = f"{what}: {name}"
-        results.append(measure_lean(label, server, kubeconfigs, path, args.procs, args.threads, args.seconds))
-        results.append(measure_official(label, server, kubeconfigs, what, args.threads * args.procs, args.seconds))
+        lean = partial(measure_lean, label, server, kubeconfigs, path, args.procs, args.threads, args.seconds)
+        official = partial(measure_official, label, server, kubeconfigs, what, threads, args.seconds)
+        results += [median_of(args.runs, lean), median_of(args.runs, official)]
     return results
 
 
@@ -363,9 +397,15 @@ def measure_fleet(clusters: int, spread: int, args: argparse.Namespace) -> tuple
 def measure_baseline(body_size: int, args: argparse.Namespace) -> dict[str, Result]:
     """The baseline with each client, by client name."""
     with baseline_process(body_size, args.tls) as (kubeconfig, server):
-        lean = measure_lean("baseline", server, [kubeconfig], "/x", args.procs, args.threads, args.seconds)
+        lean = median_of(
+            args.runs,
+            lambda: measure_lean("baseline", server, [kubeconfig], "/x", args.procs, args.threads, args.seconds),
+        )
         threads = args.threads * args.procs
-        official = measure_official("baseline", server, [kubeconfig], "get deployment", threads, args.seconds)
+        official = median_of(
+            args.runs,
+            lambda: measure_official("baseline", server, [kubeconfig], "get deployment", threads, args.seconds),
+        )
     return {lean.client: lean, official.client: official}
 
 
@@ -374,6 +414,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="lean client processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per lean client process")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=1, help="runs of each measurement; the median is shown")
     parser.add_argument("--big", type=int, default=1000, help="clusters of the big fleet")
     parser.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -386,7 +427,10 @@ def main() -> None:
     results = [*small, *big, *spread]
 
     mode = "TLS" if args.tls else "plain HTTP"
-    print(f"fleet sim throughput ({mode}; {os.cpu_count()} CPUs shared by server and clients; {args.seconds:g} s each)")
+    print(
+        f"fleet sim throughput ({mode}; {os.cpu_count()} CPUs shared by server and clients; "
+        f"{args.seconds:g} s each, median of {args.runs} run(s))"
+    )
     print(
         f"{'scenario':<40}{'client':>14}{'req/s':>8}{'errors':>7}{'vs base':>9}"
         f"{'server us/req':>15}{'client us/req':>15}{'capacity':>10}"
