@@ -2,10 +2,12 @@
 
 Each container has its own follower and its own last timestamp. A stream that breaks (log rotation, a
 dropped connection, the API server's streaming timeout, a token refresh) is reopened with ``sinceTime``
-set to that timestamp; ``sinceTime`` has one-second precision, so fleet drops what is older than the last
-line's exact timestamp and, at exactly that timestamp, only the lines it has already seen (counted, not
-hashed). Streams are reopened proactively before the kubelet's ~4 h limit. A 404 means the pod is gone:
-the step ends with that reason, it never loops. The Kubernetes log API merges stdout and stderr into one
+set to that timestamp, at once when it ended with new lines while the container runs (a rotation ends a
+follow that way; lines written to a file rotated away before the reopen would be lost for good).
+``sinceTime`` has one-second precision, so fleet drops what is older than the last line's exact timestamp
+and, at exactly that timestamp, only the lines it has already seen (counted, not hashed). Streams are
+reopened proactively before the kubelet's ~4 h limit. A 404 means the pod is gone: the step ends with that
+reason, it never loops. The Kubernetes log API merges stdout and stderr into one
 stream, so fleet cannot tell them apart.
 """
 
@@ -115,11 +117,13 @@ async def _follow(client: KubeClient, tracker: PodTracker, follower: ContainerLo
         if since:
             query["sinceTime"] = since
         ended = False
+        read = 0
         try:
             with trio.move_on_after(PROACTIVE_RECONNECT.total_seconds()):
                 async for line in client.stream_lines(
                     path, query, read_timeout=IDLE_READ_TIMEOUT, operation=f"follow the log of {name}"
                 ):
+                    read += 1
                     _handle(line, follower, sink)
                 ended = True
         except ApiError as e:
@@ -130,12 +134,13 @@ async def _follow(client: KubeClient, tracker: PodTracker, follower: ContainerLo
             # 400: the container is not running yet (or was restarted and is waiting): wait for a change.
         except ConnectFailed as e:
             log.info("log stream of %s in %s broke (%s); reopening", name, tracker.name, e)
-        if ended:
+        rotated = ended and read > 0 and not _terminated(tracker.pod, name)
+        if ended and not rotated:
             # A follow that ends by itself has reached the end of the log if the container has ended:
             # give the watch a moment to say so before reopening.
             with trio.move_on_after(REOPEN_WAIT):
                 await tracker.wait_for(lambda pod: _terminated(pod, name))
-        else:
+        elif not ended:
             with trio.move_on_after(REOPEN_WAIT):
                 await tracker.wait_changed()
         if tracker.gone or (ended and _terminated(tracker.pod, name)):

@@ -70,3 +70,23 @@ async def test_follow_reopened_often_loses_and_repeats_nothing(kube, namespace, 
     assert [line for line in lines if line.startswith("line-")] == [f"line-{i}" for i in range(60)]
     assert lines.count("same") == 60
     assert result.log_reconnects >= 2
+
+
+@pytest.mark.sim_only
+async def test_follow_across_log_rotations_loses_and_repeats_nothing(kube, namespace, context, caplog):
+    """The sim rotates this pod's log every ~2 KB (the kubelet's containerLogMaxSize): each rotation ends the
+    follow while the container still runs, and fleet reopens it from its last timestamp at once."""
+    caplog.set_level("INFO", logger="fleet.pods.log")
+    step = PodTask.model_validate(
+        {
+            "namespace": namespace,
+            "image": "busybox",
+            "metadata": {"annotations": {"sim.fleet.dev/log-rotate-bytes": "2000"}},
+            "commands": ["i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); sleep 0.005; done"],
+        }
+    )
+    with trio.fail_after(60):
+        result = await run_pod_task(kube, step, context=context("rotating"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "fleet.pods.log"]
+    assert lines == [f"line-{i}" for i in range(300)]
+    assert result.log_reconnects >= 2

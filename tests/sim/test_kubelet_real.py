@@ -333,3 +333,31 @@ async def test_a_refused_mount_names_the_step_and_the_reason(tmp_path):
     assert "on " in str(e.value)
     assert str(e.value).endswith("No such file or directory")
     assert new_children(before) == []
+
+
+async def test_log_rotation_ends_a_follow_and_later_reads_see_the_new_file():
+    async with running_cluster() as state:
+        # A line is ~42 bytes stored: the file rotates about every 5 lines (every ~0.25 s).
+        script = "i=0; while [ $i -lt 40 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done"
+        spec = pod("rotating", _sh("main", script), restartPolicy="Never")
+        spec["metadata"]["annotations"] = {"sim.fleet.dev/log-rotate-bytes": "200"}
+        create_pod(state, spec)
+        await wait_pod(state, "rotating", lambda p: "running" in str((p.get("status") or {}).get("containerStatuses")))
+        log = kubelet_for(state).worker("default", "rotating").logs["main"].current
+        followed = b""
+        with trio.fail_after(10):
+            async for chunk in log.read(LogQuery(follow=True)):
+                followed += chunk
+        # The follow ended at a rotation while the container still ran, and lost no line of its file.
+        assert not log.closed
+        numbers = [int(line.removeprefix("line-")) for line in followed.decode().split()]
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+        assert len(numbers) < 40
+        await wait_pod(state, "rotating", _done)
+        assert log.rotations >= 3
+        # A new read sees the current file only (empty right after a rotation): never the first lines.
+        current = (await read_log(state, "rotating", "main")).split()
+        assert "line-0" not in current
+        assert log.path is not None
+        rotated = [line.split()[-1] for line in log.path.with_name(log.path.name + ".1").read_text().splitlines()]
+        assert (rotated + current)[-1] == "line-39"

@@ -22,7 +22,7 @@ import trio
 from fleet.sim.cluster import ClusterState
 from fleet.sim.kubelet.cgroups import MemoryCgroup
 from fleet.sim.kubelet.env import EnvError, container_env, expand
-from fleet.sim.kubelet.logs import ContainerLogs
+from fleet.sim.kubelet.logs import ContainerLogs, rotate_bytes_of
 from fleet.sim.kubelet.podstatus import ContainerRecord, PodView, qos_class
 from fleet.sim.kubelet.quantity import parse_quantity
 from fleet.sim.kubelet.runtime import ContainerRun, Holder, Mount, ProcessRun, RuntimeRefused, VirtualRun
@@ -79,7 +79,10 @@ class PodWorker:
             self._add(c, kind, "PodInitializing" if kind == "init" else "ContainerCreating")
         for c in self.spec.get("containers") or []:
             self._add(c, "main", "PodInitializing" if has_init else "ContainerCreating")
-        self.logs: dict[str, ContainerLogs] = {n: ContainerLogs(lambda: self.sandbox / "logs", n) for n in self.records}
+        rotate = rotate_bytes_of(pod)
+        self.logs: dict[str, ContainerLogs] = {
+            n: ContainerLogs(lambda: self.sandbox / "logs", n, rotate) for n in self.records
+        }
         self.runs: dict[str, ContainerRun] = {}
         self.holders: dict[str, Holder] = {}
         self._holder_lock = trio.Lock()

@@ -3,11 +3,17 @@
 A line is stored as ``<timestamp> <F|P> <content>\\n`` (the CRI log format): ``F`` marks a full line
 that ended with a newline, ``P`` a last line that did not. stdout and stderr are merged, as the log API
 serves them. Readers that follow wait on an event set at every append, never by polling.
+
+Rotation, as the kubelet does it past ``containerLogMaxSize``, is opt-in per pod (annotation
+``sim.fleet.dev/log-rotate-bytes``): the file moves aside to ``<name>.1``, new lines go to a new file, reads
+see only the new one, and a follow that was reading the old file ends once it has read it to its end (the
+client must reopen, e.g. with ``sinceTime``; clients that assume a follow only ends with the container break).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +22,7 @@ from typing import BinaryIO
 import trio
 
 from fleet.sim.kubelet.podstatus import rfc3339_nano
+from fleet.sim.model import JsonObject
 
 
 @dataclass(frozen=True)
@@ -38,11 +45,28 @@ def _normalise(ts: str) -> str:
     return f"{whole}.{frac.ljust(9, '0')[:9]}Z"
 
 
+#: A pod annotation: rotate each container's log file once it holds this many bytes.
+ROTATE_ANNOTATION = "sim.fleet.dev/log-rotate-bytes"
+
+
+def rotate_bytes_of(pod: JsonObject) -> int | None:
+    """The pod's log rotation size, if it asks for one (a positive integer)."""
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(ROTATE_ANNOTATION)
+    try:
+        size = int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return None
+    return size if size > 0 else None
+
+
 class ContainerLog:
     """The log of one run of one container; virtual containers have one with no file."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, rotate_bytes: int | None = None) -> None:
         self.path = path
+        self.rotate_bytes = rotate_bytes
+        #: how often the file was rotated: a follower of an older file ends once it has read it
+        self.rotations = 0
         self.closed = False
         self._appended = trio.Event()
         self._pending = b""
@@ -71,6 +95,11 @@ class ContainerLog:
         stamp = rfc3339_nano().encode()
         with self.path.open("ab") as f:
             f.write(b"".join(b"%s %s %s\n" % (stamp, tag, line) for line, tag in lines))
+            size = f.tell()
+        if self.rotate_bytes is not None and size >= self.rotate_bytes:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self.path.touch()
+            self.rotations += 1
         self._wake()
 
     def _wake(self) -> None:
@@ -94,6 +123,7 @@ class ContainerLog:
                 yield chunk
 
     async def _read(self, handle: BinaryIO | None, query: LogQuery) -> AsyncIterator[bytes]:
+        rotations = self.rotations
         budget = query.limit_bytes
         since = _normalise(query.since) if query.since else None
         records = _records(handle)
@@ -116,7 +146,7 @@ class ContainerLog:
             records = _records(handle)
             if records:
                 continue
-            if self.closed:
+            if self.closed or self.rotations != rotations:
                 return
             await appended.wait()
             records = _records(handle)
@@ -145,9 +175,10 @@ def _render(records: list[tuple[str, bytes]], timestamps: bool) -> Iterator[byte
 class ContainerLogs:
     """The current and the previous run of one container (``previous=true`` reads the latter)."""
 
-    def __init__(self, directory: Callable[[], Path], name: str) -> None:
+    def __init__(self, directory: Callable[[], Path], name: str, rotate_bytes: int | None = None) -> None:
         self._directory = directory
         self._name = name
+        self._rotate_bytes = rotate_bytes
         self._runs = 0
         self.current: ContainerLog | None = None
         self.previous: ContainerLog | None = None
@@ -168,7 +199,7 @@ class ContainerLogs:
         self.archive()
         path = self._directory() / f"{self._name}.{self._runs}.log" if real else None
         self._runs += 1
-        self.current = ContainerLog(path)
+        self.current = ContainerLog(path, self._rotate_bytes)
         return self.current
 
     def close(self) -> None:
