@@ -35,6 +35,9 @@ _SCHEMAS = files("kubernetes_validate") / "kubernetes-json-schema"
 _MAX_REPORTED = 5
 _MAX_VERDICTS = 4096
 
+CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+Kind = tuple[str, str]  # (apiVersion, kind)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -141,6 +144,8 @@ def crd_json_schema(openapi: JsonObject, *, root: bool = True) -> JsonObject:
 
 
 _crd_validators: dict[str, jsonschema.Draft202012Validator] = {}
+# (validator identity, canonical JSON of the object) → its findings as (field path, problem)
+_verdicts: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
 
 
 def crd_validator(openapi: JsonObject) -> jsonschema.Draft202012Validator:
@@ -150,6 +155,7 @@ def crd_validator(openapi: JsonObject) -> jsonschema.Draft202012Validator:
     if validator is None:
         if len(_crd_validators) >= _MAX_VERDICTS:
             _crd_validators.clear()
+            _verdicts.clear()  # they are keyed by validator identity
         validator = _crd_validators[key] = jsonschema.Draft202012Validator(crd_json_schema(openapi))
     return validator
 
@@ -159,7 +165,7 @@ def crd_version_schema(crd: JsonObject, version: str) -> JsonObject | None:
     spec = crd.get("spec") or {}
     for entry in spec.get("versions") or []:
         if isinstance(entry, dict) and entry.get("name") == version:
-            schema = (entry.get("schema") or {}).get("openAPIV3Schema") or spec.get("validation", {}).get(
+            schema = (entry.get("schema") or {}).get("openAPIV3Schema") or (spec.get("validation") or {}).get(
                 "openAPIV3Schema"
             )
             return schema if isinstance(schema, dict) else None
@@ -195,9 +201,9 @@ def _problem(error: ValidationError) -> tuple[list[str | int], str]:
         shown = json.dumps(error.instance)
         shown = shown if len(shown) <= 40 else shown[:40] + "…"
         return path, f"expected {_types(error.validator_value)}, got {_json_type(error.instance)} {shown}"
-    if error.validator == "required":
-        missing = str(error.message).split("'")[1] if "'" in error.message else "a field"
-        return [*path, missing], "required field is missing"
+    if error.validator == "required" and isinstance(error.instance, dict) and isinstance(error.validator_value, list):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [*path, *missing[:1]], "required field is missing"
     if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
         known = set((error.schema.get("properties") or {}) if isinstance(error.schema, dict) else ())
         unknown = sorted(k for k in error.instance if k not in known)
@@ -209,9 +215,6 @@ def _problem(error: ValidationError) -> tuple[list[str | int], str]:
         if types:
             return path, f"expected {' or '.join(types)}, got {_json_type(error.instance)} {json.dumps(error.instance)}"
     return path, str(error.message)
-
-
-_verdicts: dict[tuple[int, str], tuple[tuple[str, str], ...]] = {}
 
 
 def check(manifest: Manifest, validator: jsonschema.Draft202012Validator) -> list[Finding]:
@@ -241,10 +244,6 @@ def raise_findings(findings: Sequence[Finding], *, schema: str) -> None:
         if len(findings) > _MAX_REPORTED:
             message += "; …"
     raise InputError(message, location=first.manifest.location(first.path or None))
-
-
-CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
-Kind = tuple[str, str]  # (apiVersion, kind)
 
 
 def is_crd(m: Manifest) -> bool:
