@@ -37,6 +37,7 @@ from fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 console = Console()
+err_console = Console(stderr=True)
 
 
 # -- targets -------------------------------------------------------------------------------------------
@@ -269,14 +270,15 @@ def report(
             typer.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
         else:
             typer.echo(yaml.safe_dump(doc, sort_keys=True))
-    finish(results)
+    # JSON/YAML on stdout stay parseable: the summary goes to stderr then.
+    finish(results, to=console if output is Output.TABLE else err_console)
 
 
-def finish(results: list[ClusterResult], *, suffix: str = "") -> None:
-    """Say which clusters failed and exit 1 if any did."""
+def finish(results: list[ClusterResult], *, suffix: str = "", to: Console = console) -> None:
+    """Say which clusters failed (on ``to``) and exit 1 if any did."""
     failed = [r.cluster for r in results if r.error is not None]
     if failed:
-        console.print(
+        to.print(
             f"[red]{len(failed)} of {len(results)} clusters failed[/red]{suffix}: {', '.join(failed)}", highlight=False
         )
         raise typer.Exit(1)

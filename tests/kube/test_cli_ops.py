@@ -172,7 +172,8 @@ async def test_restart_across_the_fleet_reports_each_cluster(sim, tmp_path):
         )
         # sim-2 has no such Deployment: it fails alone, the others restart and report their rollout.
         assert restarted.returncode == 1
-        doc = yaml.safe_load(restarted.stdout.split("1 of 3 clusters failed")[0])
+        doc = yaml.safe_load(restarted.stdout)  # the failure summary is on stderr
+        assert "1 of 3 clusters failed" in restarted.stderr
         assert sorted(doc) == ["sim-0", "sim-1", "sim-2"]
         assert "not found" in doc["sim-2"]["error"]
         for cluster in ("sim-0", "sim-1"):
@@ -215,3 +216,18 @@ async def test_fan_out_reaches_the_clusters_of_discovery_sources(sim, tmp_path):
     assert f"{inventory}:3 (kubeconfig source): cannot read" in " ".join(failed.stderr.split())
     for c in sim.clusters:
         assert await trio.to_thread.run_sync(c.requests) == []
+
+
+async def test_a_missing_secret_fails_that_cluster_alone(sim, tmp_path):
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(
+        "clusters:\n"
+        f"  - {{name: sim-0, connection: {{kubeconfig: 'file:{sim['sim-0'].kubeconfig_path}', context: sim-0}}}}\n"
+        "  - {name: vaulted, connection: {kubeconfig: 'env:FLEET_TEST_NO_SUCH_KUBECONFIG'}}\n"
+    )
+    result = await trio.to_thread.run_sync(lambda: fleet("get", "ns", "default", "-i", str(inventory), "-o", "json"))
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)  # the summary goes to stderr: stdout stays JSON
+    assert "1 of 2 clusters failed" in result.stderr
+    assert doc["sim-0"][0]["metadata"]["name"] == "default"
+    assert "env:FLEET_TEST_NO_SUCH_KUBECONFIG" in doc["vaulted"]["error"]
