@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from fleet.secrets import (
     parse_reference,
     register_secret,
 )
+from fleet.secrets.keyfiles import KeyFiles
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class Connection:
     token_provider: TokenProvider | None = None
     namespace: str = "default"
     insecure: bool = False
-    _temp_dir: Path | None = field(default=None, repr=False)
+    _files: KeyFiles | None = field(default=None, repr=False)
 
     @property
     def user(self) -> dict[str, Any]:
@@ -89,19 +88,17 @@ class Connection:
         return config
 
     def _write(self, name: str, content: bytes) -> Path:
-        if self._temp_dir is None:
-            self._temp_dir = Path(tempfile.mkdtemp(prefix=f"fleet-{self.cluster}-"))
-        path = self._temp_dir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        return path
+        if self._files is None:
+            self._files = KeyFiles(self.cluster)
+        if self._files.directory is not None and (written := self._files.directory / name).exists():
+            return written  # an earlier client_configuration() wrote the same material
+        return self._files.write(name, content)
 
     def close(self) -> None:
         """Remove the temporary files, if any."""
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
-            self._temp_dir = None
+        if self._files is not None:
+            self._files.remove()
+            self._files = None
 
 
 class FileTokenProvider(RefreshingTokenProvider):

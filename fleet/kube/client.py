@@ -25,9 +25,10 @@ from kubernetes import client as k8s_client
 
 from fleet.errors import ApiError, ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
-from fleet.kube.kubeconfig import KeyFiles, load_configuration, read_kubeconfig
+from fleet.kube.kubeconfig import load_configuration, read_kubeconfig
 from fleet.kube.objects import JsonObject
 from fleet.kube.retry import retrying
+from fleet.secrets.keyfiles import KeyFiles
 from fleet.settings import FleetSettings
 
 if TYPE_CHECKING:

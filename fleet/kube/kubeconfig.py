@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import os
-import shutil
-import tempfile
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +23,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from fleet.errors import InputError, Location, truncate
+from fleet.secrets.keyfiles import KeyFiles
 
 # (section, data key, file key) of what becomes a file.
 _FILE_ENTRIES = (
@@ -34,30 +31,6 @@ _FILE_ENTRIES = (
     ("user", "client-certificate-data", "client-certificate"),
     ("user", "client-key-data", "client-key"),
 )
-
-
-class KeyFiles:
-    """The private directory of one client's certificate files (created on first write)."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.directory: Path | None = None
-        self._finalizer: weakref.finalize[[str, bool], KeyFiles] | None = None
-
-    def write(self, name: str, content: bytes) -> Path:
-        if self.directory is None:
-            self.directory = Path(tempfile.mkdtemp(prefix=f"fleet-{self.label}-"))  # 0700
-            self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.directory), True)
-        path = self.directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        return path
-
-    def remove(self) -> None:
-        """Delete the files (idempotent)."""
-        if self._finalizer is not None:
-            self._finalizer()
 
 
 def _named(items: Any, name: Any, key: str) -> dict[str, Any] | None:
