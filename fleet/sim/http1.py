@@ -95,15 +95,9 @@ class _Request:
         self.complete = False
 
 
-class UpgradeRequested(Exception):
-    """The connection is to be handed over (Upgrade, HTTP/2): ``data`` is what was read of it so far."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__("upgrade")
-        self.data = data
-
-
 class _BadRequest(Exception):
+    """What the client sent is not HTTP/1.1 this loop can serve: answered with ``status``, then closed."""
+
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
