@@ -1,6 +1,7 @@
-"""The pod step through a network that cuts every connection after a short life (a TCP proxy on 127.0.0.1
-between fleet and the cluster): watches resume, log follows reopen from the last timestamp, no log line is
-lost or repeated, and files still move (exec transfers are retried)."""
+"""The pod step on a bad network or API server: every connection cut after a short life (a TCP proxy on
+127.0.0.1 between fleet and the cluster), tokens that expire every 1.5 s, transient 500/503 answers, a log
+endpoint that never answers. Watches resume, log follows reopen from the last timestamp, no log line is lost
+or repeated, files still move, and waitForLogs caps the wait for a stream that never closes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from fleet.auth.provider import RefreshingTokenProvider, Token
 from fleet.kube.client import KubeClient
 from fleet.pods.models import PodTask
 from fleet.pods.runner import run_pod_task
+from fleet.settings import FleetSettings
 from fleet.sim import Faults
 
 #: How long a connection lives before the proxy cuts it.
@@ -122,3 +124,36 @@ async def test_transient_api_errors_on_the_pod_are_retried(kube, namespace, cont
         await trio.to_thread.run_sync(cluster.sim.set_faults, Faults())
     assert [r.getMessage() for r in caplog.records if r.name == "fleet.pods.log"] == ["line-1", "line-2", "line-3"]
     assert b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)]) == b"despite errors"
+
+
+@pytest.mark.sim_only
+async def test_wait_for_logs_caps_the_wait_for_a_log_stream_that_never_answers(namespace, context, cluster, caplog):
+    """The log endpoint of this pod stalls (no byte back): the step still ends, waitForLogs after the pod did.
+
+    A stream still opening when it is abandoned frees its thread at the request timeout (the kube layer's
+    contract): a short one here, so that the test leaves no thread behind.
+    """
+    name = "stalled-logs"
+    settings = FleetSettings(request_timeout=2)
+    faults = Faults(stall=True, paths=(f"/api/v1/namespaces/{namespace}/pods/{name}/log",))
+    await trio.to_thread.run_sync(cluster.sim.set_faults, faults)
+    try:
+        step = PodTask.model_validate(
+            {
+                "namespace": namespace,
+                "image": "busybox",
+                "metadata": {"name": name},
+                "commands": ["echo unseen"],
+                "waitForLogs": "PT2S",
+            }
+        )
+        start = trio.current_time()
+        with KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, settings=settings) as kube:
+            with trio.fail_after(30):
+                result = await run_pod_task(kube, step, context=context("stalled"))
+        elapsed = trio.current_time() - start
+    finally:
+        await trio.to_thread.run_sync(cluster.sim.set_faults, Faults())
+    assert result.phase == "Succeeded"
+    assert 2 <= elapsed < 10
+    assert "log streams still open after waitForLogs" in caplog.text
