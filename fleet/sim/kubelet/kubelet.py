@@ -125,6 +125,12 @@ class Kubelet:
             if worker is not None:
                 worker.force_removed()
             return True
+        # The feed may be behind the store: a pod already removed (its DELETED event follows) or
+        # replaced under the same name is not acted on; the store's copy is the one to act on.
+        current = self.state.store.get(self.pods, *key)
+        if current is None or current["metadata"].get("uid", "") != uid:
+            return False
+        pod, meta = current, current["metadata"]
         if worker is not None:
             if meta.get("deletionTimestamp"):
                 worker.request_delete(meta.get("deletionGracePeriodSeconds"))
