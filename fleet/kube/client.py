@@ -180,11 +180,18 @@ class KubeClient:
 
     # -- threads -------------------------------------------------------------------------------------
 
+    @property
+    def stream_limiter(self) -> trio.CapacityLimiter:
+        """The worker threads long streams (watches, log follows, exec) run in, apart from short requests."""
+        return self._stream_limiter or shared_limiter("streams")
+
+    @property
+    def request_limiter(self) -> trio.CapacityLimiter:
+        """The worker threads short requests run in (``FLEET_THREADS``)."""
+        return self._limiter or shared_limiter("requests", self.settings.threads)
+
     async def _in_thread(self, fn: Callable[[], T], *, stream: bool = False) -> T:
-        if stream:
-            limiter = self._stream_limiter or shared_limiter("streams")
-        else:
-            limiter = self._limiter or shared_limiter("requests", self.settings.threads)
+        limiter = self.stream_limiter if stream else self.request_limiter
         return await trio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=True)
 
     # -- one HTTP exchange ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from kubernetes.stream import ws_client as _ws_client
 
 from fleet.errors import ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
-from fleet.kube.client import ExecResult, shared_limiter
+from fleet.kube.client import ExecResult
 from fleet.kube.retry import retrying
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ async def exec_stream(
         query.append(("container", container))
     url = ws_client.get_websocket_url(client.url(f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"), query)
     # The client's own stream limiter when it was given one: long streams never starve short calls.
-    limiter: trio.CapacityLimiter = client._stream_limiter or shared_limiter("streams")
+    limiter = client.stream_limiter
 
     def connect() -> Any:
         # The client keeps auth (token refresh included) in its request headers; exec needs the same.
