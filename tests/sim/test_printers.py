@@ -232,10 +232,11 @@ def test_kubectl_get_prints_a_crds_additional_printer_columns(kubectl, api_clien
             "spec": {"size": 3, "colour": "red"},
         }
         client.CustomObjectsApi(api_client).create_namespaced_custom_object(group, "v1", namespace, plural, widget)
-        plain = _out(kubectl, "-n", namespace, "get", plural)
+        # Fully qualified: other tests' CRDs may serve "widgets" in another group.
+        plain = _out(kubectl, "-n", namespace, "get", f"{plural}.{group}")
         assert _header(plain) == ["NAME", "SIZE", "AGE"]
         assert plain.splitlines()[1].split()[:2] == ["w1", "3"]
-        wide = _out(kubectl, "-n", namespace, "get", plural, "-o", "wide")
+        wide = _out(kubectl, "-n", namespace, "get", f"{plural}.{group}", "-o", "wide")
         assert _header(wide) == ["NAME", "SIZE", "COLOUR", "AGE"]
         assert wide.splitlines()[1].split()[:3] == ["w1", "3", "red"]
     finally:
