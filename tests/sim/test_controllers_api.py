@@ -6,24 +6,13 @@ import kubernetes
 import pytest
 from kubernetes import watch
 
+from tests.sim.objects import deployment
+
 pytestmark = pytest.mark.sim_only
 
 
 def _deployment(name, replicas=3, image="nginx:1.27", **spec):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": image}]},
-            },
-            **spec,
-        },
-    }
+    return deployment(name, replicas, image, **spec)
 
 
 def _conditions(obj):

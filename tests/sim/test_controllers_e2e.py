@@ -7,24 +7,9 @@ import kubernetes
 import pytest
 from kubernetes import watch
 
+from tests.sim.objects import deployment
+
 pytestmark = pytest.mark.sim_only
-
-
-def _deployment(name, replicas=2, image="nginx:1.27", **spec):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": image}]},
-            },
-            **spec,
-        },
-    }
 
 
 def _rolled_out(d):
@@ -58,7 +43,7 @@ def _wait_deployment(apps_v1, namespace, name, check, timeout=20):
 
 
 def test_a_deployment_becomes_available_and_a_restart_rolls_its_pods(apps_v1, core_v1, namespace):
-    apps_v1.create_namespaced_deployment(namespace, _deployment("web"))
+    apps_v1.create_namespaced_deployment(namespace, deployment("web"))
     _wait_deployment(apps_v1, namespace, "web", _rolled_out)
     before = {p.metadata.name for p in core_v1.list_namespaced_pod(namespace, label_selector="app=web").items}
     assert len(before) == 2
@@ -76,7 +61,7 @@ def test_a_deployment_becomes_available_and_a_restart_rolls_its_pods(apps_v1, co
 
 
 def test_foreground_deletion_through_the_api_takes_the_pods_first(apps_v1, core_v1, namespace):
-    apps_v1.create_namespaced_deployment(namespace, _deployment("gone", replicas=1))
+    apps_v1.create_namespaced_deployment(namespace, deployment("gone", replicas=1))
     _wait_deployment(apps_v1, namespace, "gone", _rolled_out)
     listed = apps_v1.list_namespaced_deployment(namespace, field_selector="metadata.name=gone")
     response = apps_v1.delete_namespaced_deployment(
@@ -103,10 +88,10 @@ def test_foreground_deletion_through_the_api_takes_the_pods_first(apps_v1, core_
 
 
 def test_kubectl_rollout_status_waits_for_success_and_reports_a_missed_deadline(apps_v1, kubectl, namespace):
-    apps_v1.create_namespaced_deployment(namespace, _deployment("ok"))
+    apps_v1.create_namespaced_deployment(namespace, deployment("ok"))
     done = kubectl("-n", namespace, "rollout", "status", "deployment/ok", "--timeout=30s")
     assert 'deployment "ok" successfully rolled out' in done.stdout
-    apps_v1.create_namespaced_deployment(namespace, _deployment("stuck", image="nginx:fail", progressDeadlineSeconds=2))
+    apps_v1.create_namespaced_deployment(namespace, deployment("stuck", image="nginx:fail", progressDeadlineSeconds=2))
     stuck = kubectl("-n", namespace, "rollout", "status", "deployment/stuck", "--timeout=30s", check=False)
     assert stuck.returncode != 0
     assert 'deployment "stuck" exceeded its progress deadline' in stuck.stderr
@@ -115,7 +100,7 @@ def test_kubectl_rollout_status_waits_for_success_and_reports_a_missed_deadline(
 def test_statefulset_and_job_status_through_the_typed_client(api_client, namespace):
     apps_v1 = kubernetes.client.AppsV1Api(api_client)
     batch_v1 = kubernetes.client.BatchV1Api(api_client)
-    sts = _deployment("db", replicas=2)
+    sts = deployment("db", replicas=2)
     sts["kind"] = "StatefulSet"
     sts["spec"]["serviceName"] = "db"
     apps_v1.create_namespaced_stateful_set(namespace, sts)
@@ -157,7 +142,7 @@ def test_statefulset_and_job_status_through_the_typed_client(api_client, namespa
 
 
 def test_kubectl_rollout_undo_returns_to_the_previous_replicaset(apps_v1, kubectl, namespace):
-    apps_v1.create_namespaced_deployment(namespace, _deployment("undo", replicas=1))
+    apps_v1.create_namespaced_deployment(namespace, deployment("undo", replicas=1))
     kubectl("-n", namespace, "rollout", "status", "deployment/undo", "--timeout=30s")
     [first] = apps_v1.list_namespaced_replica_set(namespace, label_selector="app=undo").items
     kubectl("-n", namespace, "set", "image", "deployment/undo", "main=nginx:1.28")
