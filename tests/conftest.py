@@ -20,6 +20,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 
+from fleet.kube import KubeClient
 from fleet.sim import SimCluster, SimFleet
 
 # Threads that may outlive a test: the session's sim loop and trio's idle worker-thread cache.
@@ -132,6 +133,16 @@ class RawApi:
             method, config.host + path, body=body, headers=sent, timeout=timeout, retries=False
         )
         return RawResponse(response.status, dict(response.headers), response.data)
+
+
+@pytest.fixture
+def kube(cluster: TestCluster) -> Iterator[KubeClient]:
+    """fleet's own client on the cluster under test."""
+    client = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -1,24 +1,14 @@
-"""Fixtures for pod step tests: a ``KubeClient`` on the test cluster, an artifact store, a context maker."""
+"""Fixtures for pod step tests: an artifact store and a context maker (the `kube` client is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from fleet.artifacts import LocalArtifactStore
-from fleet.kube.client import KubeClient
 from fleet.pods.runner import PodRunContext
-
-
-@pytest.fixture
-def kube(cluster) -> Iterator[KubeClient]:
-    client = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture
