@@ -195,10 +195,10 @@ CORPUS = [
 
 
 @pytest.fixture(scope="module")
-def existing(sim):
+def existing(cluster):
     from kubernetes import client, config
 
-    api_client = config.new_client_from_config(str(sim.clusters[0].kubeconfig_path))
+    api_client = config.new_client_from_config(str(cluster.kubeconfig_path), context=cluster.context)
     with api_client:
         core = client.CoreV1Api(api_client)
         core.create_namespaced_config_map(NS, {"metadata": {"name": "corpus-existing"}, "data": {"a": "b"}})
