@@ -27,11 +27,13 @@ RESUMABLE_STEP = {
 
 
 async def main(kubeconfig: str, context: str, namespace: str, run_id: str, artifacts: str, keep: str = "") -> None:
-    with KubeClient.from_kubeconfig(kubeconfig, context=context) as client:
+    # An empty context: the kubeconfig's current one (a real cluster without FLEET_TEST_CONTEXT).
+    with KubeClient.from_kubeconfig(kubeconfig, context=context or None) as client:
         task = PodTask.model_validate({**RESUMABLE_STEP, "namespace": namespace, "delete": keep != "keep"})
         detach = Detach()
         store = LocalArtifactStore(Path(artifacts))
-        ctx = PodRunContext(run_id=run_id, cluster=context, step_id="resumable", artifacts=store, detach=detach)
+        cluster = context or "cluster"  # as tests/pods/conftest.py names it
+        ctx = PodRunContext(run_id=run_id, cluster=cluster, step_id="resumable", artifacts=store, detach=detach)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_on_sigterm, detach, nursery.cancel_scope)
             await run_pod_task(client, task, context=ctx)

@@ -20,9 +20,15 @@ DEADLINE = 60
 CHILD = Path(__file__).with_name("resume_child.py")
 
 
+def _child_args(cluster, namespace, ctx, tmp_path):
+    """resume_child.py's arguments: the same cluster, namespace and run as this test's context."""
+    artifacts = str(tmp_path / "child-artifacts")
+    return [str(cluster.kubeconfig_path), cluster.context or "", namespace, ctx.run_id, artifacts]
+
+
 async def test_resume_after_sigkill_mid_step(kube, namespace, context, cluster, store, tmp_path):
     ctx = context("resumable")
-    args = [str(cluster.kubeconfig_path), ctx.cluster, namespace, ctx.run_id, str(tmp_path / "child-artifacts")]
+    args = _child_args(cluster, namespace, ctx, tmp_path)
     with trio.fail_after(DEADLINE):
         process = await trio.lowlevel.open_process([sys.executable, str(CHILD), *args], stdout=subprocess.DEVNULL)
         try:
@@ -42,7 +48,7 @@ async def test_resume_after_sigkill_mid_step(kube, namespace, context, cluster, 
 
 async def test_sigterm_leaves_the_pod_for_a_resume(kube, namespace, context, cluster, store, tmp_path):
     ctx = context("resumable")
-    args = [str(cluster.kubeconfig_path), ctx.cluster, namespace, ctx.run_id, str(tmp_path / "child-artifacts")]
+    args = _child_args(cluster, namespace, ctx, tmp_path)
     with trio.fail_after(DEADLINE):
         process = await trio.lowlevel.open_process([sys.executable, str(CHILD), *args], stdout=subprocess.DEVNULL)
         try:
@@ -63,7 +69,7 @@ async def test_sigterm_leaves_the_pod_for_a_resume(kube, namespace, context, clu
 
 async def test_ctrl_c_deletes_the_pod_even_with_delete_false(kube, namespace, context, cluster, tmp_path):
     ctx = context("resumable")
-    args = [str(cluster.kubeconfig_path), ctx.cluster, namespace, ctx.run_id, str(tmp_path / "child-artifacts"), "keep"]
+    args = [*_child_args(cluster, namespace, ctx, tmp_path), "keep"]
     with trio.fail_after(DEADLINE):
         process = await trio.lowlevel.open_process(
             [sys.executable, str(CHILD), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
