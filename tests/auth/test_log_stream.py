@@ -17,11 +17,10 @@ LINES = 60
 
 
 @pytest.mark.slow
+@pytest.mark.sim_only  # the sim issues tokens that die after a given time
 async def test_a_log_stream_that_outlives_its_tokens_loses_and_repeats_nothing(
     cluster, namespace, tmp_path, monkeypatch, caplog
 ):
-    if cluster.sim is None:
-        pytest.skip("needs the sim, which issues tokens that die after a given time")
     caplog.set_level("INFO", logger="fleet.pods.log")
     # Reopen the stream every 0.4 s while tokens die 0.8 s after they were minted: a reopen often meets a
     # dead token (and a fresh one has 0.8 s to reach the server, even on a loaded machine).

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.tools import require_tool
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -17,8 +18,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 def kubectl(cluster, tmp_path: Path) -> Kubectl:
     """``kubectl(*args, check=True, input=None)``: run kubectl on the cluster under test, with its own HOME and
     discovery cache (nothing of a test's kubectl lands in the real home directory); ``check`` asserts exit 0."""
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_path = require_tool("kubectl", "v1.32 or newer")
     context = ["--context", cluster.context] if cluster.context else []
     env = {
         **os.environ,
@@ -31,7 +31,7 @@ def kubectl(cluster, tmp_path: Path) -> Kubectl:
         *args: str, check: bool = True, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["kubectl", *context, *args],
+            [kubectl_path, *context, *args],
             env=env,
             input=input,
             capture_output=True,

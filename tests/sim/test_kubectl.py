@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+from tests.tools import require_tool
+
+
+@pytest.fixture(autouse=True)
+def _kubectl_installed() -> None:
+    require_tool("kubectl", "v1.32 or newer")
 
 MANIFEST = """\
 apiVersion: apps/v1
