@@ -53,7 +53,7 @@ def child_processes() -> dict[int, str]:
     return out
 
 
-async def wait_for(state: ClusterState, check: Callable[[ClusterState], Any], timeout: float = 15) -> Any:
+async def wait_for(state: ClusterState, check: Callable[[ClusterState], Any], timeout: float = 20) -> Any:
     """Wait (on the change feed) until ``check(state)`` is truthy; return its value."""
     with trio.fail_after(timeout):
         while True:

@@ -13,6 +13,7 @@ from fleet.sim.cluster import ClusterState, SimConfig
 from fleet.sim.controllers import run_controllers
 from fleet.sim.kubelet import run_kubelet
 from fleet.sim.model import JsonObject
+from tests.sim.kubelet_harness import wait_for
 
 
 @asynccontextmanager
@@ -26,17 +27,6 @@ async def controlled_cluster(*, kubelet: bool = True, **config: Any) -> AsyncIte
             await wait_for(state, lambda s: len(s.store.list_objects(s.rt("", "Node"))) == s.config.nodes)
         yield state
         nursery.cancel_scope.cancel()
-
-
-async def wait_for(state: ClusterState, check: Callable[[ClusterState], Any], timeout: float = 20) -> Any:
-    """Wait on the change feed until ``check(state)`` is truthy; return its value."""
-    with trio.fail_after(timeout):
-        while True:
-            seen = state.store.resource_version
-            value = check(state)
-            if value:
-                return value
-            await state.store.wait_changed(seen)
 
 
 def rt(state: ClusterState, kind: str) -> Any:
