@@ -190,19 +190,31 @@ def _statefulset(obj: JsonObject) -> Readiness:
     return _current(f"All replicas scheduled as expected. Replicas: {replicas}")
 
 
+def _first_short(obj: JsonObject, want: int, counters: tuple[tuple[str, str, str], ...]) -> Readiness | None:
+    """InProgress for the first ``(status field, reason, label)`` counter below ``want``, else None."""
+    for field, reason, label in counters:
+        have = _int(obj, "status", field, default=0)
+        if want > have:
+            return _in_progress(reason, f"{label}: {have}/{want}")
+    return None
+
+
 def _daemonset(obj: JsonObject) -> Readiness:
     desired = _int(obj, "status", "desiredNumberScheduled", default=-1)
     if desired == -1:
         return _in_progress("NoDesiredNumber", "Missing .status.desiredNumberScheduled")
-    for field, reason, label in (
-        ("currentNumberScheduled", "LessCurrent", "Current"),
-        ("updatedNumberScheduled", "LessUpdated", "Updated"),
-        ("numberAvailable", "LessAvailable", "Available"),
-        ("numberReady", "LessReady", "Ready"),
-    ):
-        have = _int(obj, "status", field, default=0)
-        if desired > have:
-            return _in_progress(reason, f"{label}: {have}/{desired}")
+    short = _first_short(
+        obj,
+        desired,
+        (
+            ("currentNumberScheduled", "LessCurrent", "Current"),
+            ("updatedNumberScheduled", "LessUpdated", "Updated"),
+            ("numberAvailable", "LessAvailable", "Available"),
+            ("numberReady", "LessReady", "Ready"),
+        ),
+    )
+    if short is not None:
+        return short
     return _current(f"All replicas scheduled as expected. Replicas: {desired}")
 
 
@@ -211,14 +223,17 @@ def _replicaset(obj: JsonObject) -> Readiness:
         return _in_progress("ReplicaFailure", "Replica Failure condition. Check Pods")
     spec = _int(obj, "spec", "replicas", default=1)
     replicas = _int(obj, "status", "replicas", default=0)
-    for field, reason, label in (
-        ("fullyLabeledReplicas", "LessLabelled", "Labelled"),
-        ("availableReplicas", "LessAvailable", "Available"),
-        ("readyReplicas", "LessReady", "Ready"),
-    ):
-        have = _int(obj, "status", field, default=0)
-        if spec > have:
-            return _in_progress(reason, f"{label}: {have}/{spec}")
+    short = _first_short(
+        obj,
+        spec,
+        (
+            ("fullyLabeledReplicas", "LessLabelled", "Labelled"),
+            ("availableReplicas", "LessAvailable", "Available"),
+            ("readyReplicas", "LessReady", "Ready"),
+        ),
+    )
+    if short is not None:
+        return short
     if replicas > spec:
         return _in_progress("ExtraPods", f"Pending termination: {replicas - spec}")
     return _current(f"ReplicaSet is available. Replicas: {replicas}")
