@@ -6,11 +6,11 @@ from typing import Any
 
 
 def deployment(name: str, replicas: int = 2, image: str = "nginx:1.27", **spec: Any) -> dict[str, Any]:
-    """A Deployment whose pods carry ``app: name`` and run one container ``main``."""
+    """A Deployment labelled ``app: name`` whose pods carry that label and run one container ``main``."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": {"app": name}},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},

@@ -6,23 +6,15 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client import ApiException
 
+from tests.sim.objects import deployment
+
 
 def _cm(name, labels=None, data=None):
     return {"metadata": {"name": name, "labels": labels or {}}, "data": data or {"k": "v"}}
 
 
 def _deployment(name, replicas=1, image="nginx"):
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "main", "image": image}]}},
-        },
-    }
+    return deployment(name, replicas, image)
 
 
 def _status(e: ApiException) -> tuple[int, str]:
