@@ -33,7 +33,6 @@ from fleet.artifacts import LocalArtifactStore
 from fleet.cli.fanout import ClusterResult, fan_out, finish, inventory_targets
 from fleet.kube import KubeClient, apply, get, patch, restart
 from fleet.pods import PodRunContext, PodTask, run_pod_task
-from fleet.sim import Faults, SimFleet
 
 console = Console()
 
@@ -137,6 +136,8 @@ def demo(
     """Run a release (apply, wait ready, smoke-test pod, patch, rolling restart) across a simulated fleet."""
     if down > clusters:
         raise typer.BadParameter(f"--down {down} is more than --clusters {clusters}", param_hint="--down")
+    from fleet.sim import Faults, SimFleet  # here, not at start-up: other commands would pay for it
+
     with tempfile.TemporaryDirectory(prefix="fleet-demo-") as tmp, SimFleet(clusters, out_dir=Path(tmp) / "sim") as sim:
         for cluster in sim.clusters[clusters - down :]:
             cluster.set_faults(Faults(down=True))

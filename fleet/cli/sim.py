@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import typer
@@ -24,8 +24,12 @@ from rich.table import Table
 
 from fleet.errors import ApiError, ClusterError, InputError, Location
 from fleet.kube import KubeClient
-from fleet.sim import Faults, SimFleet
-from fleet.sim.faults import faults_to_mapping
+
+if TYPE_CHECKING:
+    from fleet.sim import SimFleet
+
+# fleet.sim (servers, controllers, kubelet) is imported by the commands that run it, not at start-up:
+# every other fleet command would pay for it.
 
 app = typer.Typer(help="The simulated fleet: N Kubernetes API servers on 127.0.0.1.", no_args_is_help=True)
 console = Console()
@@ -52,6 +56,8 @@ def up(
 ) -> None:
     """Start the clusters, write their kubeconfigs and an inventory, and serve until Ctrl-C."""
     started = time.perf_counter()
+    from fleet.sim import SimFleet
+
     with SimFleet(clusters, tls=tls, out_dir=out, control=True) as sim:
         elapsed = time.perf_counter() - started
         table = Table(title=f"{clusters} simulated clusters up in {elapsed:.2f} s")
@@ -128,6 +134,8 @@ def _call(directory: Path, method: str, path: str, body: Any = None) -> Any:
 
 def _describe(faults: dict[str, Any]) -> str:
     """The faults that differ from a healthy cluster's, or "healthy"."""
+    from fleet.sim.faults import Faults, faults_to_mapping
+
     healthy = faults_to_mapping(Faults())
     changed = {k: v for k, v in faults.items() if healthy.get(k) != v}
     if not any(k not in ("error_codes", "retry_after", "paths") for k in changed):
@@ -244,6 +252,8 @@ async def _all_facts(sim: SimFleet) -> list[ClusterFacts]:
 def demo(clusters: int = ClustersOpt, tls: bool = TlsOpt) -> None:
     """Start a simulated fleet, show what each cluster serves (through the official client), and stop."""
     started = time.perf_counter()
+    from fleet.sim import SimFleet
+
     with SimFleet(clusters, tls=tls) as sim:
         console.print(f"[bold]{clusters} simulated clusters[/bold] up in {time.perf_counter() - started:.2f} s")
         facts = trio.run(_all_facts, sim)
