@@ -30,7 +30,8 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.artifacts import LocalArtifactStore
-from fleet.cli.fanout import ClusterResult, fan_out, finish, inventory_targets
+from fleet.cli.fanout import finish
+from fleet.engine.fanout import ClusterResult, fan_out, inventory_targets
 from fleet.kube import KubeClient, apply, get, patch, restart
 from fleet.pods import PodRunContext, PodTask, run_pod_task
 

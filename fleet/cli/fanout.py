@@ -3,10 +3,10 @@ one report of what happened on each.
 
 Clusters come from ``--inventory`` (files plus their discovery sources, through
 ``fleet.inventory.load_clusters``; ``--select``, ``--tenant``, ``--limit``, ``--refresh``) or from
-``--kubeconfig`` (+ ``--context``, repeatable). ``fan_out`` runs the operation in a trio nursery bounded
-by a ``CapacityLimiter``; one cluster's failure never stops another. ``report`` prints one table (or
-JSON/YAML keyed by cluster) and exits 1 if any cluster failed. ``fan_out_command`` gives a Typer
-command these options as one ``Clusters`` object. Used by ``fleet get|apply|patch|restart|delete``
+``--kubeconfig`` (+ ``--context``, repeatable); the engine's ``fan_out`` runs the operation on each.
+``report`` prints one table (or JSON/YAML keyed by cluster) and exits 1 if any cluster failed.
+``fan_out_command`` gives a Typer command these options as one ``Clusters`` object. Used by
+``fleet get|apply|patch|restart|delete``
 (``fleet.cli.ops``) and ``fleet demo``.
 """
 
@@ -17,7 +17,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,104 +29,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fleet.errors import ClusterError, FleetError, InputError, Location
-from fleet.inventory import Cluster, load_clusters, resolve_connection
+from fleet.engine.fanout import ClusterResult, Target, fan_out, inventory_targets, kubeconfig_targets
+from fleet.errors import InputError, Location
 from fleet.kube import KubeClient
-from fleet.secrets import SecretResolver
 from fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 console = Console()
 err_console = Console(stderr=True)
-
-
-# -- targets -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One cluster to run on: its name, how to open its client, and its inventory entry if it has one."""
-
-    name: str
-    open: Callable[[], Awaitable[KubeClient]]
-    cluster: Cluster | None = None
-
-
-def _opener(cluster: Cluster, resolver: SecretResolver) -> Callable[[], Awaitable[KubeClient]]:
-    async def open_client() -> KubeClient:
-        conn = await resolve_connection(cluster, resolver)
-        return KubeClient.from_kubeconfig(
-            conn.kubeconfig, context=conn.cluster, name=conn.cluster, token_provider=conn.token_provider
-        )
-
-    return open_client
-
-
-async def inventory_targets(
-    paths: Sequence[Path],
-    *,
-    select: str | None = None,
-    tenants: Sequence[str] = (),
-    limit: str | None = None,
-    refresh: bool = False,
-) -> list[Target]:
-    """The selected clusters of the inventory, discovery sources included (one secret resolver for the
-    run: it is the secret cache). An empty selection is an input error."""
-    fleet = await load_clusters(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
-    if not fleet.clusters:
-        raise InputError("no cluster of the inventory matches the selection", location=Location(field="--select"))
-    return [Target(c.name, _opener(c, fleet.resolver), c) for c in fleet.clusters]
-
-
-def kubeconfig_targets(kubeconfig: Path, contexts: Sequence[str]) -> list[Target]:
-    """One target per context of a kubeconfig file (its current context when none is named)."""
-
-    def from_file(context: str | None) -> Callable[[], Awaitable[KubeClient]]:
-        async def open_client() -> KubeClient:
-            return KubeClient.from_kubeconfig(kubeconfig, context=context)
-
-        return open_client
-
-    if not contexts:
-        return [Target(kubeconfig.stem, from_file(None))]
-    return [Target(ctx, from_file(ctx)) for ctx in contexts]
-
-
-@dataclass
-class ClusterResult:
-    """What an operation gave on one cluster: its value, or the error that failed that cluster alone."""
-
-    cluster: str
-    value: Any = None
-    error: FleetError | None = None
-
-
-async def fan_out(
-    targets: Sequence[Target], operation: Callable[[KubeClient], Awaitable[Any]], *, concurrency: int
-) -> list[ClusterResult]:
-    """Run ``operation`` on every target, at most ``concurrency`` at once; errors stay per cluster."""
-    limiter = trio.CapacityLimiter(concurrency)
-    results = [ClusterResult(t.name) for t in targets]
-
-    async def run(target: Target, result: ClusterResult) -> None:
-        async with limiter:
-            client: KubeClient | None = None
-            try:
-                client = await target.open()
-                result.value = await operation(client)
-            except FleetError as e:
-                result.error = e
-            except Exception as e:  # a bug must fail its cluster, not the other clusters
-                log.exception("unexpected error on cluster %s", target.name)
-                result.error = ClusterError(f"unexpected {type(e).__name__}: {e}", cluster=target.name)
-            finally:
-                if client is not None:
-                    client.close()
-
-    async with trio.open_nursery() as nursery:
-        for target, result in zip(targets, results, strict=True):
-            nursery.start_soon(run, target, result)
-    return results
 
 
 # -- the cluster options of a command --------------------------------------------------------------------

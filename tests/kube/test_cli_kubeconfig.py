@@ -37,7 +37,7 @@ async def test_apply_get_patch_delete_by_kubeconfig(cluster, namespace, tmp_path
 
 
 async def test_concurrency_limit_bounds_clusters_in_flight(cluster):
-    from fleet.cli.fanout import Target, fan_out
+    from fleet.engine.fanout import Target, fan_out
     from fleet.kube import KubeClient
 
     in_flight = 0
