@@ -100,11 +100,16 @@ class ApiError(ClusterError):
 
 
 class StepFailed(FleetError):
-    """A step ran and failed: the message says why (exit code, reason, last log lines)."""
+    """A step ran and failed: the message says why (exit code, reason, last log lines); ``partial`` is
+    what it produced anyway."""
 
-    def __init__(self, message: str, *, step: str | None = None, cluster: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, step: str | None = None, cluster: str | None = None, partial: object = None
+    ) -> None:
         self.message = message
         self.step = step
         self.cluster = cluster
+        #: What the step produced before it failed (a pod step's ``PodResult``, collected outputs…).
+        self.partial = partial
         where = " ".join(p for p in (f"cluster {cluster}" if cluster else "", f"step {step}" if step else "") if p)
         super().__init__(f"{where}: {message}" if where else message)

@@ -10,17 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 
 from fleet.auth.errors import AuthError
 from fleet.auth.provider import RefreshingTokenProvider, Token
+from fleet.templating import TEMPLATES
 
 DEFAULT_TEMPLATE = "{{ output | trim }}"
 DEFAULT_CACHE = timedelta(minutes=5)
 COMMAND_TIMEOUT = 60.0
-
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 def extract_token(template: str, output: str) -> str:
@@ -30,7 +28,7 @@ def extract_token(template: str, output: str) -> str:
     except ValueError:
         parsed = None
     try:
-        return _env.from_string(template).render(output=output, json=parsed).strip()
+        return TEMPLATES.from_string(template).render(output=output, json=parsed).strip()
     except TemplateError as e:
         raise AuthError(f"oauth token provider: the token template failed: {e.message or e}") from None
 

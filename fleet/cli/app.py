@@ -74,6 +74,10 @@ from fleet.cli import demo  # noqa: E402
 
 demo.register(app)
 
+from fleet.cli import playbooks  # noqa: E402
+
+playbooks.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""

@@ -33,7 +33,8 @@ from fleet.artifacts import LocalArtifactStore
 from fleet.cli.fanout import finish
 from fleet.engine.fanout import ClusterResult, fan_out, inventory_targets
 from fleet.kube import KubeClient, apply, get, patch, restart
-from fleet.pods import PodRunContext, PodTask, run_pod_task
+from fleet.pods import PodRunContext, run_pod_task
+from fleet.pods.render import pod_task
 
 console = Console()
 
@@ -96,10 +97,8 @@ async def release(client: KubeClient, cluster: str, artifacts: LocalArtifactStor
     applied = await apply(client, RELEASE, wait_until_ready=READY)
     report.applied = len(applied)
 
-    context = PodRunContext(
-        run_id=run_id, cluster=cluster, step_id="smoke-test", artifacts=artifacts, variables={"cluster": cluster}
-    )
-    result = await run_pod_task(client, PodTask.model_validate(SMOKE_TEST), context=context)
+    context = PodRunContext(run_id=run_id, cluster=cluster, step_id="smoke-test", artifacts=artifacts)
+    result = await run_pod_task(client, pod_task(SMOKE_TEST, {"cluster": cluster}), context=context)
     report.smoke = f"{result.phase}: release {result.outputs.get('release', '?')}"
     report.files = sorted(result.files)
 
@@ -123,7 +122,13 @@ def _render(results: list[ClusterResult], tenants: dict[str, tuple[str, str]], e
             continue
         rep: ReleaseReport = r.value
         table.add_row(
-            r.cluster, tenant, region, f"{rep.applied} objects", rep.smoke, ", ".join(rep.files), rep.ready,
+            r.cluster,
+            tenant,
+            region,
+            f"{rep.applied} objects",
+            rep.smoke,
+            ", ".join(rep.files),
+            rep.ready,
             f"{rep.seconds:.1f}",
         )
     console.print(table)

@@ -51,12 +51,25 @@ async def inventory_targets(
     limit: str | None = None,
     refresh: bool = False,
 ) -> list[Target]:
-    """The selected clusters of the inventory, discovery sources included (one secret resolver for the
-    run: it is the secret cache). An empty selection is an input error."""
+    """The selected clusters of the inventory, discovery sources included. An empty selection is an input
+    error."""
+    targets, _ = await inventory_selection(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
+    return targets
+
+
+async def inventory_selection(
+    paths: Sequence[Path],
+    *,
+    select: str | None = None,
+    tenants: Sequence[str] = (),
+    limit: str | None = None,
+    refresh: bool = False,
+) -> tuple[list[Target], SecretResolver]:
+    """``inventory_targets`` and the run's secret resolver (one per run: it is the secret cache)."""
     fleet = await load_clusters(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
     if not fleet.clusters:
         raise InputError("no cluster of the inventory matches the selection", location=Location(field="--select"))
-    return [Target(c.name, _opener(c, fleet.resolver), c) for c in fleet.clusters]
+    return [Target(c.name, _opener(c, fleet.resolver), c) for c in fleet.clusters], fleet.resolver
 
 
 def kubeconfig_targets(kubeconfig: Path, contexts: Sequence[str]) -> list[Target]:
@@ -80,17 +93,27 @@ class ClusterResult:
     cluster: str
     value: Any = None
     error: FleetError | None = None
+    started: bool = False
 
 
 async def fan_out(
-    targets: Sequence[Target], operation: Callable[[KubeClient], Awaitable[Any]], *, concurrency: int
+    targets: Sequence[Target],
+    operation: Callable[[KubeClient], Awaitable[Any]],
+    *,
+    concurrency: int | trio.CapacityLimiter,
+    admit: Callable[[Target], bool] | None = None,
 ) -> list[ClusterResult]:
-    """Run ``operation`` on every target, at most ``concurrency`` at once; errors stay per cluster."""
-    limiter = trio.CapacityLimiter(concurrency)
+    """Run ``operation`` on every target, at most ``concurrency`` at once (or under a limiter shared
+    across calls: a run's waves); errors stay per cluster. ``admit`` is asked when a target's turn
+    comes: False leaves it not started (``started`` False), how a failure budget stops a rollout."""
+    limiter = concurrency if isinstance(concurrency, trio.CapacityLimiter) else trio.CapacityLimiter(concurrency)
     results = [ClusterResult(t.name) for t in targets]
 
     async def run(target: Target, result: ClusterResult) -> None:
         async with limiter:
+            if admit is not None and not admit(target):
+                return
+            result.started = True
             client: KubeClient | None = None
             try:
                 client = await target.open()

@@ -11,11 +11,6 @@ The library API (async, one cluster at a time)::
     await restart(client, "deploy", "web", namespace="shop")
     await delete(client, "ConfigMap", "old", namespace="shop", propagation_policy="Foreground")
     await wait_for(client, "Deployment", "web", condition_check("Available"), namespace="shop", timeout=60)
-
-As playbook steps (options as users write them, outputs as plain JSON)::
-
-    task = parse_task("apply", {"file": "app.yaml", "waitUntilReady": "PT5M"})
-    outputs = await run_kube_task(client, task, KubeTaskContext(base_dir=playbook_dir, variables=...))
 """
 
 from fleet.kube.api_errors import ConnectFailed
@@ -31,48 +26,28 @@ from fleet.kube.readiness import Readiness, Status, compute
 from fleet.kube.restart import restart
 from fleet.kube.schemas import validate_manifests
 from fleet.kube.selection import KindOptions, ListOptions
-from fleet.kube.tasks import (
-    ApplyTask,
-    DeleteTask,
-    GetTask,
-    KubeTask,
-    KubeTaskContext,
-    PatchTask,
-    RestartTask,
-    WaitTask,
-    parse_task,
-    run_kube_task,
-)
 from fleet.kube.wait import Check, condition_check, gone_check, jsonpath_check, ready_check, wait_for
 
 __all__ = [
     "AppliedObject",
-    "ApplyTask",
     "Check",
     "ConnectFailed",
-    "DeleteTask",
     "Deleted",
     "Discovery",
     "ExecResult",
     "FetchType",
     "GetResult",
-    "GetTask",
     "JsonObject",
     "KindOptions",
     "KubeClient",
-    "KubeTask",
-    "KubeTaskContext",
     "ListOptions",
     "Manifest",
     "ObjectRef",
-    "PatchTask",
     "PatchType",
     "Propagation",
     "Readiness",
     "ResourceInfo",
-    "RestartTask",
     "Status",
-    "WaitTask",
     "WatchEvent",
     "apply",
     "compute",
@@ -83,12 +58,10 @@ __all__ = [
     "jsonpath_check",
     "load_manifest_file",
     "load_manifests",
-    "parse_task",
     "patch",
     "ready_check",
     "resource_path",
     "restart",
-    "run_kube_task",
     "shared_limiter",
     "validate_manifests",
     "wait_for",

@@ -31,7 +31,7 @@ from fleet.errors import ApiError, InputError
 from fleet.kube.client import APPLY_PATCH, KubeClient, shared_limiter
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.manifests import Manifest, load_manifests
-from fleet.kube.objects import JsonObject, get_path, split_api_version
+from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef, get_path, split_api_version
 from fleet.kube.readiness import compute
 from fleet.kube.schemas import Kind, batch_crd, is_crd, unchecked_kinds, validate_manifests
 from fleet.kube.wait import all_of, condition_check, wait, wait_ready
@@ -190,12 +190,21 @@ def _applied(obj: JsonObject, result: Result, diff: str | None = None) -> Applie
 
 
 async def _apply_one(
-    client: KubeClient, p: _Planned, info: ResourceInfo, *, field_manager: str, force: bool, dry_run: bool
+    client: KubeClient,
+    p: _Planned,
+    info: ResourceInfo,
+    *,
+    field_manager: str,
+    force: bool,
+    dry_run: bool,
+    before_write: BeforeWrite | None,
 ) -> tuple[AppliedObject, JsonObject]:
     m = p.manifest
     namespace = get_path(p.body, "metadata", "namespace")
     path = info.path(namespace, m.name)
     live = await client.get_or_none(path)
+    if before_write is not None and not dry_run:
+        await before_write(ObjectRef(info.api_version, info.kind, m.name, namespace), live)
     query: dict[str, str | bool | None] = {
         "fieldManager": field_manager,
         "fieldValidation": "Strict",  # as kubectl: unknown fields are errors, not warnings
@@ -237,12 +246,14 @@ async def apply(
     dry_run: bool = False,
     wait_until_ready: timedelta | float | None = None,
     crd_timeout: timedelta | float = timedelta(minutes=1),
+    before_write: BeforeWrite | None = None,
 ) -> list[AppliedObject]:
     """Server-side apply ``manifests`` (or YAML/JSON text) and return one ``AppliedObject`` each, in apply
     order. ``wait_until_ready`` (a duration) waits for every object to be Current (kstatus) afterwards.
 
     Namespaces, then CRDs, then everything else: each group is applied concurrently, after the previous
-    group is done (and its CRDs Established)."""
+    group is done (and its CRDs Established). ``before_write`` is awaited with each object's live state
+    (None: it does not exist yet) from the GET the diff needs, before that object is written."""
     items = load_manifests(manifests) if isinstance(manifests, str) else list(manifests)
     if not items:
         raise InputError("no objects to apply (the manifest is empty)")
@@ -262,7 +273,9 @@ async def apply(
             info = await client.discovery.resolve(
                 p.manifest.api_version, p.manifest.kind, location=p.manifest.location("kind")
             )
-        applied, obj = await _apply_one(client, p, info, field_manager=field_manager, force=force, dry_run=dry_run)
+        applied, obj = await _apply_one(
+            client, p, info, field_manager=field_manager, force=force, dry_run=dry_run, before_write=before_write
+        )
         results[index], live[index] = applied, obj
         if is_crd(p.manifest) and not dry_run:
             await wait(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fleet.errors import ApiError, InputError
 from fleet.kube.client import KubeClient
-from fleet.kube.objects import ObjectRef
+from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef
 from fleet.kube.selection import ListOptions, check_list_options, list_objects, locate, parse_choice, reject_unknown
 from fleet.kube.wait import all_of, wait_gone
 
@@ -42,6 +42,7 @@ async def delete(
     missing_ok: bool = False,
     grace_period_seconds: int | None = None,
     wait: timedelta | float | None = timedelta(minutes=5),
+    before_write: BeforeWrite | None = None,
     **where: Unpack[ListOptions],
 ) -> list[Deleted]:
     """Delete one object by name, or every object ``where``'s selectors match (``ListOptions``); then wait
@@ -53,15 +54,26 @@ async def delete(
         raise InputError("delete needs a name or a selector (refusing to delete every object of a kind)")
     located = await locate(client, kind, **where)
     info = located.info
+    live: dict[ObjectRef, JsonObject | None] = {}
     if name:
         targets = [ObjectRef(info.api_version, info.kind, name, located.namespace)]
+        if before_write is not None:
+            live[targets[0]] = await client.get_or_none(info.path(located.namespace, name))
     else:
-        targets = [ObjectRef.of(item) for item in await list_objects(client, located, where)]
+        items = await list_objects(client, located, where)
+        targets = [
+            ObjectRef(info.api_version, info.kind, ObjectRef.of(i).name, ObjectRef.of(i).namespace) for i in items
+        ]
+        live = {
+            ref: {"apiVersion": info.api_version, "kind": info.kind, **i} for ref, i in zip(targets, items, strict=True)
+        }
     body: dict[str, object] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": str(policy)}
     if grace_period_seconds is not None:
         body["gracePeriodSeconds"] = grace_period_seconds
     done: list[Deleted] = []
     for ref in targets:
+        if before_write is not None and live.get(ref) is not None:
+            await before_write(ref, live[ref])
         try:
             await client.request("DELETE", info.path(ref.namespace, ref.name), body=body, operation=f"delete {ref}")
         except ApiError as e:

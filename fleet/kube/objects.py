@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,3 +62,8 @@ def find_condition(obj: JsonObject, type_: str) -> JsonObject | None:
         if isinstance(cond, dict) and cond.get("type") == type_:
             return cond
     return None
+
+
+#: Awaited with an object and its live state (None: absent) just before an operation writes it; how
+#: the engine takes its ``rollback: auto`` snapshots from the GET the operation makes anyway.
+BeforeWrite = Callable[[ObjectRef, JsonObject | None], Awaitable[None]]

@@ -12,7 +12,7 @@ import yaml
 from fleet.errors import InputError, Location
 from fleet.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
 from fleet.kube.manifests import load_yaml
-from fleet.kube.objects import JsonObject
+from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef
 from fleet.kube.selection import KindOptions, locate, parse_choice, reject_unknown
 from fleet.kube.wait import wait_ready
 
@@ -80,14 +80,19 @@ async def patch(
     patch_type: PatchType | str = PatchType.STRATEGIC,
     field_manager: str = "fleet-patch",
     wait_until_ready: timedelta | float | None = None,
+    before_write: BeforeWrite | None = None,
     **where: Unpack[KindOptions],
 ) -> JsonObject:
-    """Patch one object and return it as the server has it afterwards (optionally once ready)."""
+    """Patch one object and return it as the server has it afterwards (optionally once ready).
+    ``before_write`` (rollback snapshots) costs one GET of the object before the patch."""
     reject_unknown(where, KindOptions, "patch")
     kind_type = parse_patch_type(patch_type)
     body = parse_patch(patch, kind_type)
     located = await locate(client, kind, **where)
     info, ns = located.info, located.namespace
+    if before_write is not None:
+        live = await client.get_or_none(located.path(name))
+        await before_write(ObjectRef(info.api_version, info.kind, name, ns), live)
     result = await client.request(
         "PATCH",
         located.path(name),

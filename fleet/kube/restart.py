@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from fleet.errors import InputError, Location
 from fleet.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
-from fleet.kube.objects import JsonObject
+from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef
 from fleet.kube.wait import wait_ready
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -35,6 +35,7 @@ async def restart(
     namespace: str | None = None,
     field_manager: str = "fleet-rollout",
     timeout: timedelta | float | None = timedelta(minutes=10),
+    before_write: BeforeWrite | None = None,
 ) -> JsonObject:
     """Restart a Deployment, StatefulSet or DaemonSet and wait (at most ``timeout``) for the rollout."""
     info = await client.discovery.lookup(kind, api_group="apps")
@@ -43,6 +44,9 @@ async def restart(
             f"cannot restart a {info.kind}: expected one of {', '.join(RESTARTABLE)}", location=Location(field="kind")
         )
     ns = namespace or "default"
+    if before_write is not None:
+        live = await client.get_or_none(info.path(ns, name))
+        await before_write(ObjectRef(info.api_version, info.kind, name, ns), live)
     patched = await client.request(
         "PATCH",
         info.path(ns, name),

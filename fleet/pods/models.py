@@ -13,6 +13,9 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from fleet.artifacts import key_from_uri
+from fleet.errors import InputError
+
 JsonMap = dict[str, Any]
 
 PULL_POLICIES = {"always": "Always", "ifnotpresent": "IfNotPresent", "never": "Never"}
@@ -71,6 +74,11 @@ class InputFile(_Options):
     def _exactly_one(self) -> InputFile:
         if (self.content is None) == (self.artifact is None):
             raise ValueError("an input file needs exactly one of 'content' or 'artifact'")
+        if self.artifact is not None:
+            try:
+                key_from_uri(self.artifact)
+            except InputError as e:
+                raise ValueError(e.message) from e
         return self
 
 
@@ -123,7 +131,8 @@ class PodTask(_Options):
         files: dict[str, Any] = {}
         for name, item in value.items():
             if isinstance(item, str):
-                files[name] = {"artifact": item} if item.startswith("artifact://") else {"content": item}
+                is_reference = item.startswith("artifact://") and not any(c.isspace() for c in item)
+                files[name] = {"artifact": item} if is_reference else {"content": item}
             else:
                 files[name] = item
         return files

@@ -26,7 +26,6 @@ from fleet.pods.identity import PodIdentity
 from fleet.pods.logs import ContainerLog, follow_container
 from fleet.pods.models import PodTask
 from fleet.pods.outputs import Metric, OutputsCollector
-from fleet.pods.render import render_task, with_implied_options
 from fleet.pods.spec import (
     INIT_CONTAINER,
     SIDECAR_CONTAINER,
@@ -35,7 +34,6 @@ from fleet.pods.spec import (
     main_container_name,
     name_for,
     pull_secret_manifest,
-    template_variables,
 )
 from fleet.pods.status import container_states, is_finished, phase, state_of, workload_done
 from fleet.pods.tracker import PodTracker
@@ -63,14 +61,13 @@ class Detach:
 
 @dataclass
 class PodRunContext:
-    """Where a pod step runs: identity, the artifact store, template variables, and the step timeout."""
+    """Where a pod step runs: identity, the artifact store, and the step timeout."""
 
     run_id: str
     cluster: str
     step_id: str
     artifacts: ArtifactStore
     attempt: int = 1
-    variables: dict[str, Any] = field(default_factory=dict)
     step_timeout: timedelta | None = None
     detach: Detach = field(default_factory=Detach)
     #: The run was started by this process (not resumed): no earlier process can have left a pod of this
@@ -117,15 +114,14 @@ class PodStepFailed(StepFailed):
     """The pod step failed; ``result`` holds what was collected anyway (None if the pod never ran)."""
 
     def __init__(self, message: str, *, step: str, cluster: str, result: PodResult | None = None) -> None:
-        super().__init__(message, step=step, cluster=cluster)
+        super().__init__(message, step=step, cluster=cluster, partial=result)
         self.result = result
 
 
 async def run_pod_task(client: KubeClient, task: PodTask, *, context: PodRunContext) -> PodResult:
-    """Run ``task`` as a pod on ``client``'s cluster and return its result (``PodStepFailed`` on failure)."""
-    task = with_implied_options(task)
-    rendered = render_task(task, {**context.variables, **template_variables(task)})
-    return await _PodStep(client, rendered, context).run()
+    """Run ``task`` (already rendered: ``fleet.pods.render.pod_task``) as a pod on ``client``'s cluster and
+    return its result (``PodStepFailed`` on failure)."""
+    return await _PodStep(client, task, context).run()
 
 
 class _PodStep:

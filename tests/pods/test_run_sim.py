@@ -11,14 +11,14 @@ import trio
 
 from fleet.errors import ApiError
 from fleet.pods.identity import ATTEMPT_LABEL, CLUSTER_LABEL, MANAGED_BY, RUN_LABEL, STEP_LABEL
-from fleet.pods.models import PodTask
+from fleet.pods.render import pod_task
 from fleet.pods.runner import PodStepFailed, run_pod_task
 
 DEADLINE = 60
 
 
-def task(namespace, **options):
-    return PodTask.model_validate({"namespace": namespace, **options})
+def task(namespace, variables=None, **options):
+    return pod_task({"namespace": namespace, **options}, variables or {})
 
 
 async def pod_exists(kube, namespace, name):
@@ -131,11 +131,10 @@ async def test_seed_cp_data_to_out(kube, namespace, context, store):
         waitUntilRunning="PT3M",
         inputFiles={"data.txt": "{{ inputs.file }}"},
         outputFiles=["out.txt"],
+        variables={"inputs": {"file": "seed data"}},
     )
     with trio.fail_after(DEADLINE):
-        result = await run_pod_task(
-            kube, step, context=context("pod_create", variables={"inputs": {"file": "seed data"}})
-        )
+        result = await run_pod_task(kube, step, context=context("pod_create"))
     assert list(result.files) == ["out.txt"]
     data = b"".join([c async for c in store.read_chunks(result.files["out.txt"].key)])
     assert data == b"seed data"

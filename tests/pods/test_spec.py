@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from fleet.errors import InputError
 from fleet.pods.identity import PodIdentity, label_value, pod_name
 from fleet.pods.models import InputFile, PodTask
-from fleet.pods.render import render_task, with_implied_options
-from fleet.pods.spec import build_pod, build_pod_spec, name_for, pull_secret_manifest, template_variables
+from fleet.pods.render import pod_task
+from fleet.pods.spec import build_pod, build_pod_spec, name_for, pull_secret_manifest
 
 FILES_VOLUME = {"name": "fleet-files", "emptyDir": {"medium": "Memory"}}
 FILES_MOUNT = {"name": "fleet-files", "mountPath": "/fleet"}
@@ -28,8 +28,7 @@ SIDECAR_WAIT = "while [ ! -e /fleet/ended ]; do sleep 0.1; done"
 
 
 def spec_of(options):
-    task = PodTask.model_validate(options)
-    return build_pod_spec(render_task(task, template_variables(task)))
+    return build_pod_spec(pod_task(options, {}))
 
 
 SPEC_CASES = [
@@ -371,9 +370,8 @@ def test_invalid_options(options, message):
 
 
 def test_workingdir_outside_file_steps_is_a_clear_input_error():
-    task = PodTask.model_validate({"image": "a", "commands": ["cat {{ workingDir }}/x"]})
     with pytest.raises(InputError, match=r"commands\[0\].*workingDir and outputDir exist when the step moves files"):
-        render_task(task, template_variables(task))
+        pod_task({"image": "a", "commands": ["cat {{ workingDir }}/x"]}, {})
 
 
 @pytest.mark.parametrize(
@@ -387,10 +385,10 @@ def test_workingdir_outside_file_steps_is_a_clear_input_error():
     ],
 )
 def test_a_template_using_output_dir_turns_the_output_directory_on(options, implied):
-    task = with_implied_options(PodTask.model_validate({"image": "a", **options}))
+    task = pod_task({"image": "a", **options}, {"outputDirectory": "x"})
     assert task.output_directory is implied
     if implied:
-        spec = build_pod_spec(render_task(task, template_variables(task)))
+        spec = build_pod_spec(task)
         assert [c["name"] for c in spec["containers"]] == ["main", "fleet-sidecar"]
 
 
@@ -409,15 +407,16 @@ def test_a_template_using_output_dir_turns_the_output_directory_on(options, impl
     ],
 )
 def test_an_input_template_naming_an_earlier_output_file_is_that_file(template, value, expected):
-    task = PodTask.model_validate({"image": "a", "commands": ["true"], "inputFiles": {"in.txt": template}})
-    rendered = render_task(task, {"ref": value, **template_variables(task)})
+    rendered = pod_task({"image": "a", "commands": ["true"], "inputFiles": {"in.txt": template}}, {"ref": value})
     assert rendered.input_files["in.txt"] == expected
 
 
 def test_an_input_template_naming_a_bad_artifact_is_an_input_error():
-    task = PodTask.model_validate({"image": "a", "commands": ["true"], "inputFiles": {"in.txt": "{{ ref }}"}})
     with pytest.raises(InputError, match=r"inputFiles\.in\.txt") as e:
-        render_task(task, {"ref": "artifact://../etc/passwd", **template_variables(task)})
+        pod_task(
+            {"image": "a", "commands": ["true"], "inputFiles": {"in.txt": "{{ ref }}"}},
+            {"ref": "artifact://../etc/passwd"},
+        )
     assert "artifact" in str(e.value)
 
 

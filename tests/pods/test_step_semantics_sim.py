@@ -9,15 +9,15 @@ from datetime import timedelta
 import pytest
 import trio
 
-from fleet.pods.models import PodTask
+from fleet.pods.render import pod_task
 from fleet.pods.runner import PodStepFailed, run_pod_task
 from tests.pods.test_run_sim import pods_of
 
 DEADLINE = 60
 
 
-def task(namespace, **options):
-    return PodTask.model_validate({"namespace": namespace, **options})
+def task(namespace, variables=None, **options):
+    return pod_task({"namespace": namespace, **options}, variables or {})
 
 
 class Lines(logging.Handler):
@@ -150,8 +150,9 @@ async def test_an_earlier_output_file_is_an_input_through_a_template(kube, names
         image="busybox",
         commands=["cp data.csv {{ outputDir }}/copy.csv"],
         inputFiles={"data.csv": "{{ outputs.export.outputFiles['export.csv'] }}"},
+        variables={"outputs": {"export": outputs}},
     )
     with trio.fail_after(DEADLINE):
-        copied = await run_pod_task(kube, second, context=context("import", variables={"outputs": {"export": outputs}}))
+        copied = await run_pod_task(kube, second, context=context("import"))
     data = b"".join([c async for c in store.read_chunks(copied.files["copy.csv"].key)])
     assert data == b"exported"

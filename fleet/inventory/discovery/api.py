@@ -8,17 +8,14 @@ from typing import Any
 
 import requests
 import yaml
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 from pydantic import ValidationError
 
 from fleet.inventory.models import ApiSource, Cluster, ClusterSpec, DefaultsSpec, MissingConnection
 from fleet.inventory.yaml_lines import dotted
+from fleet.templating import TEMPLATES
 
 REQUEST_TIMEOUT = (10.0, 30.0)
-
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_env.filters["to_yaml"] = lambda value: yaml.safe_dump(value, default_flow_style=True).strip()
 
 
 def fetch_records(source: ApiSource, token: str | None, base_dir: Path) -> list[Any]:
@@ -47,11 +44,12 @@ def fetch_records(source: ApiSource, token: str | None, base_dir: Path) -> list[
     return records
 
 
-def api_entries(source: ApiSource, records: list[Any], defaults: DefaultsSpec, base_dir: Path,
-                origin: str) -> list[Cluster]:
+def api_entries(
+    source: ApiSource, records: list[Any], defaults: DefaultsSpec, base_dir: Path, origin: str
+) -> list[Cluster]:
     """Render every record through the template and validate the result as a cluster entry."""
     try:
-        template = _env.from_string(source.template)
+        template = TEMPLATES.from_string(source.template)
     except TemplateError as e:
         raise ValueError(f"the template does not parse: {e}") from None
     entries = []

@@ -1,45 +1,37 @@
-"""The cluster operations as playbook steps: their options as users write them (camelCase, as in the
-seeds: ``fetchType``, ``waitUntilReady``, ``patchType``, ``propagationPolicy``, ``missingOk``…), validated
-once into pydantic models, and ``run_kube_task`` which runs one on one cluster and returns its outputs
-(plain JSON for later steps). Durations are ISO 8601 (``PT5M``) or seconds.
+"""The options of the cluster-operation steps (``apply``, ``get``, ``patch``, ``restart``, ``delete``,
+``wait``) as users write them (camelCase, as in the seeds: ``fetchType``, ``waitUntilReady``,
+``patchType``, ``propagationPolicy``, ``missingOk``…), validated into pydantic models, and how each runs
+on one cluster through ``fleet.kube``'s operations. Durations are ISO 8601 (``PT5M``) or seconds.
 
-    task = parse_task("apply", {"file": "app.yaml", "namespace": "shop", "waitUntilReady": "PT5M"})
-    outputs = await run_kube_task(client, task, KubeTaskContext(base_dir=playbook_dir))
-
-Manifests and patches come inline (YAML/JSON text or data), from a ``file`` relative to the playbook, or
-from a ``template`` file rendered with the run's variables (sandboxed Jinja2).
+Manifests and patches come inline (YAML/JSON text or data), from a ``file`` relative to the playbook
+(read as is), or from a ``template`` file rendered with the run's variables when the step runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import jinja2
-import pydantic
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from fleet.artifacts import ArtifactStore
+from fleet import templating
 from fleet.errors import InputError, Location
 from fleet.kube.apply import apply
-from fleet.kube.client import KubeClient
 from fleet.kube.delete import Propagation, delete
 from fleet.kube.get import FetchType, get
 from fleet.kube.jsonpath import compile_jsonpath
 from fleet.kube.manifests import Manifest, load_manifests
-from fleet.kube.objects import ObjectRef
+from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef
 from fleet.kube.patch import PatchType, parse_patch, parse_patch_type, patch
 from fleet.kube.restart import RESTARTED_AT, restart
 from fleet.kube.selection import KindOptions, ListOptions, check_field_selector, check_selector, parse_choice
 from fleet.kube.wait import Predicate, condition_check, gone_check, jsonpath_check, ready_check, wait_for
+from fleet.playbook.context import Snapshot, StepContext, StepResult
 
 JsonMap = dict[str, Any]
-_TEMPLATES = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 def _compiles(expression: str) -> str:
@@ -94,7 +86,6 @@ class _Source(_Task):
 class ApplyTask(_Source):
     """Server-side apply of one or many manifests (YAML or JSON, multi-document, any kind)."""
 
-    type: Literal["apply"] = "apply"
     manifest: str | JsonMap | list[JsonMap] | None = Field(
         default=None, validation_alias=AliasChoices("manifest", "manifests", "resource", "resources")
     )
@@ -109,25 +100,26 @@ class ApplyTask(_Source):
         self._one_source(self.manifest, "manifest")
         return self
 
-    async def run(self, client: KubeClient, ctx: KubeTaskContext) -> JsonMap:
-        document, source = ctx.document(self, self.manifest)
+    async def run(self, ctx: StepContext) -> StepResult:
+        document, source = _document(ctx, self, self.manifest)
+        touched: list[Snapshot] = []
         applied = await apply(
-            client,
+            ctx.client,
             _manifests(document, source),
             namespace=self.namespace,
             field_manager=self.field_manager,
             force=self.force,
-            dry_run=self.dry_run,
+            dry_run=self.dry_run or ctx.dry_run,
             wait_until_ready=self.wait_until_ready,
+            before_write=_recorder(ctx, touched),
         )
         counts = {r: sum(1 for o in applied if o.result == r) for r in ("created", "changed", "unchanged")}
-        return {"objects": [o.as_output() for o in applied], **counts}
+        return StepResult({"objects": [o.as_output() for o in applied], **counts}, touched)
 
 
 class GetTask(_Selected):
     """Read one object (``fetchType`` FETCH_ONE), a list (FETCH) or a big list into the artifact store (STORE)."""
 
-    type: Literal["get"] = "get"
     fetch_type: FetchType = FetchType.FETCH
     jsonpath: JsonPathText | None = None
     wait_until_ready: timedelta | None = None
@@ -137,25 +129,24 @@ class GetTask(_Selected):
     def _fetch_type(cls, value: Any) -> FetchType:
         return parse_choice(FetchType, str(value), "fetchType")
 
-    async def run(self, client: KubeClient, ctx: KubeTaskContext) -> JsonMap:
+    async def run(self, ctx: StepContext) -> StepResult:
         result = await get(
-            client,
+            ctx.client,
             self.kind,
             self.name,
             fetch_type=self.fetch_type,
             jsonpath=self.jsonpath,
             wait_until_ready=self.wait_until_ready,
             store=ctx.artifacts,
-            store_key=ctx.store_key,
+            store_key=f"{ctx.run_id}/{ctx.cluster}/{ctx.step_id}.jsonl",
             **_list_options(self),
         )
-        return result.as_output()
+        return StepResult(result.as_output())
 
 
 class PatchTask(_Source, _Kind):
     """Patch one object: ``patchType`` strategic (default), merge or json."""
 
-    type: Literal["patch"] = "patch"
     name: str
     patch: str | JsonMap | list[Any] | None = None
     patch_type: PatchType = PatchType.STRATEGIC
@@ -174,26 +165,29 @@ class PatchTask(_Source, _Kind):
             parse_patch(self.patch, self.patch_type)
         return self
 
-    async def run(self, client: KubeClient, ctx: KubeTaskContext) -> JsonMap:
-        body, source = ctx.document(self, self.patch)
+    async def run(self, ctx: StepContext) -> StepResult:
+        body, source = _document(ctx, self, self.patch)
+        if ctx.dry_run:
+            return StepResult({"item": None, "dryRun": True})
+        touched: list[Snapshot] = []
         item = await patch(
-            client,
+            ctx.client,
             self.kind,
             self.name,
             parse_patch(body, self.patch_type, source=source),
             patch_type=self.patch_type,
             field_manager=self.field_manager,
             wait_until_ready=self.wait_until_ready,
+            before_write=_recorder(ctx, touched),
             **_kind_options(self),
         )
-        return {"item": item}
+        return StepResult({"item": item}, touched)
 
 
 class RestartTask(_Task):
     """Rolling restart of a Deployment, StatefulSet or DaemonSet; the rollout itself is the wait
     (``timeout``; ``waitUntilReady`` is accepted as the same deadline)."""
 
-    type: Literal["restart"] = "restart"
     kind: str
     name: str
     namespace: str | None = None
@@ -201,15 +195,25 @@ class RestartTask(_Task):
         default=timedelta(minutes=10), validation_alias=AliasChoices("timeout", "waitUntilReady")
     )
 
-    async def run(self, client: KubeClient, ctx: KubeTaskContext) -> JsonMap:
-        item = await restart(client, self.kind, self.name, namespace=self.namespace, timeout=self.timeout)
-        return {"item": item, "restartedAt": item["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]}
+    async def run(self, ctx: StepContext) -> StepResult:
+        if ctx.dry_run:
+            return StepResult({"item": None, "dryRun": True})
+        touched: list[Snapshot] = []
+        item = await restart(
+            ctx.client,
+            self.kind,
+            self.name,
+            namespace=self.namespace,
+            timeout=self.timeout,
+            before_write=_recorder(ctx, touched),
+        )
+        restarted_at = item["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+        return StepResult({"item": item, "restartedAt": restarted_at}, touched)
 
 
 class DeleteTask(_Selected):
     """Delete by kind and name or by selector, then wait (``timeout``) until gone."""
 
-    type: Literal["delete"] = "delete"
     propagation_policy: Propagation = Propagation.BACKGROUND
     missing_ok: bool = False
     grace_period_seconds: int | None = None
@@ -226,25 +230,28 @@ class DeleteTask(_Selected):
             raise ValueError("delete needs a name or a selector (refusing to delete every object of a kind)")
         return self
 
-    async def run(self, client: KubeClient, ctx: KubeTaskContext) -> JsonMap:
+    async def run(self, ctx: StepContext) -> StepResult:
+        if ctx.dry_run:
+            return StepResult({"deleted": [], "dryRun": True})
+        touched: list[Snapshot] = []
         deleted = await delete(
-            client,
+            ctx.client,
             self.kind,
             self.name,
             propagation_policy=self.propagation_policy,
             missing_ok=self.missing_ok,
             grace_period_seconds=self.grace_period_seconds,
             wait=self.timeout,
+            before_write=_recorder(ctx, touched),
             **_list_options(self),
         )
-        return {"deleted": [{**_ref_output(d.ref), "found": d.found} for d in deleted]}
+        return StepResult({"deleted": [{**_ref_output(d.ref), "found": d.found} for d in deleted]}, touched)
 
 
 class WaitTask(_Kind):
     """Wait until a condition holds (``condition`` + ``status``), a ``jsonpath`` has ``value``, the object
     is ``deleted``, or (none of those) it is ready; at most ``timeout``."""
 
-    type: Literal["wait"] = "wait"
     name: str
     condition: str | None = None
     status: str = "True"
@@ -271,11 +278,11 @@ class WaitTask(_Kind):
             return jsonpath_check(self.jsonpath, self.value)
         return gone_check if self.deleted else ready_check
 
-    async def run(self, client: KubeClient, ctx: KubeTaskContext) -> JsonMap:
+    async def run(self, ctx: StepContext) -> StepResult:
         state = await wait_for(
-            client, self.kind, self.name, self.predicate(), timeout=self.timeout, **_kind_options(self)
+            ctx.client, self.kind, self.name, self.predicate(), timeout=self.timeout, **_kind_options(self)
         )
-        return {"item": state}
+        return StepResult({"item": state})
 
 
 KubeTask = ApplyTask | GetTask | PatchTask | RestartTask | DeleteTask | WaitTask
@@ -289,70 +296,47 @@ TASK_TYPES: dict[str, type[KubeTask]] = {
 }
 
 
-def parse_task(step_type: str, options: JsonMap, *, source: str | None = None) -> KubeTask:
-    """The options of a ``step_type`` step, validated; an ``InputError`` names the field at fault."""
-    model = TASK_TYPES.get(step_type)
-    if model is None:
-        raise InputError(
-            f"unknown cluster operation {step_type!r}: expected {', '.join(TASK_TYPES)}", location=Location(file=source)
-        )
+def _recorder(ctx: StepContext, touched: list[Snapshot]) -> BeforeWrite | None:
+    """The ``before_write`` hook of an operation: keep (and hand to the engine) each object's prior state."""
+    if ctx.snapshot is None:
+        return None
+    record = ctx.snapshot
+
+    async def before_write(ref: ObjectRef, live: JsonObject | None) -> None:
+        snapshot = Snapshot(ref, live)
+        await record(snapshot)
+        touched.append(snapshot)
+
+    return before_write
+
+
+def _read(ctx: StepContext, name: str, option: str) -> str:
+    path = Path(name) if ctx.base_dir is None or Path(name).is_absolute() else ctx.base_dir / name
     try:
-        return model.model_validate(options)
-    except InputError as e:
-        raise InputError(e.message, location=Location(file=source, field=e.location.field)) from e
-    except pydantic.ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise InputError(f"{step_type}: {message}", location=Location(file=source, field=where)) from e
+        text = path.read_text()
+    except OSError as e:
+        raise InputError(f"cannot read {option}: {e.strerror}", location=Location(file=name)) from e
+    if option != "template":
+        return text
+    return templating.render(text, ctx.variables, location=Location(file=name))
 
 
-@dataclass(frozen=True)
-class KubeTaskContext:
-    """Where a step runs: the playbook's folder (for ``file``/``template``), the run's template variables,
-    and the artifact store with the key for ``fetchType: STORE``."""
-
-    base_dir: Path | None = None
-    variables: JsonMap = field(default_factory=dict)
-    artifacts: ArtifactStore | None = None
-    store_key: str | None = None
-
-    def read(self, name: str, option: str) -> str:
-        path = Path(name) if self.base_dir is None or Path(name).is_absolute() else self.base_dir / name
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise InputError(f"cannot read {option}: {e.strerror}", location=Location(file=name)) from e
-        if option != "template":
-            return text
-        try:
-            return _TEMPLATES.from_string(text).render(self.variables)
-        except jinja2.TemplateSyntaxError as e:
-            raise InputError(f"template error: {e.message}", location=Location(file=name, line=e.lineno)) from e
-        except jinja2.TemplateError as e:
-            raise InputError(f"template error: {e}", location=Location(file=name)) from e
-
-    def document(
-        self, task: _Source, inline: str | JsonMap | list[Any] | None
-    ) -> tuple[str | JsonMap | list[Any], str]:
-        """The document a task names (inline, file, or rendered template) and where it came from."""
-        if task.file:
-            return self.read(task.file, "file"), task.file
-        if task.template:
-            return self.read(task.template, "template"), task.template
-        assert inline is not None
-        return inline, "<inline>"
+def _document(
+    ctx: StepContext, task: _Source, inline: str | JsonMap | list[Any] | None
+) -> tuple[str | JsonMap | list[Any], str]:
+    """The document a task names (inline, file, or rendered template) and where it came from."""
+    if task.file:
+        return _read(ctx, task.file, "file"), task.file
+    if task.template:
+        return _read(ctx, task.template, "template"), task.template
+    assert inline is not None
+    return inline, "<inline>"
 
 
 def _manifests(document: str | JsonMap | list[Any], source: str) -> list[Manifest]:
     if isinstance(document, str):
         return load_manifests(document, source=source)
     return load_manifests(yaml.safe_dump_all(document if isinstance(document, list) else [document]), source=source)
-
-
-async def run_kube_task(client: KubeClient, task: KubeTask, context: KubeTaskContext | None = None) -> JsonMap:
-    """Run one step on one cluster and return its outputs."""
-    return await task.run(client, context or KubeTaskContext())
 
 
 def _kind_options(task: _Kind) -> KindOptions:

@@ -1,0 +1,354 @@
+"""``fleet run|plan|validate|resume|approve|runs|schema``: playbooks across the selected clusters.
+
+Exit codes: 0 every cluster succeeded; 1 a cluster failed or was rolled back, or the run stopped on its
+failure budget; 2 bad input (nothing was contacted); 130 interrupted (``fleet resume RUN_ID`` goes on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleet.artifacts import LocalArtifactStore
+from fleet.cli.fanout import Clusters, fan_out_command
+from fleet.engine.fanout import Target, inventory_selection, kubeconfig_targets
+from fleet.engine.journal import JournalReader
+from fleet.engine.run import RunOptions, RunReport, new_run_id, run_playbook
+from fleet.engine.waves import assign_waves
+from fleet.errors import InputError, Location
+from fleet.playbook.loader import LoadedPlaybook, load_playbook
+from fleet.playbook.model import Playbook
+from fleet.playbook.validate import check_renders
+from fleet.playbook.variables import check_inputs, load_inputs_file, parse_set
+from fleet.report.runs import RunView, junit, print_end
+from fleet.secrets import SecretResolver
+from fleet.settings import FleetSettings
+
+console = Console()
+err_console = Console(stderr=True)
+
+PLAYBOOK = typer.Argument(..., metavar="PLAYBOOK", help="The playbook file (YAML).")
+SET = typer.Option([], "--set", metavar="KEY=VALUE", help="An input value (repeatable).")
+INPUTS = typer.Option(None, "--inputs", metavar="FILE", help="Input values from a YAML file.")
+JUNIT = typer.Option(None, "--junit", metavar="FILE", help="Write a JUnit XML report.")
+OUTPUT = typer.Option("table", "--output", "-o", metavar="FORMAT", help="table or json.")
+
+
+def _inputs(loaded: LoadedPlaybook, sets: list[str], inputs_file: Path | None) -> dict[str, Any]:
+    given: dict[str, Any] = load_inputs_file(inputs_file) if inputs_file is not None else {}
+    given.update(parse_set(sets))
+    return check_inputs(loaded.playbook, given, file=str(loaded.file))
+
+
+def _selection(clusters: Clusters, playbook: Playbook) -> Clusters:
+    """The command line's selection, else the playbook's ``targets``."""
+    if clusters.select or clusters.tenant or clusters.limit or not clusters.inventory:
+        return clusters
+    t = playbook.targets
+    return dataclasses.replace(clusters, select=t.select, tenant=list(t.tenants), limit=t.limit)
+
+
+async def _targets(clusters: Clusters) -> tuple[list[Target], SecretResolver]:
+    clusters.check()
+    if clusters.inventory:
+        return await inventory_selection(
+            clusters.inventory,
+            select=clusters.select,
+            tenants=clusters.tenant,
+            limit=clusters.limit,
+            refresh=clusters.refresh,
+        )
+    assert clusters.kubeconfig is not None
+    return kubeconfig_targets(clusters.kubeconfig, clusters.context), SecretResolver()
+
+
+def _prepare(
+    playbook: Path, sets: list[str], inputs_file: Path | None, clusters: Clusters
+) -> tuple[LoadedPlaybook, dict[str, Any], Clusters, list[Target], SecretResolver]:
+    """Everything a run needs, checked without contacting a cluster (bad input: exit 2 here)."""
+    loaded = load_playbook(playbook)
+    inputs = _inputs(loaded, sets, inputs_file)
+    selection = _selection(clusters, loaded.playbook)
+    targets, resolver = trio.run(_targets, selection)
+    assign_waves(loaded, [t.cluster for t in targets if t.cluster is not None])
+    check_renders(loaded, inputs, [t.cluster for t in targets if t.cluster is not None])
+    return loaded, inputs, selection, targets, resolver
+
+
+def _inventory_record(clusters: Clusters) -> dict[str, Any]:
+    return {
+        "inventory": [str(p.resolve()) for p in clusters.inventory],
+        "select": clusters.select,
+        "tenant": list(clusters.tenant),
+        "limit": clusters.limit,
+        "kubeconfig": str(clusters.kubeconfig.resolve()) if clusters.kubeconfig else None,
+        "context": list(clusters.context),
+    }
+
+
+def _execute(
+    loaded: LoadedPlaybook,
+    inputs: dict[str, Any],
+    clusters: Clusters,
+    targets: list[Target],
+    resolver: SecretResolver,
+    *,
+    run_id: str,
+    resume: bool,
+    dry_run: bool,
+    output: str,
+    junit_file: Path | None,
+    quiet: bool,
+    logs: bool,
+) -> None:
+    settings = FleetSettings()
+    options = RunOptions(
+        run_id=run_id,
+        artifacts=LocalArtifactStore(settings.artifacts),
+        journal=settings.journal,
+        concurrency=clusters.concurrency,
+        dry_run=dry_run,
+        resume=resume,
+        handle_signals=True,
+        inventory=_inventory_record(clusters),
+    )
+    if not quiet:
+        verb = "resuming" if resume else ("planning" if dry_run else "run")
+        err_console.print(f"{verb} {run_id}: {loaded.playbook.id} on {len(targets)} cluster(s)", highlight=False)
+    with RunView(quiet=quiet or output == "json", logs=logs) as view:
+        options.on_event = view
+        report: RunReport = trio.run(lambda: run_playbook(loaded, targets, inputs, resolver=resolver, options=options))
+    print_end(report, output=output)
+    if junit_file is not None:
+        junit_file.write_text(junit(report))
+    if report.status == "interrupted":
+        err_console.print(f"resume with: fleet resume {run_id}", highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+@fan_out_command
+def run(
+    playbook: Path = PLAYBOOK,
+    sets: list[str] = SET,
+    inputs_file: Path | None = INPUTS,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only: server-side dry runs, nothing written."),
+    output: str = OUTPUT,
+    junit_file: Path | None = JUNIT,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary (for cron)."),
+    logs: bool = typer.Option(False, "--logs", help="Show every pod log line."),
+    *,
+    clusters: Clusters,
+) -> None:
+    """Run a playbook across the selected clusters (waves, failure budget, per-tenant rollback)."""
+    loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters)
+    _execute(
+        loaded,
+        inputs,
+        selection,
+        targets,
+        resolver,
+        run_id=new_run_id(loaded.playbook.id),
+        resume=False,
+        dry_run=dry_run,
+        output=output,
+        junit_file=junit_file,
+        quiet=quiet,
+        logs=logs,
+    )
+
+
+@fan_out_command
+def plan(
+    playbook: Path = PLAYBOOK,
+    sets: list[str] = SET,
+    inputs_file: Path | None = INPUTS,
+    output: str = OUTPUT,
+    *,
+    clusters: Clusters,
+) -> None:
+    """Render every step for every selected cluster and dry-run applies on the servers; changes nothing."""
+    loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters)
+    _execute(
+        loaded,
+        inputs,
+        selection,
+        targets,
+        resolver,
+        run_id=new_run_id(loaded.playbook.id) + "-plan",
+        resume=False,
+        dry_run=True,
+        output=output,
+        junit_file=None,
+        quiet=False,
+        logs=True,
+    )
+
+
+@fan_out_command
+def validate(
+    playbook: Path = PLAYBOOK,
+    sets: list[str] = SET,
+    inputs_file: Path | None = INPUTS,
+    *,
+    clusters: Clusters,
+) -> None:
+    """Check a playbook, its inputs, templates, files, selection and waves, without contacting a cluster."""
+    loaded, _, _, targets, _ = _prepare(playbook, sets, inputs_file, clusters)
+    waves = assign_waves(loaded, [t.cluster for t in targets if t.cluster is not None])
+    sizes = ", ".join(str(len(w)) for w in waves)
+    console.print(f"{loaded.file}: valid; {len(targets)} cluster(s) in {len(waves)} wave(s) ({sizes})", highlight=False)
+
+
+def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to continue.")) -> None:
+    """Continue a run that was interrupted or killed: finished steps are not run again."""
+    settings = FleetSettings()
+    row = _run_row(settings, run_id)
+    if row["status"] in ("succeeded", "failed", "stopped"):
+        raise InputError(f"run {run_id} already ended ({row['status']}): nothing to resume")
+    record = row["inventory"]
+    clusters = Clusters(
+        inventory=[Path(p) for p in record.get("inventory") or []],
+        select=record.get("select"),
+        tenant=list(record.get("tenant") or []),
+        limit=record.get("limit"),
+        refresh=False,
+        kubeconfig=Path(record["kubeconfig"]) if record.get("kubeconfig") else None,
+        context=list(record.get("context") or []),
+        concurrency=None,
+    )
+    loaded = load_playbook(row["playbook"])
+    given = {k: (v.removeprefix("secret:") if isinstance(v, str) else v) for k, v in row["inputs"].items()}
+    inputs = check_inputs(loaded.playbook, {k: v for k, v in given.items() if v is not None}, file=row["playbook"])
+    targets, resolver = trio.run(_targets, clusters)
+    _execute(
+        loaded,
+        inputs,
+        clusters,
+        targets,
+        resolver,
+        run_id=run_id,
+        resume=True,
+        dry_run=False,
+        output="table",
+        junit_file=None,
+        quiet=False,
+        logs=False,
+    )
+
+
+def approve(
+    run_id: str = typer.Argument(..., metavar="RUN_ID"),
+    wave: int | None = typer.Option(None, "--wave", metavar="N", help="The wave to open (default: every gate)."),
+) -> None:
+    """Open a run's gate: the waiting wave starts."""
+    settings = FleetSettings()
+    row = _run_row(settings, run_id)
+    reader = JournalReader(settings.journal)
+    try:
+        loaded = load_playbook(row["playbook"])
+        waves = range(len(loaded.playbook.strategy.waves)) if wave is None else [wave - 1]
+        for index in waves:
+            reader.approve(run_id, index)
+    finally:
+        reader.close()
+    console.print(f"approved {run_id}" + (f" wave {wave}" if wave else ""), highlight=False)
+
+
+def _run_row(settings: FleetSettings, run_id: str) -> dict[str, Any]:
+    if not settings.journal.expanduser().exists():
+        raise InputError(f"no journal at {settings.journal} (FLEET_JOURNAL): no run to look at")
+    reader = JournalReader(settings.journal)
+    try:
+        row = reader.run(run_id)
+    finally:
+        reader.close()
+    if row is None:
+        raise InputError(f"no run {run_id} in the journal {settings.journal}", location=Location(field="RUN_ID"))
+    return row
+
+
+runs_app = typer.Typer(help="The runs in the journal.", no_args_is_help=True)
+
+
+@runs_app.command("ls")
+def runs_ls(output: str = OUTPUT) -> None:
+    """The runs, newest first."""
+    settings = FleetSettings()
+    if not settings.journal.expanduser().exists():
+        rows: list[dict[str, Any]] = []
+    else:
+        reader = JournalReader(settings.journal)
+        try:
+            rows = reader.runs()
+        finally:
+            reader.close()
+    if output == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    table = Table("RUN", "PLAYBOOK", "STATUS", "STARTED", "CLUSTERS")
+    for r in rows:
+        counts = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(r["clusters"].items()))
+        table.add_row(r["id"], r["playbook_id"], r["status"], r["started"][:19], counts)
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., metavar="RUN_ID"),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="One cluster's steps."),
+    output: str = OUTPUT,
+) -> None:
+    """One run: its clusters' outcomes and their steps."""
+    settings = FleetSettings()
+    row = _run_row(settings, run_id)
+    reader = JournalReader(settings.journal)
+    try:
+        clusters = reader.clusters(run_id)
+        steps = reader.steps(run_id, cluster)
+    finally:
+        reader.close()
+    if cluster is not None:
+        clusters = [c for c in clusters if c["cluster"] == cluster]
+    if output == "json":
+        doc = {**row, "clusterRows": clusters, "steps": [dataclasses.asdict(s) for s in steps]}
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+        return
+    console.print(f"{run_id}: {row['playbook_id']} {row['status']}", highlight=False)
+    table = Table("CLUSTER", "WAVE", "OUTCOME", "ERROR")
+    for c in clusters:
+        table.add_row(c["cluster"], str(c["wave"] + 1), c["outcome"], c["rollback_error"] or c["error"] or "")
+    console.print(table)
+    if cluster is not None:
+        detail = Table("STEP", "ATTEMPT", "STATUS", "STARTED", "ERROR")
+        for s in steps:
+            detail.add_row(s.step, str(s.attempt), s.status, s.started[11:19], s.error or "")
+        console.print(detail)
+
+
+schema_app = typer.Typer(help="JSON schemas of fleet's files.", no_args_is_help=True)
+
+
+@schema_app.command("playbook")
+def schema_playbook() -> None:
+    """The playbook JSON schema (editors complete and check playbooks with it)."""
+    from fleet.playbook.schema import playbook_schema
+
+    sys.stdout.write(json.dumps(playbook_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("plan")(plan)
+    app.command("validate")(validate)
+    app.command("resume")(resume)
+    app.command("approve")(approve)
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(schema_app, name="schema")

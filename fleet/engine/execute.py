@@ -1,0 +1,278 @@
+"""Running one cluster's steps: ``when``, ``if``/``assert``/``fail``/``parallel``, retries, and one deadline
+rule for every step type (its ``timeout`` is a cancel scope the engine owns; the failure keeps the last
+state the step saw). Each operation step is rendered once, just before it runs, then validated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+import trio
+
+from fleet import templating
+from fleet.artifacts import ArtifactStore
+from fleet.errors import FleetError, InputError, StepFailed
+from fleet.kube import KubeClient
+from fleet.playbook.context import Snapshot, StepContext, StepResult
+from fleet.playbook.events import Event, LogLine, ObjectWritten, Retrying, StepEnded, StepStarted, StepStatus
+from fleet.playbook.loader import LoadedPlaybook, parse_condition, secret_references
+from fleet.playbook.steps import (
+    IDEMPOTENT,
+    OPTIONS,
+    AssertStep,
+    FailStep,
+    IfStep,
+    OperationStep,
+    ParallelStep,
+    Step,
+)
+from fleet.playbook.variables import ClusterInfo, variables
+from fleet.pods import Detach, PodRunContext, run_pod_task
+from fleet.pods.render import pod_task
+from fleet.secrets import SecretResolver
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resumed:
+    """What the journal says a cluster already did (``fleet resume``)."""
+
+    done: dict[str, tuple[str, Any]] = field(default_factory=dict)  # step -> (status, outputs)
+    in_flight: dict[str, int] = field(default_factory=dict)  # step -> attempt
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+@dataclass
+class StepJournal:
+    """How the engine records a step (journal first: awaited before the side effect)."""
+
+    started: Callable[[str, int, str], Awaitable[None]]
+    ended: Callable[[str, int, str, Any, str | None], Awaitable[None]]
+    snapshot: Callable[[str, Snapshot], Awaitable[None]]
+
+
+@dataclass
+class ClusterSteps:
+    """The state of one cluster's run: outputs so far, snapshots, and how to record."""
+
+    run_id: str
+    loaded: LoadedPlaybook
+    info: ClusterInfo
+    client: KubeClient
+    inputs: Mapping[str, Any]
+    resolver: SecretResolver
+    artifacts: ArtifactStore
+    journal: StepJournal
+    emit: Callable[[Event], None]
+    detach: Detach
+    new_run: bool
+    dry_run: bool = False
+    snapshots_on: bool = False
+    resumed: Resumed = field(default_factory=Resumed)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    statuses: dict[str, StepStatus] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.snapshots.extend(self.resumed.snapshots)
+        for step, (_, outputs) in self.resumed.done.items():
+            if outputs is not None:
+                self.outputs[step] = outputs
+
+    @property
+    def cluster(self) -> str:
+        return self.info.name
+
+    async def variables(self, texts: list[str]) -> dict[str, Any]:
+        secrets = {}
+        for text in texts:
+            for ref in secret_references(text):
+                secrets[ref] = await self.resolver.resolve(ref)
+        return variables(
+            run_id=self.run_id,
+            inputs=self.inputs,
+            cluster=self.info,
+            outputs=self.outputs,
+            secrets=secrets,
+            base_dir=self.loaded.base_dir,
+            extra=self.extra,
+        )
+
+    async def truthy(self, text: str, step: Step, field_name: str) -> bool:
+        location = self.loaded.location(step.id, field_name)
+        values = await self.variables([text])
+        try:
+            rendered = parse_condition(text)
+            result = templating.TEMPLATES.from_string(rendered).render(values)
+        except Exception as e:  # a template error of any kind is the playbook's
+            raise InputError(f"condition failed to evaluate: {e}", location=location) from e
+        return result.strip().lower() not in ("", "false", "0", "none", "no")
+
+    async def run(self, steps: list[Step]) -> None:
+        for step in steps:
+            await self.step(step)
+
+    async def step(self, step: Step) -> None:
+        if self.resumed.done.get(step.id, ("", None))[0] in ("succeeded", "skipped", "allowed_failure"):
+            self.statuses[step.id] = self.resumed.done[step.id][0]  # type: ignore[assignment]
+            return
+        if step.when is not None and not await self.truthy(step.when, step, "when"):
+            self.statuses[step.id] = "skipped"
+            self.emit(StepEnded(cluster=self.cluster, step=step.id, attempt=0, status="skipped"))
+            await self.journal.started(step.id, 0, step.type)
+            await self.journal.ended(step.id, 0, "skipped", None, None)
+            return
+        if isinstance(step, IfStep):
+            branch = step.then if await self.truthy(step.condition, step, "condition") else step.else_
+            await self.run(branch)
+            self.statuses[step.id] = "succeeded"
+            return
+        if isinstance(step, ParallelStep):
+            async with trio.open_nursery() as nursery:
+                for child in step.steps:
+                    nursery.start_soon(self.step, child)
+            self.statuses[step.id] = "succeeded"
+            return
+        await self._attempts(step)
+
+    async def _attempts(self, step: Step) -> None:
+        retry = step.retry
+        attempts = retry.max_attempts if retry is not None else 1
+        first = self.resumed.in_flight.get(step.id, 0) + 1 if step.id in self.resumed.in_flight else 1
+        if step.id in self.resumed.in_flight and step.type not in IDEMPOTENT and step.type != "pod":
+            log.warning("step %s was in flight when the run stopped; running it again", step.id)
+        deadline = trio.current_time() + retry.max_duration.total_seconds() if retry and retry.max_duration else None
+        attempt = first
+        while True:
+            try:
+                await self._once(step, attempt)
+                return
+            except StepFailed as e:
+                last = attempt - first + 1 >= attempts
+                if retry is None or last or (deadline is not None and trio.current_time() >= deadline):
+                    if step.allow_failure:
+                        self.statuses[step.id] = "allowed_failure"
+                        return
+                    raise
+                delay = retry.delay(attempt - first + 1)
+                self.emit(Retrying(cluster=self.cluster, step=step.id, attempt=attempt, delay=delay, error=e.message))
+                await trio.sleep(delay)
+                attempt += 1
+
+    async def _once(self, step: Step, attempt: int) -> None:
+        await self.journal.started(step.id, attempt, step.type)
+        self.emit(StepStarted(cluster=self.cluster, step=step.id, attempt=attempt, type=step.type))
+        status: StepStatus = "failed"
+        outputs: Any = None
+        error: str | None = None
+        try:
+            with trio.CancelScope() as scope:
+                if step.timeout is not None:
+                    scope.deadline = trio.current_time() + step.timeout.total_seconds()
+                result = await self._execute(step, attempt)
+            if scope.cancelled_caught:
+                raise StepFailed(f"timed out after {step.timeout}", step=step.id, cluster=self.cluster)
+            outputs, status = result.outputs, "succeeded"
+            self.outputs[step.id] = outputs
+        except StepFailed as e:
+            error = e.message
+            if e.step is None:
+                e = StepFailed(e.message, step=step.id, cluster=self.cluster, partial=e.partial)
+            raise e from None
+        except InputError as e:
+            error = str(e)
+            raise StepFailed(error, step=step.id, cluster=self.cluster) from e
+        except FleetError as e:
+            error = str(e)
+            raise StepFailed(error, step=step.id, cluster=self.cluster) from e
+        except trio.Cancelled:
+            status, error = "interrupted", "cancelled"
+            raise
+        finally:
+            self.statuses[step.id] = status
+            with trio.CancelScope(shield=True):
+                await self.journal.ended(step.id, attempt, status, outputs, error)
+            self.emit(
+                StepEnded(cluster=self.cluster, step=step.id, attempt=attempt, status=status, outputs={}, error=error)
+            )
+
+    async def _execute(self, step: Step, attempt: int) -> StepResult:
+        if isinstance(step, AssertStep):
+            if not await self.truthy(step.condition, step, "condition"):
+                raise StepFailed(await self._text(step, step.message, "message"))
+            return StepResult()
+        if isinstance(step, FailStep):
+            raise StepFailed(await self._text(step, step.message, "message"))
+        assert isinstance(step, OperationStep)
+        location = self.loaded.location(step.id)
+        values = await self.variables(templating.strings(step.options))
+        if step.type == "pod":
+            task = pod_task(step.options, values, location=location)
+            context = PodRunContext(
+                run_id=self.run_id,
+                cluster=self.cluster,
+                step_id=step.id,
+                artifacts=self.artifacts,
+                attempt=attempt,
+                step_timeout=step.timeout,
+                detach=self.detach,
+                new_run=self.new_run and step.id not in self.resumed.in_flight,
+            )
+            if self.dry_run:
+                return StepResult({"dryRun": True})
+            pod = await run_pod_task(self.client, task, context=context)
+            return StepResult(pod.as_outputs())
+        rendered = templating.render_data(step.options, values, location=location)
+        try:
+            options = OPTIONS[step.type].model_validate(rendered)
+        except pydantic.ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            field_path = ".".join(str(p) for p in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise InputError(
+                f"{step.type}: {message}",
+                location=self.loaded.location(step.id, *field_path.split(".")) if field_path else location,
+            ) from e
+
+        async def record(snapshot: Snapshot) -> None:
+            await self.journal.snapshot(step.id, snapshot)
+            self.snapshots.append(snapshot)
+
+        ctx = StepContext(
+            run_id=self.run_id,
+            cluster=self.cluster,
+            step_id=step.id,
+            client=self.client,
+            artifacts=self.artifacts,
+            attempt=attempt,
+            base_dir=self.loaded.base_dir,
+            variables=values,
+            snapshot=record if self.snapshots_on and step.writes and not self.dry_run else None,
+            detach=self.detach,
+            new_run=self.new_run,
+            dry_run=self.dry_run,
+        )
+        result: StepResult = await options.run(ctx)  # type: ignore[attr-defined]  # every OPTIONS model runs
+        for obj in result.outputs.get("objects", []):
+            where = f"{obj.get('namespace')}/" if obj.get("namespace") else ""
+            self.emit(
+                ObjectWritten(
+                    cluster=self.cluster,
+                    step=step.id,
+                    object=f"{obj.get('kind')}/{where}{obj.get('name')}",
+                    result=str(obj.get("result")),
+                )
+            )
+            if obj.get("diff"):
+                self.emit(LogLine(cluster=self.cluster, step=step.id, container="diff", text=str(obj["diff"])))
+        return result
+
+    async def _text(self, step: Step, text: str, field_name: str) -> str:
+        values = await self.variables([text])
+        return templating.render(text, values, location=self.loaded.location(step.id, field_name))

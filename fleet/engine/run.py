@@ -1,0 +1,398 @@
+"""A run of a playbook over the selected clusters: waves in order, a limiter of ``concurrency`` shared by
+the waves, the failure budget, per-tenant rollback, gates and pauses, the journal, resume, and a clean
+stop on the first Ctrl-C (or SIGTERM) that deletes the pods in flight.
+
+    report = await run_playbook(loaded, targets, inputs, resolver=resolver, options=RunOptions(...))
+
+A cluster's failure never fails another cluster: it is rolled back (``rollback: auto`` and/or custom
+steps) and counted against the budget. Reaching the budget stops: no further cluster starts; with
+``failFast`` the clusters in flight are cancelled too. Budgets count for the run and for each wave.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets as _random
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import trio
+
+from fleet.artifacts import ArtifactStore
+from fleet.engine.execute import ClusterSteps, Resumed, StepJournal
+from fleet.engine.fanout import ClusterResult, Target, fan_out
+from fleet.engine.journal import Journal, JournalReader
+from fleet.engine.rollback import restore
+from fleet.engine.waves import assign_waves
+from fleet.errors import FleetError, StepFailed
+from fleet.kube import KubeClient
+from fleet.playbook.events import ClusterEnded, ClusterStarted, Event, Outcome, RollbackStarted, WaveStarted
+from fleet.playbook.loader import LoadedPlaybook
+from fleet.playbook.model import budget_of
+from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
+from fleet.pods import Detach
+from fleet.secrets import SecretResolver
+
+log = logging.getLogger(__name__)
+
+RunStatus = Literal["succeeded", "failed", "stopped", "interrupted"]
+#: How long a rollback may take to bring the restored objects back to ready.
+ROLLBACK_READY = timedelta(minutes=5)
+#: How long a gate waits for ``fleet approve`` before the run stops.
+GATE_TIMEOUT = timedelta(hours=24)
+FAILED: frozenset[str] = frozenset({"failed", "rolled_back", "rollback_failed"})
+FINAL: frozenset[str] = FAILED | {"succeeded"}
+
+
+def new_run_id(playbook_id: str) -> str:
+    return f"{playbook_id}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{_random.token_hex(2)}"
+
+
+@dataclass
+class ClusterOutcome:
+    name: str
+    wave: int
+    outcome: Outcome = "not_started"
+    error: str | None = None
+    failed_step: str | None = None
+    rollback_error: str | None = None
+    rollback: list[str] = field(default_factory=list)
+    steps: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    playbook: str
+    status: RunStatus
+    clusters: list[ClusterOutcome]
+    message: str | None = None
+
+    def count(self, *outcomes: str) -> int:
+        return sum(1 for c in self.clusters if c.outcome in outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "interrupted":
+            return 130
+        return 0 if self.status == "succeeded" else 1
+
+
+@dataclass
+class RunOptions:
+    run_id: str
+    artifacts: ArtifactStore
+    journal: Path | None
+    concurrency: int | None = None
+    dry_run: bool = False
+    #: Resume this run from its journal (``fleet resume``).
+    resume: bool = False
+    #: Asked at a gate (wave index): True opens it. None: wait for ``fleet approve`` in the journal.
+    approve: Callable[[int], Awaitable[bool]] | None = None
+    #: Stop on SIGINT/SIGTERM (the CLI); a library caller cancels the task instead.
+    handle_signals: bool = False
+    on_event: Callable[[Event], None] = lambda event: None
+    #: Written in the journal's run row (inventory paths and selection), for ``fleet resume``.
+    inventory: dict[str, Any] = field(default_factory=dict)
+
+
+class _Run:
+    def __init__(
+        self,
+        loaded: LoadedPlaybook,
+        targets: Sequence[Target],
+        inputs: dict[str, Any],
+        resolver: SecretResolver,
+        options: RunOptions,
+        journal: Journal,
+    ) -> None:
+        self.loaded = loaded
+        self.playbook = loaded.playbook
+        self.targets = {t.name: t for t in targets}
+        self.inputs = inputs
+        self.resolver = resolver
+        self.options = options
+        self.journal = journal
+        self.run_id = options.run_id
+        self.strategy = self.playbook.strategy
+        self.limiter = trio.CapacityLimiter(options.concurrency or self.strategy.concurrency)
+        self.detach = Detach()
+        self.outcomes: dict[str, ClusterOutcome] = {}
+        self.budget = budget_of(self.strategy.max_failures, len(targets))
+        self.stopped: str | None = None
+        self.interrupted = False
+        self.resumed: dict[str, Resumed] = {}
+        self.resolved_inputs: dict[str, Any] = {}
+
+    def emit(self, event: Event) -> None:
+        self.options.on_event(event)
+
+    def failures(self, names: Sequence[str] | None = None) -> int:
+        pool = self.outcomes.values() if names is None else (self.outcomes[n] for n in names)
+        return sum(1 for o in pool if o.outcome in FAILED)
+
+    async def run(self) -> RunReport:
+        clusters = [t.cluster for t in self.targets.values() if t.cluster is not None]
+        waves = assign_waves(self.loaded, clusters)
+        for index, wave in enumerate(waves):
+            for c in wave:
+                self.outcomes[c.name] = ClusterOutcome(c.name, index)
+        for t in self.targets.values():  # kubeconfig targets have no labels: the first wave
+            self.outcomes.setdefault(t.name, ClusterOutcome(t.name, 0))
+        names_by_wave = [[c.name for c in wave] for wave in waves]
+        names_by_wave[0] += [t.name for t in self.targets.values() if t.cluster is None]
+        if self.options.resume:
+            self._load_resumed()
+        else:
+            await self.journal.run_started(
+                self.run_id,
+                self.loaded.file.resolve(),
+                self.playbook.id,
+                redacted_inputs(self.playbook, self.inputs),
+                self.options.inventory,
+            )
+        self.resolved_inputs = await resolve_inputs(self.playbook, self.inputs, self.resolver)
+        with trio.CancelScope() as run_scope:
+            async with trio.open_nursery() as nursery:
+                if self.options.handle_signals:
+                    nursery.start_soon(self._signals, run_scope)
+                await self._waves(names_by_wave)
+                nursery.cancel_scope.cancel()
+        status: RunStatus
+        if self.interrupted:
+            status = "interrupted"
+        elif self.stopped:
+            status = "stopped"
+        elif self.failures():
+            status = "failed"
+        else:
+            status = "succeeded"
+        with trio.CancelScope(shield=True):
+            for outcome in self.outcomes.values():
+                if outcome.outcome == "not_started":
+                    await self.journal.cluster(self.run_id, outcome.name, outcome.wave, "not_started")
+            await self.journal.run_ended(self.run_id, status, self.stopped)
+        ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
+        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped)
+
+    async def _signals(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                if self.interrupted:
+                    os._exit(130)  # a second Ctrl-C: out at once
+                self.interrupted = True
+                print("interrupted: stopping, deleting the pods in flight (Ctrl-C again to quit now)", file=sys.stderr)
+                scope.cancel()
+
+    def _load_resumed(self) -> None:
+        assert self.options.journal is not None
+        reader = JournalReader(self.options.journal)
+        try:
+            for row in reader.clusters(self.run_id):
+                outcome = self.outcomes.get(row["cluster"])
+                if outcome is not None and row["outcome"] in FINAL:
+                    outcome.outcome = row["outcome"]
+                    outcome.error = row["error"]
+                    outcome.rollback_error = row["rollback_error"]
+            for name in self.outcomes:
+                state = Resumed(snapshots=reader.snapshots(self.run_id, name))
+                for step in reader.steps(self.run_id, name):
+                    if step.status == "running":
+                        state.in_flight[step.step] = step.attempt
+                    elif step.status in ("succeeded", "skipped", "allowed_failure"):
+                        state.done[step.step] = (step.status, step.outputs)
+                        state.in_flight.pop(step.step, None)
+                    else:
+                        state.in_flight.pop(step.step, None)
+                self.resumed[name] = state
+        finally:
+            reader.close()
+
+    async def _waves(self, names_by_wave: list[list[str]]) -> None:
+        waves = self.strategy.waves
+        for index, names in enumerate(names_by_wave):
+            wave = waves[index] if waves else None
+            if self.stopped:
+                return
+            if wave is not None and wave.gate and not await self._gate(index):
+                self.stopped = f"wave {index + 1} was not approved"
+                return
+            todo = [n for n in names if self.outcomes[n].outcome not in FINAL]
+            self.emit(WaveStarted(wave=index, clusters=tuple(names)))
+            wave_budget = budget_of(wave.max_failures, len(names)) if wave is not None else None
+            results: list[ClusterResult] = []
+            with trio.CancelScope() as wave_scope:
+                results = await self._fan_out(todo, index, wave_scope, names, wave_budget)
+            self._unreachable(results)
+            if self.stopped or self.interrupted:
+                return
+            if wave is not None and wave.pause is not None and index + 1 < len(names_by_wave):
+                await trio.sleep(wave.pause.total_seconds())
+
+    async def _fan_out(
+        self, todo: list[str], wave: int, scope: trio.CancelScope, names: list[str], budget: int | None
+    ) -> list[ClusterResult]:
+        """The engine's one fan-out over a wave's clusters (each client tagged with its cluster's name)."""
+        opened: dict[int, str] = {}
+
+        def tagged(target: Target) -> Target:
+            async def open_client() -> KubeClient:
+                client = await target.open()
+                opened[id(client)] = target.name
+                return client
+
+            return Target(target.name, open_client, target.cluster)
+
+        async def operation(client: KubeClient) -> None:
+            await self._cluster(opened[id(client)], client, wave, scope, names, budget)
+
+        return await fan_out(
+            [tagged(self.targets[n]) for n in todo],
+            operation,
+            concurrency=self.limiter,
+            admit=lambda target: self._admit(names, budget),
+        )
+
+    def _admit(self, wave_names: list[str], wave_budget: int | None) -> bool:
+        if self.stopped or self.interrupted:
+            return False
+        if self.budget is not None and self.failures() >= self.budget:
+            self.stopped = f"the failure budget ({self.strategy.max_failures}) was reached"
+            return False
+        if wave_budget is not None and self.failures(wave_names) >= wave_budget:
+            self.stopped = f"the wave's failure budget ({wave_budget}) was reached"
+            return False
+        return True
+
+    def _unreachable(self, results: list[ClusterResult]) -> None:
+        """A cluster whose client could not be opened failed before any step."""
+        for result in results:
+            outcome = self.outcomes[result.cluster]
+            if result.error is not None and outcome.outcome in ("not_started", "interrupted") and result.started:
+                outcome.outcome = "failed"
+                outcome.error = str(result.error)
+
+    async def _gate(self, index: int) -> bool:
+        if self.options.approve is not None:
+            return await self.options.approve(index)
+        if self.options.journal is None:
+            return True
+        print(f"run {self.run_id}: wave {index + 1} waits for `fleet approve {self.run_id}`", file=sys.stderr)
+        with trio.move_on_after(GATE_TIMEOUT.total_seconds()):
+            while True:
+                reader = JournalReader(self.options.journal)
+                try:
+                    if reader.approved(self.run_id, index):
+                        return True
+                finally:
+                    reader.close()
+                await trio.sleep(1)
+        return False
+
+    async def _cluster(
+        self,
+        name: str,
+        client: KubeClient,
+        wave: int,
+        wave_scope: trio.CancelScope,
+        names: list[str],
+        wave_budget: int | None,
+    ) -> None:
+        outcome = self.outcomes[name]
+        cluster = self.targets[name].cluster
+        info = ClusterInfo(
+            name,
+            cluster.tenant if cluster else None,
+            cluster.region if cluster else None,
+            cluster.labels if cluster else None,
+        )
+        run_id = self.run_id
+        journal = self.journal
+        steps = StepJournal(
+            started=lambda step, attempt, type_: journal.step_started(run_id, name, step, attempt, type_),
+            ended=lambda step, attempt, status, outputs, error: journal.step_ended(
+                run_id, name, step, attempt, status, outputs, error
+            ),
+            snapshot=lambda step, snapshot: journal.snapshot(run_id, name, step, snapshot),
+        )
+        rollback = self.playbook.rollback
+        state = ClusterSteps(
+            run_id=run_id,
+            loaded=self.loaded,
+            info=info,
+            client=client,
+            inputs=self.resolved_inputs,
+            resolver=self.resolver,
+            artifacts=self.options.artifacts,
+            journal=steps,
+            emit=self.emit,
+            detach=self.detach,
+            new_run=not self.options.resume,
+            dry_run=self.options.dry_run,
+            snapshots_on=rollback.auto,
+            resumed=self.resumed.get(name, Resumed()),
+        )
+        started = trio.current_time()
+        outcome.outcome = "interrupted"
+        await journal.cluster(run_id, name, wave, "running")
+        self.emit(ClusterStarted(cluster=name, wave=wave))
+        try:
+            await state.run(self.playbook.steps)
+            outcome.outcome = "succeeded"
+        except StepFailed as e:
+            outcome.outcome, outcome.error, outcome.failed_step = "failed", e.message, e.step
+            if not self.options.dry_run and (rollback.auto or rollback.steps):
+                await self._rollback(state, outcome)
+        finally:
+            outcome.steps = dict(state.statuses)
+            outcome.outputs = dict(state.outputs)
+            outcome.seconds = trio.current_time() - started
+            with trio.CancelScope(shield=True):
+                await journal.cluster(run_id, name, wave, outcome.outcome, outcome.error, outcome.rollback_error)
+            self.emit(
+                ClusterEnded(
+                    cluster=name, outcome=outcome.outcome, error=outcome.error, rollback_error=outcome.rollback_error
+                )
+            )
+        if outcome.outcome in FAILED and self.strategy.fail_fast:
+            over_run = self.budget is not None and self.failures() >= self.budget
+            over_wave = wave_budget is not None and self.failures(names) >= wave_budget
+            if over_run or over_wave:
+                self.stopped = "the failure budget was reached (failFast: clusters in flight were cancelled)"
+                wave_scope.cancel()
+
+    async def _rollback(self, state: ClusterSteps, outcome: ClusterOutcome) -> None:
+        rollback = self.playbook.rollback
+        self.emit(RollbackStarted(cluster=outcome.name, objects=len(state.snapshots)))
+        try:
+            if rollback.auto:
+                outcome.rollback = await restore(state.client, state.snapshots, timeout=ROLLBACK_READY)
+            if rollback.steps:
+                state.extra["failure"] = {"step": outcome.failed_step, "error": outcome.error}
+                await state.run(rollback.steps)
+            outcome.outcome = "rolled_back"
+        except (FleetError, StepFailed) as e:
+            outcome.outcome = "rollback_failed"
+            outcome.rollback_error = str(e)
+            log.error("rollback of %s failed: %s", outcome.name, e)
+
+
+async def run_playbook(
+    loaded: LoadedPlaybook,
+    targets: Sequence[Target],
+    inputs: dict[str, Any],
+    *,
+    resolver: SecretResolver,
+    options: RunOptions,
+) -> RunReport:
+    """Run ``loaded`` on ``targets`` (in the journal at ``options.journal``) and report per cluster."""
+    async with Journal.open(options.journal) as journal:
+        return await _Run(loaded, targets, inputs, resolver, options, journal).run()

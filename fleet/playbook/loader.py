@@ -1,0 +1,236 @@
+"""Loading a playbook file: YAML with lines remembered, step defaults merged, validated into ``Playbook``,
+then the checks a schema cannot make (unique step ids, options without rendering, template syntax, which
+outputs a template may read). Every error is an ``InputError`` naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from pydantic import ValidationError
+
+from fleet import templating
+from fleet.errors import InputError, Location
+from fleet.inventory.yaml_lines import LocatedDocument, dotted, load_located
+from fleet.playbook.model import Playbook
+from fleet.playbook.steps import AssertStep, FailStep, IfStep, OperationStep, ParallelStep, Step, check_options
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedPlaybook:
+    """A validated playbook, where it came from (``base_dir`` for ``file:``/``template:``/``read()``), and
+    the path of every step in the file (for error locations at run time)."""
+
+    playbook: Playbook
+    file: Path
+    doc: LocatedDocument
+    step_paths: dict[str, Path_] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+    def location(self, step: str, *fields: str | int) -> Location:
+        return self.doc.location((*self.step_paths.get(step, ()), *fields))
+
+
+def load_playbook(path: Path | str) -> LoadedPlaybook:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as e:
+        raise InputError(f"cannot read the playbook: {e.strerror}", location=Location(file=str(file))) from e
+    doc = load_located(text, str(file))
+    if not isinstance(doc.data, dict):
+        raise InputError("a playbook is a mapping with id and steps", location=Location(str(file), 1))
+    data = _with_defaults(doc.data)
+    try:
+        playbook = Playbook.model_validate(data)
+    except ValidationError as e:
+        raise _validation_error(doc, e) from e
+    loaded = LoadedPlaybook(playbook, file, doc)
+    _check_steps(loaded)
+    return loaded
+
+
+def _validation_error(doc: LocatedDocument, error: ValidationError) -> InputError:
+    first = error.errors(include_url=False)[0]
+    loc = tuple(first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "union_tag_invalid":
+        message = f"unknown step type {first['input'].get('type')!r}: expected {first['ctx']['expected_tags']}"
+    elif first["type"] == "union_tag_not_found":
+        message = "a step needs a type"
+    elif first["type"] == "extra_forbidden":
+        message = f"unknown option {loc[-1]!r}"
+    line, where = doc.line_of(loc)
+    steps_loc = [p for p in loc if p not in _UNION_TAGS]
+    return InputError(message, location=Location(doc.file, line, dotted(tuple(steps_loc)) or where or None))
+
+
+_UNION_TAGS = {"apply", "get", "patch", "restart", "delete", "wait", "pod", "if", "assert", "parallel", "fail"}
+
+
+def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The document with ``defaults`` merged into each step of that type (a step's own value wins, unless
+    the default sits under ``forced:``; maps merge deeply)."""
+    defaults = data.get("defaults")
+    if not isinstance(defaults, dict) or not defaults:
+        return data
+    out = dict(data)
+
+    def apply(steps: Any) -> Any:
+        if not isinstance(steps, list):
+            return steps
+        merged = []
+        for step in steps:
+            if isinstance(step, dict):
+                step = dict(step)
+                for key in ("then", "else", "steps"):
+                    if key in step:
+                        step[key] = apply(step[key])
+                own = defaults.get(step.get("type"))
+                if isinstance(own, dict):
+                    plain = {k: v for k, v in own.items() if k != "forced"}
+                    forced = own.get("forced")
+                    step = deep_merge(deep_merge(plain, step), forced if isinstance(forced, dict) else {})
+            merged.append(step)
+        return merged
+
+    out["steps"] = apply(data.get("steps"))
+    rollback = data.get("rollback")
+    if isinstance(rollback, list):
+        out["rollback"] = apply(rollback)
+    elif isinstance(rollback, dict) and "steps" in rollback:
+        out["rollback"] = {**rollback, "steps": apply(rollback["steps"])}
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# -- the checks a schema cannot make --------------------------------------------------------------------
+
+
+def located_steps(steps: list[Step], path: Path_) -> Iterator[tuple[Step, Path_]]:
+    for index, step in enumerate(steps):
+        here = (*path, index)
+        yield step, here
+        if isinstance(step, IfStep):
+            yield from located_steps(step.then, (*here, "then"))
+            yield from located_steps(step.else_, (*here, "else"))
+        elif isinstance(step, ParallelStep):
+            yield from located_steps(step.steps, (*here, "steps"))
+
+
+def _check_steps(loaded: LoadedPlaybook) -> None:
+    playbook, doc = loaded.playbook, loaded.doc
+    main = list(located_steps(playbook.steps, ("steps",)))
+    rollback = list(located_steps(playbook.rollback.steps, ("rollback", "steps")))
+    seen: dict[str, Path_] = {}
+    for step, path in main + rollback:
+        if step.id in seen:
+            first, _ = doc.line_of((*seen[step.id], "id"))
+            raise InputError(
+                f"duplicate step id {step.id!r} (first on line {first})", location=doc.location((*path, "id"))
+            )
+        seen[step.id] = path
+    loaded.step_paths = seen
+    earlier: set[str] = set()
+    every = {s.id for s, _ in main}
+    for step, path in main:
+        _check_templates(doc, step, path, earlier, every)
+        earlier.add(step.id)
+    for step, path in rollback:
+        _check_templates(doc, step, path, every, every)
+    for step, path in main + rollback:
+        if isinstance(step, OperationStep):
+            for loc, message in check_options(step):
+                raise InputError(f"{step.type}: {message}", location=doc.location((*path, *loc)))
+
+
+def _step_strings(step: Step) -> Iterator[tuple[Path_, str, bool]]:
+    """(field path, text, is an expression) of every template a step holds (nested steps excluded)."""
+    if step.when is not None:
+        yield ("when",), step.when, True
+    if isinstance(step, OperationStep):
+        yield from _strings_of(step.options, ())
+    elif isinstance(step, IfStep | AssertStep):
+        yield ("condition",), step.condition, True
+    if isinstance(step, AssertStep | FailStep):
+        yield ("message",), step.message, False
+
+
+def _strings_of(value: Any, path: Path_) -> Iterator[tuple[Path_, str, bool]]:
+    if isinstance(value, str):
+        yield path, value, False
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings_of(v, (*path, str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings_of(v, (*path, i))
+
+
+def parse_condition(text: str) -> nodes.Template:
+    """A condition is a bare expression (``cluster.tenant == 'acme'``) or a template (``{{ … }}``)."""
+    source = text if templating.is_template(text) else "{{ (" + text + ") }}"
+    return templating.TEMPLATES.parse(source)
+
+
+def _check_templates(doc: LocatedDocument, step: Step, path: Path_, earlier: set[str], every: set[str]) -> None:
+    for field_path, text, expression in _step_strings(step):
+        location = doc.location((*path, *field_path))
+        if not expression and not templating.is_template(text):
+            continue
+        try:
+            tree = parse_condition(text) if expression else templating.TEMPLATES.parse(text)
+        except jinja2.TemplateSyntaxError as e:
+            raise InputError(f"template syntax error: {e.message}", location=location) from e
+        for name in output_references(tree):
+            if name in earlier:
+                continue
+            later = " (it runs later)" if name in every else ""
+            raise InputError(f"outputs.{name} names no earlier step{later}", location=location)
+
+
+def output_references(tree: nodes.Node) -> set[str]:
+    """The step ids a template reads as ``outputs.<id>`` or ``outputs['<id>']``."""
+    found: set[str] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "outputs"):  # type: ignore[attr-defined]
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(node.attr)
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add(node.arg.value)
+    return found
+
+
+def secret_references(text: str) -> list[str]:
+    """The literal references of ``secret('…')`` calls in a template (resolved before it renders)."""
+    if "secret" not in text:
+        return []
+    tree = templating.TEMPLATES.parse(text)
+    refs = []
+    for call in tree.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name == "secret":
+            if len(call.args) != 1 or not isinstance(call.args[0], nodes.Const):
+                raise InputError("secret() takes one literal reference, e.g. secret('vault:kv/app#password')")
+            refs.append(str(call.args[0].value))
+    return refs

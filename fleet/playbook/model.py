@@ -1,0 +1,133 @@
+"""A playbook as written: inputs, targets, strategy (concurrency, failure budget, waves), step defaults,
+steps and rollback. ``Playbook.model_json_schema`` is what ``fleet schema playbook`` prints."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from fleet.playbook.steps import Step
+
+InputType = Literal["STRING", "INT", "FLOAT", "BOOL", "JSON", "FILE", "SECRET"]
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class Input(_Model):
+    """One input: its type, whether it must be given, its default and allowed values."""
+
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    type: InputType = "STRING"
+    description: str | None = None
+    required: bool = False
+    default: Any = None
+    values: list[Any] | None = None
+
+
+class Targets(_Model):
+    """Which clusters of the inventory: the inventory's selector syntax, tenants, name globs."""
+
+    select: str | None = None
+    tenants: list[str] = Field(default_factory=list)
+    limit: str | None = None
+
+
+Budget = int | str
+
+
+def budget_of(value: Budget | None, total: int) -> int | None:
+    """``maxFailures`` as a count of clusters (``"10%"`` of ``total``, rounded up; at least 1)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    match = _PERCENT.match(value)
+    assert match is not None  # the model checked it
+    return max(1, math.ceil(float(match.group(1)) * total / 100)) if float(match.group(1)) > 0 else 0
+
+
+def _check_budget(value: Budget | None) -> Budget | None:
+    if isinstance(value, bool):
+        raise ValueError("maxFailures is a number of clusters or a percentage like '10%'")
+    if isinstance(value, int) and value < 0:
+        raise ValueError("maxFailures cannot be negative")
+    if isinstance(value, str) and not _PERCENT.match(value):
+        raise ValueError(f"maxFailures {value!r} is neither a number nor a percentage like '10%'")
+    return value
+
+
+class Wave(_Model):
+    """One wave: the clusters a ``select`` matches, a ``percent`` of all, or the ``rest``. A wave with
+    ``manual: true`` (or ``percent: 0``) is a gate: it waits for approval before the next wave."""
+
+    name: str | None = None
+    select: str | None = None
+    percent: float | None = Field(default=None, ge=0, le=100)
+    rest: bool = False
+    pause: timedelta | None = None
+    manual: bool = False
+    max_failures: Budget | None = None
+
+    _budget = field_validator("max_failures")(classmethod(lambda cls, v: _check_budget(v)))
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Wave:
+        given = [
+            n for n, v in (("select", self.select), ("percent", self.percent is not None), ("rest", self.rest)) if v
+        ]
+        if len(given) > 1:
+            raise ValueError(f"a wave is one of select, percent or rest (got {', '.join(given)})")
+        if not given and not self.manual:
+            raise ValueError("a wave needs select, percent or rest (or manual: true for a gate)")
+        return self
+
+    @property
+    def gate(self) -> bool:
+        return self.manual or self.percent == 0
+
+
+class Strategy(_Model):
+    concurrency: int = Field(default=10, ge=1)
+    max_failures: Budget | None = None
+    fail_fast: bool = False
+    waves: list[Wave] = Field(default_factory=list)
+
+    _budget = field_validator("max_failures")(classmethod(lambda cls, v: _check_budget(v)))
+
+
+class Rollback(_Model):
+    """``auto``: restore what the steps touched; ``steps``: custom steps (after the automatic restore)."""
+
+    auto: bool = False
+    steps: list[Step] = Field(default_factory=list)
+
+
+class Playbook(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str | None = None
+    inputs: list[Input] = Field(default_factory=list)
+    targets: Targets = Field(default_factory=Targets)
+    strategy: Strategy = Field(default_factory=Strategy)
+    #: Step options by step type (``forced:`` holds the ones that win over a step's own).
+    defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+    rollback: Rollback = Field(default_factory=Rollback)
+
+    @field_validator("rollback", mode="before")
+    @classmethod
+    def _rollback_forms(cls, value: Any) -> Any:
+        if value == "auto":
+            return {"auto": True}
+        if value in (None, "none", False):
+            return {}
+        if isinstance(value, list):
+            return {"steps": value}
+        return value
