@@ -20,13 +20,15 @@ As playbook steps (options as users write them, outputs as plain JSON)::
 
 from fleet.kube.api_errors import ConnectFailed
 from fleet.kube.apply import AppliedObject, apply
-from fleet.kube.client import ExecResult, KubeClient, WatchEvent, resource_path, shared_limiter
+from fleet.kube.client import KubeClient
 from fleet.kube.delete import Deleted, Propagation, delete
 from fleet.kube.discovery import Discovery, ResourceInfo
 from fleet.kube.get import FetchType, GetResult, get
+from fleet.kube.limiters import shared_limiter
 from fleet.kube.manifests import Manifest, load_manifest_file, load_manifests
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.kube.patch import PatchType, patch
+from fleet.kube.paths import resource_path
 from fleet.kube.readiness import Readiness, Status, compute
 from fleet.kube.restart import restart
 from fleet.kube.schemas import validate_manifests
@@ -43,6 +45,7 @@ from fleet.kube.tasks import (
     parse_task,
     run_kube_task,
 )
+from fleet.kube.types import ExecResult, WatchEvent
 from fleet.kube.wait import Check, condition_check, gone_check, jsonpath_check, ready_check, wait_for
 
 __all__ = [

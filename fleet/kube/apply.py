@@ -28,12 +28,14 @@ import trio
 import yaml
 
 from fleet.errors import ApiError, InputError
-from fleet.kube.client import APPLY_PATCH, KubeClient, shared_limiter
+from fleet.kube.client import KubeClient
 from fleet.kube.discovery import ResourceInfo
+from fleet.kube.limiters import shared_limiter
 from fleet.kube.manifests import Manifest, load_manifests
 from fleet.kube.objects import JsonObject, get_path, split_api_version
 from fleet.kube.readiness import compute
 from fleet.kube.schemas import Kind, batch_crd, is_crd, unchecked_kinds, validate_manifests
+from fleet.kube.types import APPLY_PATCH
 from fleet.kube.wait import all_of, condition_check, wait, wait_ready
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,11 @@ from kubernetes.stream import ws_client as _ws_client
 
 from fleet.errors import ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
-from fleet.kube.client import ExecResult
 from fleet.kube.retry import retrying
+from fleet.kube.types import ExecResult
 
 if TYPE_CHECKING:
-    from fleet.kube.client import KubeClient
+    from fleet.kube.transport import Transport
 
 #: Bytes of stdin per WebSocket frame.
 FRAME = 256 * 1024
@@ -54,7 +54,7 @@ class ExecOutcome:
 
 
 async def exec_stream(
-    client: KubeClient,
+    client: Transport,
     namespace: str,
     pod: str,
     command: list[str],
@@ -113,7 +113,7 @@ async def exec_stream(
 
 
 async def run_exec(
-    client: KubeClient,
+    client: Transport,
     namespace: str,
     pod: str,
     command: list[str],
