@@ -18,6 +18,7 @@ from kubernetes import client as k8s_client
 from fleet.kube.discovery import Discovery
 from fleet.kube.execws import run_exec
 from fleet.kube.kubeconfig import load_configuration, read_kubeconfig
+from fleet.kube.retry import retrying
 from fleet.kube.transport import Transport
 from fleet.kube.types import ExecResult, Query, WatchEvent
 from fleet.kube.watch import Watcher
@@ -129,9 +130,15 @@ class KubeClient(Transport):
 
         ``stdin`` is sent and then closed (v5.channel.k8s.io, so that e.g. ``tar x`` sees EOF). Returns
         stdout, stderr and the exit code; an error other than a non-zero exit raises ``ClusterError``.
-        The caller bounds it with a deadline (``trio.fail_after``); cancelling closes the WebSocket.
+        A transient failure (no answer, a dropped connection, 429/5xx) runs the whole exec again, up to
+        ``settings.retry.attempts`` in all: a command cut off midway may run twice. The caller bounds it
+        with a deadline (``trio.fail_after``); cancelling closes the WebSocket.
         """
-        return await run_exec(self, namespace, pod, command, container=container, stdin=stdin)
+        operation = f"exec in pod {namespace}/{pod}"
+        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
+            with attempt:
+                return await run_exec(self, namespace, pod, command, container=container, stdin=stdin)
+        raise AssertionError("unreachable")
 
     async def ping(self) -> str:
         """The server's git version (``/version``): a cheap reachability check."""

@@ -24,7 +24,6 @@ from kubernetes.stream import ws_client as _ws_client
 
 from fleet.errors import ClusterError, truncate
 from fleet.kube.api_errors import ConnectFailed, api_error, translate
-from fleet.kube.retry import retrying
 from fleet.kube.types import ExecResult
 
 if TYPE_CHECKING:
@@ -65,9 +64,12 @@ async def exec_stream(
     on_stderr: OnData | None = None,
 ) -> ExecOutcome:
     """Run ``command`` in ``container`` (default: the pod's only or default one), streaming stdin in and
-    stdout/stderr out. Opening the stream retries connection failures and transient answers (5xx, 429)
-    per ``client.settings.retry``; a non-zero exit is a result, any other failure raises ``ClusterError``.
-    The caller bounds it with a deadline; cancelling shuts the socket, which frees the worker thread.
+    stdout/stderr out. A non-zero exit is a result; any other failure raises ``ClusterError``
+    (``ConnectFailed`` or a transient ``ApiError`` when worth another try).
+
+    One attempt: the caller retries (``KubeClient.exec``, the pod step's file transfer), because only it
+    can replay stdin and knows what a second run of the command means. The caller bounds it with a
+    deadline; cancelling shuts the socket, which frees the worker thread.
     """
     operation = f"exec in pod {namespace}/{pod}" + (f" container {container}" if container else "")
     query: list[tuple[str, str]] = [("command", part) for part in command]
@@ -94,10 +96,7 @@ async def exec_stream(
         ws.settimeout(None)
         return ws
 
-    ws: Any = None
-    async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
-        with attempt:
-            ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True, limiter=limiter)
+    ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True, limiter=limiter)
     try:
         if stdin is not None and _subprotocol(ws) != ws_client.V5_CHANNEL_PROTOCOL:
             raise ClusterError(
@@ -121,7 +120,7 @@ async def run_exec(
     container: str | None,
     stdin: bytes | None,
 ) -> ExecResult:
-    """``exec_stream`` with stdin given whole and stdout/stderr collected whole."""
+    """``exec_stream`` with stdin given whole and stdout/stderr collected whole (one attempt)."""
     stdout = bytearray()
     stderr = bytearray()
 
