@@ -24,7 +24,7 @@ from fleet.kube.client import KubeClient
 from fleet.kube.delete import Deleted, Propagation, delete
 from fleet.kube.discovery import Discovery, ResourceInfo
 from fleet.kube.get import FetchType, GetResult, get
-from fleet.kube.limiters import shared_limiter
+from fleet.kube.limiters import RunLimiters
 from fleet.kube.manifests import Manifest, load_manifest_file, load_manifests
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.kube.patch import PatchType, patch
@@ -74,6 +74,7 @@ __all__ = [
     "Readiness",
     "ResourceInfo",
     "RestartTask",
+    "RunLimiters",
     "Status",
     "WaitTask",
     "WatchEvent",
@@ -92,7 +93,6 @@ __all__ = [
     "resource_path",
     "restart",
     "run_kube_task",
-    "shared_limiter",
     "validate_manifests",
     "wait_for",
 ]

@@ -12,12 +12,12 @@ from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import trio
 from kubernetes import client as k8s_client
 
 from fleet.kube.discovery import Discovery
 from fleet.kube.execws import run_exec
 from fleet.kube.kubeconfig import load_configuration, read_kubeconfig
+from fleet.kube.limiters import RunLimiters
 from fleet.kube.retry import retrying
 from fleet.kube.transport import Transport
 from fleet.kube.types import ExecResult, Query, WatchEvent
@@ -39,17 +39,9 @@ class KubeClient(Transport):
         name: str,
         settings: FleetSettings | None = None,
         token_provider: TokenProvider | None = None,
-        limiter: trio.CapacityLimiter | None = None,
-        stream_limiter: trio.CapacityLimiter | None = None,
+        limiters: RunLimiters | None = None,
     ) -> None:
-        super().__init__(
-            api_client,
-            name=name,
-            settings=settings,
-            token_provider=token_provider,
-            limiter=limiter,
-            stream_limiter=stream_limiter,
-        )
+        super().__init__(api_client, name=name, settings=settings, token_provider=token_provider, limiters=limiters)
         self._discovery: Discovery | None = None
         self._key_files: KeyFiles | None = None
 
@@ -62,10 +54,14 @@ class KubeClient(Transport):
         name: str | None = None,
         settings: FleetSettings | None = None,
         token_provider: TokenProvider | None = None,
-        limiter: trio.CapacityLimiter | None = None,
+        limiters: RunLimiters | None = None,
     ) -> KubeClient:
         """A client for ``context`` (default: the current one) of a kubeconfig file path or dict. Its
-        certificate files are private to it and deleted by ``close`` (``fleet.kube.kubeconfig``)."""
+        certificate files are private to it and deleted by ``close`` (``fleet.kube.kubeconfig``).
+
+        ``settings`` gives its request timeout and retry policy (default: ``FleetSettings()``); ``limiters``
+        the run's worker threads, created once by whoever starts the run (default: this trio run's,
+        ``fleet.kube.limiters``)."""
         config, source = read_kubeconfig(kubeconfig)
         cluster = name or context or str(config.get("current-context") or "cluster")
         files = KeyFiles(cluster)
@@ -76,7 +72,7 @@ class KubeClient(Transport):
             name=cluster,
             settings=settings,
             token_provider=token_provider,
-            limiter=limiter,
+            limiters=limiters,
         )
         client._key_files = files
         return client

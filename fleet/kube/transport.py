@@ -26,7 +26,7 @@ from kubernetes import client as k8s_client
 from fleet._version import __version__
 from fleet.errors import ApiError, ClusterError, truncate
 from fleet.kube.api_errors import api_error, translate
-from fleet.kube.limiters import shared_limiter
+from fleet.kube.limiters import RunLimiters, run_limiters
 from fleet.kube.objects import JsonObject
 from fleet.kube.paths import with_query
 from fleet.kube.retry import retrying
@@ -54,15 +54,13 @@ class Transport:
         name: str,
         settings: FleetSettings | None = None,
         token_provider: TokenProvider | None = None,
-        limiter: trio.CapacityLimiter | None = None,
-        stream_limiter: trio.CapacityLimiter | None = None,
+        limiters: RunLimiters | None = None,
     ) -> None:
         self.api_client = api_client
         self.name = name
         self.settings = settings or FleetSettings()
         self.token_provider = token_provider
-        self._limiter = limiter
-        self._stream_limiter = stream_limiter
+        self._limiters = limiters
         # fleet owns retries: urllib3's own would hide attempts from the policy and the logs.
         api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
 
@@ -77,14 +75,20 @@ class Transport:
     # -- threads -------------------------------------------------------------------------------------
 
     @property
+    def limiters(self) -> RunLimiters:
+        """The run's worker-thread limiters: those given to the client, else this trio run's
+        (``fleet.kube.limiters``)."""
+        return self._limiters or run_limiters()
+
+    @property
     def stream_limiter(self) -> trio.CapacityLimiter:
         """The worker threads long streams (watches, log follows, exec) run in, apart from short requests."""
-        return self._stream_limiter or shared_limiter("streams")
+        return self.limiters.streams
 
     @property
     def request_limiter(self) -> trio.CapacityLimiter:
-        """The worker threads short requests run in (``FLEET_THREADS``)."""
-        return self._limiter or shared_limiter("requests", self.settings.threads)
+        """The worker threads short requests run in."""
+        return self.limiters.requests
 
     async def _in_thread(self, fn: Callable[[], T], *, stream: bool = False) -> T:
         limiter = self.stream_limiter if stream else self.request_limiter
