@@ -1,11 +1,11 @@
 """``Transport``: HTTP exchanges with one cluster's API, async, over the official (synchronous) client.
 
-Every blocking call runs in ``trio.to_thread.run_sync`` under a shared ``CapacityLimiter`` with a request
-timeout and ``abandon_on_cancel=True``; streams (watch, logs) close their socket when cancelled, so the
-worker thread wakes up at once. Requests go through the client's REST layer and return raw JSON: the
-generated models' deserialization is the known bottleneck with many objects, and fleet passes objects
-through as dicts anyway. Transient errors are retried (``fleet.kube.retry``); a 401 with a
-``TokenProvider`` invalidates the token and is retried once.
+Every blocking call runs in a worker thread under the run's ``CapacityLimiter`` (``limiters.py``) with a
+request timeout; a cancelled call shuts its connection (``interruptible.py``), and a cancelled stream
+(watch, logs) its socket, so the worker thread returns at once and frees its token. Requests go through
+the client's REST layer and return raw JSON: the generated models' deserialization is the known
+bottleneck with many objects, and fleet passes objects through as dicts anyway. Transient errors are
+retried (``fleet.kube.retry``); a 401 with a ``TokenProvider`` invalidates the token and is retried once.
 
 The higher-level parts (discovery, watch, exec) are built on a ``Transport``; ``KubeClient``
 (``fleet.kube.client``) is a ``Transport`` with those front doors.
@@ -26,6 +26,7 @@ from kubernetes import client as k8s_client
 from fleet._version import __version__
 from fleet.errors import ApiError, ClusterError, truncate
 from fleet.kube.api_errors import api_error, translate
+from fleet.kube.interruptible import in_thread, track_connections
 from fleet.kube.limiters import RunLimiters, run_limiters
 from fleet.kube.objects import JsonObject
 from fleet.kube.paths import with_query
@@ -61,8 +62,10 @@ class Transport:
         self.settings = settings or FleetSettings()
         self.token_provider = token_provider
         self._limiters = limiters
+        pool_manager = api_client.rest_client.pool_manager
         # fleet owns retries: urllib3's own would hide attempts from the policy and the logs.
-        api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
+        pool_manager.connection_pool_kw["retries"] = False
+        track_connections(pool_manager)
 
     def close(self) -> None:
         """Close the connections."""
@@ -91,8 +94,7 @@ class Transport:
         return self.limiters.requests
 
     async def _in_thread(self, fn: Callable[[], T], *, stream: bool = False) -> T:
-        limiter = self.stream_limiter if stream else self.request_limiter
-        return await trio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=True)
+        return await in_thread(fn, self.stream_limiter if stream else self.request_limiter)
 
     # -- one HTTP exchange ---------------------------------------------------------------------------
 

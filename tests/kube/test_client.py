@@ -1,5 +1,6 @@
 """KubeClient against the sim's faults and request log: retries, 401 refresh, surviving watches, request counts."""
 
+import itertools
 import logging
 import threading
 
@@ -7,7 +8,7 @@ import pytest
 import trio
 
 from fleet.errors import ApiError
-from fleet.kube import ConnectFailed, KubeClient
+from fleet.kube import ConnectFailed, KubeClient, RunLimiters
 from fleet.kube.apply import apply
 from fleet.kube.patch import patch
 from fleet.kube.wait import jsonpath_check, wait
@@ -28,6 +29,16 @@ def fast_retries(attempts=30, max_delay=0.05):
 async def _requests(sim_cluster, path_part=""):
     records = await trio.to_thread.run_sync(sim_cluster.requests)
     return [r for r in records if path_part in r.path]
+
+
+async def _within(seconds, condition):
+    """Whether ``condition()`` holds within ``seconds`` (checked every 10 ms)."""
+    with trio.move_on_after(seconds):
+        for _ in itertools.count():
+            if condition():
+                return True
+            await trio.sleep(0.01)
+    return condition()
 
 
 async def _faults(sim_cluster, faults):
@@ -201,6 +212,31 @@ async def test_cancellation_is_prompt_when_the_cluster_stalls(cluster, healed):
     with pytest.raises(ConnectFailed, match=r"timed out|Timeout"):
         await kube.request("GET", "/api/v1/namespaces")
     kube.close()
+
+
+async def test_cancelled_requests_free_their_threads_at_once_not_at_the_request_timeout(cluster, healed):
+    """50 requests in flight on a stalled cluster, then cancelled: their worker threads return (and give
+    the limiter its tokens back) within 2 s although the request timeout is 30 s."""
+    settings = FleetSettings(request_timeout=30.0, threads=64, retry=RetrySettings(attempts=1))
+    limiters = RunLimiters.from_settings(settings)
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, settings=settings,
+                                      limiters=limiters)
+    await _faults(healed, Faults(stall=True, paths=("/api/v1/namespaces",)))
+    async with trio.open_nursery() as nursery:
+        for _ in range(50):
+            nursery.start_soon(kube.request, "GET", "/api/v1/namespaces")
+        assert await _within(10, lambda: limiters.requests.borrowed_tokens == 50)
+        await trio.sleep(0.5)  # every request sent, every thread waiting for an answer that never comes
+        assert limiters.requests.borrowed_tokens == 50
+        nursery.cancel_scope.cancel()
+    cancelled = trio.current_time()
+    assert await _within(2, lambda: limiters.requests.borrowed_tokens == 0)
+    freed_after = trio.current_time() - cancelled
+    print(f"50 cancelled requests: limiter free {freed_after:.2f} s after the cancel")
+    await _faults(healed, Faults())
+    assert (await kube.request("GET", "/api/v1/namespaces/default"))["metadata"]["name"] == "default"
+    kube.close()
+    assert freed_after < 2
 
 
 async def test_wait_survives_410_gone(short_history_sim):
