@@ -13,6 +13,9 @@ message or log sees them; request headers (the bearer token) never reach a messa
 from __future__ import annotations
 
 import json
+import re
+import socket
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +30,54 @@ TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
 
 
 class ConnectFailed(ClusterError):
-    """The cluster did not answer (connection refused or reset, timeout, TLS failure)."""
+    """The cluster did not answer (connection refused or reset, timeout, TLS failure). ``reason`` says
+    why in a few words ("connection refused"), for the one line that ends the retries."""
+
+    def __init__(self, message: str, *, cluster: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message, cluster=cluster)
+        self.reason = reason or message
+
+
+# urllib3 names the connection object in its messages: "HTTPSConnection(host='10.0.0.1', port=443): ".
+_CONNECTION_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*|\b\w*Connection(?:Pool)?\([^)]*\):\s*")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why no answer came, in a few words and without the connection's repr. The causes are searched
+    most specific first (urllib3's NewConnectionError is a ConnectTimeoutError whose cause says more)."""
+    chain = _causes(error)
+
+    def found(*kinds: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, kinds)), None)
+
+    if found(ConnectionRefusedError):
+        return "connection refused"
+    if found(ConnectionResetError, BrokenPipeError):
+        return "connection reset"
+    if found(socket.gaierror, urllib3.exceptions.NameResolutionError):
+        return "host name not resolved"
+    if tls := found(ssl.SSLError):
+        return f"TLS failure: {clean(_CONNECTION_REPR.sub('', str(tls)), 300)}"
+    if found(urllib3.exceptions.NewConnectionError):
+        return "cannot connect"
+    if found(urllib3.exceptions.ConnectTimeoutError):
+        return "connect timed out"
+    if found(urllib3.exceptions.ReadTimeoutError, websocket.WebSocketTimeoutException, TimeoutError):
+        return "timed out waiting for an answer"
+    if found(websocket.WebSocketConnectionClosedException, urllib3.exceptions.ProtocolError):
+        return "connection dropped"
+    if (os_error := found(OSError)) is not None and isinstance(os_error, OSError) and os_error.strerror:
+        return str(os_error.strerror).lower()
+    return f"{type(error).__name__}: {clean(_CONNECTION_REPR.sub('', str(error)), 300)}"
 
 
 def is_transient(error: BaseException) -> bool:
@@ -89,7 +139,8 @@ def translate(error: BaseException, *, cluster: str, operation: str) -> ClusterE
     if isinstance(error, ApiException):
         if not error.status:
             # status 0: the client's own wrapper around an SSL or websocket failure.
-            return ConnectFailed(f"{operation}: {clean(str(error.reason), 500)}", cluster=cluster)
+            reason = clean(str(error.reason), 500)
+            return ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
         return api_error(int(error.status), error.body, error.headers, cluster=cluster, operation=operation)
     if isinstance(error, websocket.WebSocketBadStatusException):
         # The exec handshake was answered with an error status (its body is the API's Status).
@@ -97,5 +148,6 @@ def translate(error: BaseException, *, cluster: str, operation: str) -> ClusterE
     if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
         error = error.reason
     if isinstance(error, urllib3.exceptions.HTTPError | websocket.WebSocketException | OSError):
-        return ConnectFailed(f"{operation}: {type(error).__name__}: {clean(str(error), 500)}", cluster=cluster)
+        reason = connect_reason(error)
+        return ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
     return ClusterError(f"{operation}: {type(error).__name__}: {clean(str(error), 500)}", cluster=cluster)

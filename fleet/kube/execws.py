@@ -238,7 +238,8 @@ async def _exchange(
                     status.extend(data)
         nursery.cancel_scope.cancel()
     if not status:
-        raise ConnectFailed(f"{operation}: the stream ended without an exit status", cluster=cluster)
+        reason = "the stream ended without an exit status"
+        raise ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
     code, message = exit_status(bytes(status), cluster=cluster, operation=operation)
     return ExecOutcome(exit_code=code, stderr=bytes(kept_stderr), message=message)
 

@@ -2,6 +2,7 @@
 
 import itertools
 import logging
+import re
 import threading
 
 import pytest
@@ -64,7 +65,7 @@ async def test_transient_503_is_retried_until_it_succeeds(cluster, healed, names
 
 
 async def test_429_honours_retry_after(cluster, healed, namespace, caplog):
-    caplog.set_level(logging.WARNING, logger="fleet.kube.retry")
+    caplog.set_level(logging.INFO, logger="fleet.kube.retry")
     kube = KubeClient.from_kubeconfig(
         cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=2, max_delay=2.0)
     )
@@ -90,16 +91,38 @@ async def test_permanent_errors_fail_at_once(kube, cluster, namespace):
     assert len(await _requests(cluster.sim, path)) == 1
 
 
-async def test_cluster_down_is_a_connect_error_after_the_retries(cluster, healed, caplog):
-    caplog.set_level(logging.WARNING, logger="fleet.kube.retry")
+async def test_cluster_down_is_one_line_after_the_retries_the_settings_allow(cluster, healed, caplog):
+    """No WARNING per retry and no connection reprs: retries are short INFO lines, the error one line."""
+    caplog.set_level(logging.DEBUG)
     kube = KubeClient.from_kubeconfig(
-        cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=3)
+        cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=4)
     )
     await _faults(healed, Faults(down=True))
-    with pytest.raises(ConnectFailed, match="sim-0"):
+    with pytest.raises(ConnectFailed) as failed:
         await kube.request("GET", "/version")
-    assert "attempt 3/3" in caplog.text
+    line = r"cluster sim-0: GET /version: connection refused after 4 attempts in \d+\.\d s"
+    assert re.fullmatch(line, str(failed.value))
+    assert failed.value.reason == "connection refused"
+    retries = [r for r in caplog.records if r.name == "fleet.kube.retry"]
+    assert [r.levelno for r in retries] == [logging.INFO] * 3
+    assert retries[0].getMessage() == "GET /version on sim-0: connection refused; attempt 2/4 in " + (
+        retries[0].getMessage().rsplit(" in ", 1)[1]
+    )
+    assert "attempt 4/4" in retries[-1].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("fleet")]
+    assert "Connection(host=" not in caplog.text + str(failed.value)
     assert cluster.sim.token not in caplog.text
+    kube.close()
+
+
+async def test_retries_from_the_environment_bound_the_attempts(cluster, healed, monkeypatch):
+    """``FLEET_RETRY_ATTEMPTS`` (and so the CLI's ``--retries``, which builds the same settings) bounds them."""
+    monkeypatch.setenv("FLEET_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("FLEET_RETRY_INITIAL_DELAY", "0.01")
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+    await _faults(healed, Faults(down=True))
+    with pytest.raises(ConnectFailed, match=r"connection refused after 2 attempts in"):
+        await kube.request("GET", "/version")
     kube.close()
 
 
