@@ -118,6 +118,31 @@ def test_exec_handshake_errors_carry_the_api_status_cut_and_redacted():
     assert len(str(translated)) < 2200
 
 
+def _raised(error, cause):
+    try:
+        raise error from cause
+    except Exception as e:
+        return e
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (_raised(urllib3.exceptions.NewConnectionError(None, "HTTPSConnection(host='10.0.0.1', port=443): Failed"),
+                 ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (urllib3.exceptions.ProtocolError("Connection aborted.", OSError("reset")), "connection dropped"),
+        (urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out."), "timed out waiting for an answer"),
+        (urllib3.exceptions.ConnectTimeoutError(None, "timed out"), "connect timed out"),
+        (websocket.WebSocketConnectionClosedException("Connection to remote host was lost."), "connection dropped"),
+    ],
+)
+def test_connect_failures_say_why_in_a_few_words(error, reason):
+    translated = translate(error, cluster="sim-2", operation="GET /version")
+    assert isinstance(translated, ConnectFailed)
+    assert translated.reason == reason
+    assert str(translated) == f"cluster sim-2: GET /version: {reason}"
+
+
 def _state(error, attempt=1):
     state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
     state.attempt_number = attempt
