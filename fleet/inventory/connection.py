@@ -7,16 +7,14 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import urllib3
 import yaml
-from kubernetes.client import Configuration
 
 from fleet.auth import AuthError, ExecTokenProvider, StaticTokenProvider, TokenProvider, build_provider
-from fleet.auth.provider import RefreshingTokenProvider, Token
+from fleet.auth.token_file import FileTokenProvider
 from fleet.errors import ClusterError
 from fleet.inventory.models import Cluster, ConnectionSpec
 from fleet.secrets import (
@@ -28,7 +26,6 @@ from fleet.secrets import (
     parse_reference,
     register_secret,
 )
-from fleet.secrets.keyfiles import KeyFiles
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +39,9 @@ class Connection:
 
     ``kubeconfig`` has one cluster, user and context (named after the cluster) with all certificate
     material inline; when ``token_provider`` is set, its user carries no token: set
-    ``Authorization: Bearer <token_provider.token()>`` on every request (``client_configuration``
-    does that) and call ``invalidate`` after a 401.
+    ``Authorization: Bearer <token_provider.token()>`` on every request and call ``invalidate`` after a
+    401. ``fleet.kube.KubeClient.from_kubeconfig(c.kubeconfig, name=c.cluster,
+    token_provider=c.token_provider)`` does both; this module never touches the kubernetes client.
     """
 
     cluster: str
@@ -52,71 +50,11 @@ class Connection:
     token_provider: TokenProvider | None = None
     namespace: str = "default"
     insecure: bool = False
-    _files: KeyFiles | None = field(default=None, repr=False)
 
     @property
     def user(self) -> dict[str, Any]:
         user: dict[str, Any] = self.kubeconfig["users"][0]["user"]
         return user
-
-    def client_configuration(self) -> Configuration:
-        """A kubernetes client ``Configuration`` for this cluster. Client certificates, which urllib3
-        reads only from files, go to a private directory (0700, files 0600) removed by ``close``."""
-        cluster = self.kubeconfig["clusters"][0]["cluster"]
-        config = Configuration(host=self.server)
-        config.verify_ssl = not self.insecure
-        config.retries = False  # retries are the caller's policy (fleet.kube), not urllib3's
-        if ca := cluster.get("certificate-authority-data"):
-            config.ca_cert_data = base64.b64decode(ca).decode()
-        user = self.user
-        if "client-certificate-data" in user and "client-key-data" in user:
-            config.cert_file = str(self._write("client.crt", base64.b64decode(user["client-certificate-data"])))
-            config.key_file = str(self._write("client.key", base64.b64decode(user["client-key-data"])))
-        if self.token_provider is not None:
-            provider = self.token_provider
-            config.api_key_prefix = {"authorization": "Bearer"}
-            config.api_key = {"authorization": provider.token()}
-
-            def refresh(cfg: Configuration) -> None:
-                cfg.api_key["authorization"] = provider.token()
-
-            config.refresh_api_key_hook = refresh  # type: ignore[assignment]
-        elif "username" in user:
-            header = urllib3.util.make_headers(basic_auth=f"{user['username']}:{user['password']}")
-            register_secret(header["authorization"])
-            config.api_key = {"authorization": header["authorization"]}
-        return config
-
-    def _write(self, name: str, content: bytes) -> Path:
-        if self._files is None:
-            self._files = KeyFiles(self.cluster)
-        if self._files.directory is not None and (written := self._files.directory / name).exists():
-            return written  # an earlier client_configuration() wrote the same material
-        return self._files.write(name, content)
-
-    def close(self) -> None:
-        """Remove the temporary files, if any."""
-        if self._files is not None:
-            self._files.remove()
-            self._files = None
-
-
-class FileTokenProvider(RefreshingTokenProvider):
-    """A token re-read from a file (projected service account tokens rotate)."""
-
-    kind = "file"
-
-    def __init__(self, path: Path, *, reread_every: float = 60.0) -> None:
-        super().__init__(refresh_ahead=0.0)
-        self.path = path
-        self.reread_every = reread_every
-
-    def _mint(self) -> Token:
-        try:
-            value = self.path.read_text().strip()
-        except OSError as e:
-            raise AuthError(f"cannot read the token file {self.path}: {e.strerror or e}") from None
-        return Token(value, self._clock() + self.reread_every)
 
 
 def _b64(data: bytes | str) -> str:
@@ -293,6 +231,9 @@ async def resolve_connection(cluster: Cluster, resolver: SecretResolver) -> Conn
             for key in _SECRET_USER_KEYS:
                 if isinstance(user.get(key), str):
                     register_secret(user[key])
+            if user.get("username") is not None:
+                # What the Authorization header of basic auth carries (base64 of user:password).
+                register_secret(_b64(f"{user['username']}:{user.get('password') or ''}"))
             provider = _provider_for(cluster, kube_cluster, user, base_dir)
     except SecretError as e:
         raise e.for_cluster(cluster.name) from None

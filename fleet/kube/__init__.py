@@ -15,17 +15,20 @@ The library API (async, one cluster at a time)::
 
 from fleet.kube.api_errors import ConnectFailed
 from fleet.kube.apply import AppliedObject, apply
-from fleet.kube.client import ExecResult, KubeClient, WatchEvent, resource_path, shared_limiter
+from fleet.kube.client import KubeClient
 from fleet.kube.delete import Deleted, Propagation, delete
 from fleet.kube.discovery import Discovery, ResourceInfo
 from fleet.kube.get import FetchType, GetResult, get
+from fleet.kube.limiters import RunLimiters
 from fleet.kube.manifests import Manifest, load_manifest_file, load_manifests
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.kube.patch import PatchType, patch
+from fleet.kube.paths import resource_path
 from fleet.kube.readiness import Readiness, Status, compute
 from fleet.kube.restart import restart
 from fleet.kube.schemas import validate_manifests
 from fleet.kube.selection import KindOptions, ListOptions
+from fleet.kube.types import ExecResult, WatchEvent
 from fleet.kube.wait import Check, condition_check, gone_check, jsonpath_check, ready_check, wait_for
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "Propagation",
     "Readiness",
     "ResourceInfo",
+    "RunLimiters",
     "Status",
     "WatchEvent",
     "apply",
@@ -62,7 +66,6 @@ __all__ = [
     "ready_check",
     "resource_path",
     "restart",
-    "shared_limiter",
     "validate_manifests",
     "wait_for",
 ]

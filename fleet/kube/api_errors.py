@@ -1,29 +1,83 @@
-"""The one place where the kubernetes client's and urllib3's errors become fleet errors.
+"""The one place where the errors of the kubernetes client, urllib3 and websocket-client (exec) become
+fleet errors.
 
     ClusterError
     ├── ConnectFailed       no HTTP answer: refused, reset, timed out, TLS failure (transient)
     └── ApiError            an HTTP answer with an error Status (transient when 429, 500, 502, 503, 504)
 
-Payloads are cut to ``fleet.errors.MAX_PAYLOAD_CHARS``; request headers (the bearer token) never reach a
-message.
+Each is chained to the library's exception (``raise translate(e, ...) from e``). Payloads are cut to
+``fleet.errors.MAX_PAYLOAD_CHARS`` and registered secrets redacted (``fleet.secrets.redact``) before any
+message or log sees them; request headers (the bearer token) never reach a message.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import socket
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import urllib3.exceptions
+import websocket
 from kubernetes.client.exceptions import ApiException
 
-from fleet.errors import ApiError, ClusterError, StatusDetails, truncate
+from fleet.errors import MAX_PAYLOAD_CHARS, ApiError, ClusterError, StatusDetails, truncate
+from fleet.secrets.redaction import redact
 
 TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
 
 
 class ConnectFailed(ClusterError):
-    """The cluster did not answer (connection refused or reset, timeout, TLS failure)."""
+    """The cluster did not answer (connection refused or reset, timeout, TLS failure). ``reason`` says
+    why in a few words ("connection refused"), for the one line that ends the retries."""
+
+    def __init__(self, message: str, *, cluster: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message, cluster=cluster)
+        self.reason = reason or message
+
+
+# urllib3 names the connection object in its messages: "HTTPSConnection(host='10.0.0.1', port=443): ".
+_CONNECTION_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*|\b\w*Connection(?:Pool)?\([^)]*\):\s*")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why no answer came, in a few words and without the connection's repr. The causes are searched
+    most specific first (urllib3's NewConnectionError is a ConnectTimeoutError whose cause says more)."""
+    chain = _causes(error)
+
+    def found(*kinds: type[BaseException]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, kinds)), None)
+
+    if found(ConnectionRefusedError):
+        return "connection refused"
+    if found(ConnectionResetError, BrokenPipeError):
+        return "connection reset"
+    if found(socket.gaierror, urllib3.exceptions.NameResolutionError):
+        return "host name not resolved"
+    if tls := found(ssl.SSLError):
+        return f"TLS failure: {clean(_CONNECTION_REPR.sub('', str(tls)), 300)}"
+    if found(urllib3.exceptions.NewConnectionError):
+        return "cannot connect"
+    if found(urllib3.exceptions.ConnectTimeoutError):
+        return "connect timed out"
+    if found(urllib3.exceptions.ReadTimeoutError, websocket.WebSocketTimeoutException, TimeoutError):
+        return "timed out waiting for an answer"
+    if found(websocket.WebSocketConnectionClosedException, urllib3.exceptions.ProtocolError):
+        return "connection dropped"
+    if (os_error := found(OSError)) is not None and isinstance(os_error, OSError) and os_error.strerror:
+        return str(os_error.strerror).lower()
+    return f"{type(error).__name__}: {clean(_CONNECTION_REPR.sub('', str(error)), 300)}"
 
 
 def is_transient(error: BaseException) -> bool:
@@ -43,6 +97,11 @@ def _retry_after(headers: Mapping[str, str] | None) -> int | None:
         return None
 
 
+def clean(text: str, limit: int = MAX_PAYLOAD_CHARS) -> str:
+    """``text`` fit for a message: registered secrets redacted, then cut to ``limit`` characters."""
+    return truncate(redact(text), limit)
+
+
 def status_from_response(code: int, body: bytes | str | None, headers: Mapping[str, str] | None) -> StatusDetails:
     """The ``metav1.Status`` an error response carries, or a synthetic one from its text."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
@@ -53,16 +112,16 @@ def status_from_response(code: int, body: bytes | str | None, headers: Mapping[s
         parsed = None
     if isinstance(parsed, dict) and parsed.get("kind") == "Status":
         details.reason = str(parsed.get("reason") or "")
-        details.message = truncate(str(parsed.get("message") or ""))
+        details.message = clean(str(parsed.get("message") or ""))
         causes = (parsed.get("details") or {}).get("causes") or []
         details.causes = [
-            {k: truncate(str(v), 300) for k, v in cause.items()} for cause in causes if isinstance(cause, dict)
+            {k: clean(str(v), 300) for k, v in cause.items()} for cause in causes if isinstance(cause, dict)
         ][:20]
         retry = (parsed.get("details") or {}).get("retryAfterSeconds")
         if details.retry_after_seconds is None and isinstance(retry, int):
             details.retry_after_seconds = retry
     else:
-        details.message = truncate(text.strip()) or f"HTTP {code}"
+        details.message = clean(text.strip()) or f"HTTP {code}"
     return details
 
 
@@ -73,16 +132,22 @@ def api_error(
 
 
 def translate(error: BaseException, *, cluster: str, operation: str) -> ClusterError:
-    """A fleet error for an exception raised by the kubernetes client or urllib3 (chain it with ``from``)."""
+    """A fleet error for an exception raised by the kubernetes client, urllib3 or websocket-client (chain
+    it with ``from``)."""
     if isinstance(error, ClusterError):
         return error
     if isinstance(error, ApiException):
         if not error.status:
             # status 0: the client's own wrapper around an SSL or websocket failure.
-            return ConnectFailed(f"{operation}: {truncate(str(error.reason), 500)}", cluster=cluster)
+            reason = clean(str(error.reason), 500)
+            return ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
         return api_error(int(error.status), error.body, error.headers, cluster=cluster, operation=operation)
+    if isinstance(error, websocket.WebSocketBadStatusException):
+        # The exec handshake was answered with an error status (its body is the API's Status).
+        return api_error(error.status_code, error.resp_body, error.resp_headers, cluster=cluster, operation=operation)
     if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
         error = error.reason
-    if isinstance(error, urllib3.exceptions.HTTPError | OSError):
-        return ConnectFailed(f"{operation}: {type(error).__name__}: {truncate(str(error), 500)}", cluster=cluster)
-    return ClusterError(f"{operation}: {type(error).__name__}: {truncate(str(error), 500)}", cluster=cluster)
+    if isinstance(error, urllib3.exceptions.HTTPError | websocket.WebSocketException | OSError):
+        reason = connect_reason(error)
+        return ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
+    return ClusterError(f"{operation}: {type(error).__name__}: {clean(str(error), 500)}", cluster=cluster)

@@ -28,12 +28,13 @@ import trio
 import yaml
 
 from fleet.errors import ApiError, InputError
-from fleet.kube.client import APPLY_PATCH, KubeClient, shared_limiter
+from fleet.kube.client import KubeClient
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.manifests import Manifest, load_manifests
 from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef, get_path, split_api_version
 from fleet.kube.readiness import compute
 from fleet.kube.schemas import Kind, batch_crd, is_crd, unchecked_kinds, validate_manifests
+from fleet.kube.types import APPLY_PATCH
 from fleet.kube.wait import all_of, condition_check, wait, wait_ready
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: 
     crd_schemas = await _cluster_crd_schemas(client, manifests, infos, versions[0])
     await trio.to_thread.run_sync(
         functools.partial(validate_manifests, manifests, server_version=versions[0], crd_schemas=crd_schemas),
-        limiter=shared_limiter(),
+        limiter=client.request_limiter,
     )
     planned.sort(key=lambda p: p.order)  # stable: file order within each group
     return planned

@@ -1,107 +1,35 @@
-"""``KubeClient``: one cluster's API, async, over the official (synchronous) kubernetes client.
+"""``KubeClient``: one cluster's API, the front door of ``fleet.kube``.
 
-Every blocking call runs in ``trio.to_thread.run_sync`` under a shared ``CapacityLimiter`` with a request
-timeout and ``abandon_on_cancel=True``; streams (watch, logs, exec) close their socket when cancelled, so
-the worker thread wakes up at once. Requests go through the client's REST layer and return raw JSON: the
-generated models' deserialization is the known bottleneck with many objects, and fleet passes objects
-through as dicts anyway. Transient errors are retried (``fleet.kube.retry``); a 401 with a
-``TokenProvider`` invalidates the token and is retried once.
+A ``Transport`` (``fleet.kube.transport``: requests with retries, streams) made from a kubeconfig, plus
+the parts built on it: the discovery cache (``discovery.py``), resuming watches (``watch.py``) and exec
+over WebSocket (``execws.py``). Those modules know only the ``Transport``; this one imports them, so
+imports go one way.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
-from contextlib import aclosing, suppress
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
-from urllib.parse import quote, urlencode
+from typing import TYPE_CHECKING, Any
 
-import trio
-import urllib3
 from kubernetes import client as k8s_client
 
-from fleet.errors import ApiError, ClusterError, truncate
-from fleet.kube.api_errors import ConnectFailed, api_error, translate
+from fleet.kube.discovery import Discovery
+from fleet.kube.execws import run_exec
 from fleet.kube.kubeconfig import load_configuration, read_kubeconfig
-from fleet.kube.objects import JsonObject
+from fleet.kube.limiters import RunLimiters
 from fleet.kube.retry import retrying
+from fleet.kube.transport import Transport
+from fleet.kube.types import ExecResult, Query, WatchEvent
+from fleet.kube.watch import Watcher
 from fleet.secrets.keyfiles import KeyFiles
 from fleet.settings import FleetSettings
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
     from fleet.auth.provider import TokenProvider
-    from fleet.kube.discovery import Discovery
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Query = Mapping[str, str | int | bool | None] | Iterable[tuple[str, str | int | bool]]
-
-JSON = "application/json"
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
-
-_LIMITERS: trio.lowlevel.RunVar[dict[str, trio.CapacityLimiter]] = trio.lowlevel.RunVar("fleet_kube_limiters")
 
 
-def shared_limiter(kind: str = "requests", size: int | None = None) -> trio.CapacityLimiter:
-    """The limiter of worker threads for blocking client calls, shared by every client of this trio run.
-
-    ``requests`` bounds short calls; ``streams`` bounds long-lived ones (watches, log follows, exec) so that
-    many open streams never starve ordinary requests.
-    """
-    try:
-        limiters = _LIMITERS.get()
-    except LookupError:
-        limiters = {}
-        _LIMITERS.set(limiters)
-    limiter = limiters.get(kind)
-    if limiter is None:
-        limiter = limiters[kind] = trio.CapacityLimiter(size or FleetSettings().threads)
-    return limiter
-
-
-def _query_items(query: Query | None) -> list[tuple[str, str]]:
-    if not query:
-        return []
-    items = query.items() if isinstance(query, Mapping) else query
-    out = []
-    for key, value in items:
-        if value is None:
-            continue
-        out.append((key, ("true" if value else "false") if isinstance(value, bool) else str(value)))
-    return out
-
-
-class RequestOptions(TypedDict, total=False):
-    """The options of ``KubeClient.request``: query parameters, a body (dict/list as JSON, str/bytes as
-    is) and its content type (default JSON), the accepted type, and the operation's name for errors."""
-
-    query: Query | None
-    body: Any
-    content_type: str | None
-    accept: str
-    operation: str | None
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """What a command run in a container produced. ``exit_code`` 0 is success."""
-
-    stdout: bytes
-    stderr: bytes
-    exit_code: int
-    message: str = ""
-
-
-class KubeClient:
+class KubeClient(Transport):
     """The API of one cluster. Create with ``from_kubeconfig``; close with ``close()`` (or ``with``)."""
 
     def __init__(
@@ -111,19 +39,11 @@ class KubeClient:
         name: str,
         settings: FleetSettings | None = None,
         token_provider: TokenProvider | None = None,
-        limiter: trio.CapacityLimiter | None = None,
-        stream_limiter: trio.CapacityLimiter | None = None,
+        limiters: RunLimiters | None = None,
     ) -> None:
-        self.api_client = api_client
-        self.name = name
-        self.settings = settings or FleetSettings()
-        self.token_provider = token_provider
-        self._limiter = limiter
-        self._stream_limiter = stream_limiter
+        super().__init__(api_client, name=name, settings=settings, token_provider=token_provider, limiters=limiters)
         self._discovery: Discovery | None = None
         self._key_files: KeyFiles | None = None
-        # fleet owns retries: urllib3's own would hide attempts from the policy and the logs.
-        api_client.rest_client.pool_manager.connection_pool_kw["retries"] = False
 
     @classmethod
     def from_kubeconfig(
@@ -134,10 +54,14 @@ class KubeClient:
         name: str | None = None,
         settings: FleetSettings | None = None,
         token_provider: TokenProvider | None = None,
-        limiter: trio.CapacityLimiter | None = None,
+        limiters: RunLimiters | None = None,
     ) -> KubeClient:
         """A client for ``context`` (default: the current one) of a kubeconfig file path or dict. Its
-        certificate files are private to it and deleted by ``close`` (``fleet.kube.kubeconfig``)."""
+        certificate files are private to it and deleted by ``close`` (``fleet.kube.kubeconfig``).
+
+        ``settings`` gives its request timeout and retry policy (default: ``FleetSettings()``); ``limiters``
+        the run's worker threads, created once by whoever starts the run (default: this trio run's,
+        ``fleet.kube.limiters``)."""
         config, source = read_kubeconfig(kubeconfig)
         cluster = name or context or str(config.get("current-context") or "cluster")
         files = KeyFiles(cluster)
@@ -148,14 +72,14 @@ class KubeClient:
             name=cluster,
             settings=settings,
             token_provider=token_provider,
-            limiter=limiter,
+            limiters=limiters,
         )
         client._key_files = files
         return client
 
     def close(self) -> None:
         """Close the connections and delete the client's certificate files."""
-        self.api_client.rest_client.close()
+        super().close()
         if self._key_files is not None:
             self._key_files.remove()
 
@@ -166,204 +90,11 @@ class KubeClient:
         self.close()
 
     @property
-    def host(self) -> str:
-        return str(self.api_client.configuration.host).rstrip("/")
-
-    @property
     def discovery(self) -> Discovery:
         """This cluster's discovery cache (created on first use, kept for the client's life)."""
         if self._discovery is None:
-            from fleet.kube.discovery import Discovery
-
             self._discovery = Discovery(self)
         return self._discovery
-
-    # -- threads -------------------------------------------------------------------------------------
-
-    @property
-    def stream_limiter(self) -> trio.CapacityLimiter:
-        """The worker threads long streams (watches, log follows, exec) run in, apart from short requests."""
-        return self._stream_limiter or shared_limiter("streams")
-
-    @property
-    def request_limiter(self) -> trio.CapacityLimiter:
-        """The worker threads short requests run in (``FLEET_THREADS``)."""
-        return self._limiter or shared_limiter("requests", self.settings.threads)
-
-    async def _in_thread(self, fn: Callable[[], T], *, stream: bool = False) -> T:
-        limiter = self.stream_limiter if stream else self.request_limiter
-        return await trio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=True)
-
-    # -- one HTTP exchange ---------------------------------------------------------------------------
-
-    def url(self, path: str, query: Query | None = None) -> str:
-        items = _query_items(query)
-        return self.host + path + ("?" + urlencode(items) if items else "")
-
-    def request_headers(
-        self, content_type: str | None = None, accept: str = "*/*"
-    ) -> tuple[dict[str, str], str | None]:
-        """Headers for a request made outside ``request`` (e.g. a WebSocket), with authorization; and the
-        bearer token used, to pass to ``token_provider.invalidate`` after a 401 (``None``: not from a
-        provider). Blocking (a provider may mint a token): call it in a worker thread."""
-        return self._headers(content_type, accept)
-
-    def _headers(self, content_type: str | None, accept: str) -> tuple[dict[str, str], str | None]:
-        headers = {"Accept": accept, "User-Agent": f"fleet/{_version()}"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        if self.token_provider is not None:
-            token = self.token_provider.token()
-            headers["authorization"] = f"Bearer {token}"
-            return headers, token
-        self.api_client.update_params_for_auth(headers, [], ["BearerToken"], "", "", None)
-        return headers, None
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        body: Any,
-        content_type: str | None,
-        accept: str,
-        timeout: float | tuple[float, float],
-        operation: str,
-    ) -> urllib3.BaseHTTPResponse:
-        """Send one request (blocking), 401 → invalidate → once more; an error status raises ``ApiError``."""
-        for auth_try in (1, 2):
-            headers, token = self._headers(content_type, accept)
-            try:
-                rest: Any = self.api_client.rest_client
-                response: urllib3.BaseHTTPResponse = rest.request(
-                    method, url, headers=headers, body=body, _request_timeout=timeout
-                ).response
-            except Exception as e:
-                raise translate(e, cluster=self.name, operation=operation) from e
-            if response.status < 400:
-                return response
-            data = response.data
-            response.release_conn()
-            if response.status == 401 and auth_try == 1 and token is not None and self.token_provider is not None:
-                log.info("%s on %s: token rejected (401); refreshing it once", operation, self.name)
-                self.token_provider.invalidate(token)
-                continue
-            raise api_error(response.status, data, response.headers, cluster=self.name, operation=operation)
-        raise AssertionError("unreachable")
-
-    def _timeout(self) -> tuple[float, float]:
-        return (min(10.0, self.settings.request_timeout), self.settings.request_timeout)
-
-    async def request_bytes(self, method: str, path: str, **options: Unpack[RequestOptions]) -> bytes:
-        """One request with retries; the response body as bytes (``request`` for the options)."""
-        op = options.get("operation") or f"{method} {path}"
-        url = self.url(path, options.get("query"))
-        body = options.get("body")
-        content_type = options.get("content_type") or (JSON if body is not None else None)
-        accept = options.get("accept") or JSON
-
-        def call() -> bytes:
-            response = self._send(method, url, body, content_type, accept, self._timeout(), op)
-            try:
-                return response.data
-            except (urllib3.exceptions.HTTPError, OSError) as e:
-                raise translate(e, cluster=self.name, operation=op) from e
-            finally:
-                response.release_conn()
-
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=op):
-            with attempt:
-                return await self._in_thread(call)
-        raise AssertionError("unreachable")
-
-    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonObject:
-        """One API request with retries; the response as a JSON object (raw, no model classes).
-
-        ``body`` is a dict or list (sent as JSON), or str/bytes sent as is. Raises ``ApiError`` for an
-        error Status and ``ConnectFailed`` when the cluster does not answer (after the retries).
-        """
-        operation = options.get("operation")
-        data = await self.request_bytes(method, path, **options)
-        if not data:
-            return {}
-        try:
-            parsed = json.loads(data)
-        except ValueError as e:
-            raise ClusterError(
-                f"{operation or path}: the API answered with something that is not JSON: {truncate(repr(data[:200]))}",
-                cluster=self.name,
-            ) from e
-        return parsed if isinstance(parsed, dict) else {"items": parsed}
-
-    async def get_or_none(self, path: str, *, query: Query | None = None) -> JsonObject | None:
-        """GET an object; ``None`` when it does not exist (404)."""
-        try:
-            return await self.request("GET", path, query=query)
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
-
-    # -- streams -------------------------------------------------------------------------------------
-
-    async def _open_stream(
-        self, path: str, query: Query | None, *, read_timeout: float, operation: str
-    ) -> urllib3.BaseHTTPResponse:
-        url = self.url(path, query)
-
-        def open_stream() -> urllib3.BaseHTTPResponse:
-            # The answer's headers within the request timeout (a cancelled open frees its thread as soon
-            # as an ordinary request would); then the body may be quiet for up to ``read_timeout``.
-            response = self._send("GET", url, None, None, "*/*", self._timeout(), operation)
-            sock = getattr(getattr(response, "connection", None), "sock", None)
-            if sock is not None:
-                sock.settimeout(read_timeout)
-            return response
-
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
-            with attempt:
-                return await self._in_thread(open_stream, stream=True)
-        raise AssertionError("unreachable")
-
-    async def stream_chunks(
-        self, path: str, query: Query | None = None, *, read_timeout: float = 300.0, operation: str | None = None
-    ) -> AsyncGenerator[bytes]:
-        """GET a streaming endpoint (watch, pod log with ``follow``) and yield its body as it arrives.
-
-        Ends when the server ends the response. A connection dropped mid-stream raises ``ConnectFailed``.
-        Cancellation closes the socket, so the worker thread returns at once.
-        """
-        op = operation or f"GET {path}"
-        response = await self._open_stream(path, query, read_timeout=read_timeout, operation=op)
-
-        def read() -> bytes:
-            try:
-                return response.read1(65536)
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
-                raise translate(e, cluster=self.name, operation=op) from e
-
-        try:
-            while True:
-                chunk = await self._in_thread(read, stream=True)
-                if not chunk:
-                    return
-                yield chunk
-        finally:
-            _abort(response)
-
-    async def stream_lines(
-        self, path: str, query: Query | None = None, *, read_timeout: float = 300.0, operation: str | None = None
-    ) -> AsyncGenerator[str]:
-        """Like ``stream_chunks``, split into lines (without the newline; a last unterminated line too)."""
-        pending = b""
-        chunks = self.stream_chunks(path, query, read_timeout=read_timeout, operation=operation)
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
 
     def watch(
         self,
@@ -380,8 +111,6 @@ class KubeClient:
         connection drops, and re-lists on 410 Gone, yielding what changed meanwhile (including
         ``DELETED``). Never ends by itself: wrap it in a deadline.
         """
-        from fleet.kube.watch import Watcher
-
         return Watcher(self, path, query, resource_version=resource_version, timeout_seconds=timeout_seconds).events()
 
     async def exec(
@@ -397,61 +126,19 @@ class KubeClient:
 
         ``stdin`` is sent and then closed (v5.channel.k8s.io, so that e.g. ``tar x`` sees EOF). Returns
         stdout, stderr and the exit code; an error other than a non-zero exit raises ``ClusterError``.
-        The caller bounds it with a deadline (``trio.fail_after``); cancelling closes the WebSocket.
+        A transient failure (no answer, a dropped connection, 429/5xx) runs the whole exec again, up to
+        ``settings.retry.attempts`` in all: a command cut off midway may run twice. The caller bounds it
+        with a deadline (``trio.fail_after``); cancelling closes the WebSocket.
         """
-        from fleet.kube.execws import run_exec
-
-        return await run_exec(self, namespace, pod, command, container=container, stdin=stdin)
-
-    # -- helpers for callers -------------------------------------------------------------------------
+        operation = f"exec in pod {namespace}/{pod}"
+        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
+            with attempt:
+                return await run_exec(self, namespace, pod, command, container=container, stdin=stdin)
+        raise AssertionError("unreachable")
 
     async def ping(self) -> str:
         """The server's git version (``/version``): a cheap reachability check."""
         return str((await self.request("GET", "/version")).get("gitVersion", ""))
 
 
-@dataclass(frozen=True)
-class WatchEvent:
-    """One watch event: ``type`` ADDED / MODIFIED / DELETED (BOOKMARKs are consumed by the watcher)."""
-
-    type: str
-    object: JsonObject
-
-
-def _abort(response: urllib3.BaseHTTPResponse) -> None:
-    """Wake a thread blocked reading ``response`` and drop the connection (never back to the pool)."""
-    with suppress(ValueError, RuntimeError, OSError, AttributeError):
-        response.shutdown()
-    with suppress(OSError):
-        response.close()
-
-
-def resource_path(group: str, version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
-    """The API path of a collection or an object: ``/apis/apps/v1/namespaces/ns/deployments/web``."""
-    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    if namespace:
-        base += f"/namespaces/{quote(namespace, safe='')}"
-    base += f"/{plural}"
-    if name:
-        base += f"/{quote(name, safe='')}"
-    return base
-
-
-def _version() -> str:
-    from fleet import __version__
-
-    return __version__
-
-
-__all__ = [
-    "APPLY_PATCH",
-    "JSON_PATCH",
-    "MERGE_PATCH",
-    "STRATEGIC_MERGE_PATCH",
-    "ConnectFailed",
-    "ExecResult",
-    "KubeClient",
-    "WatchEvent",
-    "resource_path",
-    "shared_limiter",
-]
+__all__ = ["KubeClient"]

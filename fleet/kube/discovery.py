@@ -17,10 +17,11 @@ import trio
 
 from fleet.errors import ApiError, InputError, Location
 from fleet.kube.objects import JsonObject, join_api_version, split_api_version
+from fleet.kube.paths import resource_path
 from fleet.kube.schemas import crd_version_schema
 
 if TYPE_CHECKING:
-    from fleet.kube.client import KubeClient
+    from fleet.kube.transport import Transport
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 
@@ -43,8 +44,6 @@ class ResourceInfo:
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         """The API path of the collection (in ``namespace`` if namespaced and given) or of one object."""
-        from fleet.kube.client import resource_path
-
         return resource_path(self.group, self.version, self.plural, namespace if self.namespaced else None, name)
 
     def matches(self, name: str) -> bool:
@@ -102,7 +101,7 @@ def _parse_aggregated(body: JsonObject) -> tuple[dict[str, list[ResourceInfo]], 
 class Discovery:
     """The discovery cache of one cluster (``KubeClient.discovery``)."""
 
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: Transport) -> None:
         self.client = client
         self._by_gv: dict[str, list[ResourceInfo]] = {}
         self._groups: dict[str, list[str]] | None = None

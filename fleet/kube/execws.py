@@ -7,6 +7,7 @@ stdout to a callback as it arrives (a 100 MB tar never sits in memory: file tran
 Sending stdin needs v5.channel.k8s.io, the only version that can close stdin: without it a command that
 reads to the end of its input (``tar x``, ``cat``) would wait forever, so that is an error, not a hang.
 The exit code comes from the error channel's Status; a stream that ends without one is an error.
+websocket-client's errors become fleet errors in ``api_errors.translate``, as every client error does.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import trio
 import websocket
 from kubernetes.stream import ws_client as _ws_client
 
-from fleet.errors import ClusterError, truncate
-from fleet.kube.api_errors import ConnectFailed, api_error, translate
-from fleet.kube.client import ExecResult
-from fleet.kube.retry import retrying
+from fleet.errors import ApiError, ClusterError
+from fleet.kube.api_errors import ConnectFailed, clean, translate
+from fleet.kube.types import ExecResult
 
 if TYPE_CHECKING:
-    from fleet.kube.client import KubeClient
+    from fleet.kube.transport import Transport
 
 #: Bytes of stdin per WebSocket frame.
 FRAME = 256 * 1024
@@ -54,7 +54,7 @@ class ExecOutcome:
 
 
 async def exec_stream(
-    client: KubeClient,
+    client: Transport,
     namespace: str,
     pod: str,
     command: list[str],
@@ -65,9 +65,12 @@ async def exec_stream(
     on_stderr: OnData | None = None,
 ) -> ExecOutcome:
     """Run ``command`` in ``container`` (default: the pod's only or default one), streaming stdin in and
-    stdout/stderr out. Opening the stream retries connection failures and transient answers (5xx, 429)
-    per ``client.settings.retry``; a non-zero exit is a result, any other failure raises ``ClusterError``.
-    The caller bounds it with a deadline; cancelling shuts the socket, which frees the worker thread.
+    stdout/stderr out. A non-zero exit is a result; any other failure raises ``ClusterError``
+    (``ConnectFailed`` or a transient ``ApiError`` when worth another try).
+
+    One attempt: the caller retries (``KubeClient.exec``, the pod step's file transfer), because only it
+    can replay stdin and knows what a second run of the command means. The caller bounds it with a
+    deadline; cancelling shuts the socket, which frees the worker thread.
     """
     operation = f"exec in pod {namespace}/{pod}" + (f" container {container}" if container else "")
     query: list[tuple[str, str]] = [("command", part) for part in command]
@@ -79,25 +82,26 @@ async def exec_stream(
     limiter = client.stream_limiter
 
     def connect() -> Any:
-        # The client keeps auth (token refresh included) in its request headers; exec needs the same.
-        headers, token = client.request_headers()
-        try:
-            ws = ws_client.create_websocket(client.api_client.configuration, url, headers)
-        except websocket.WebSocketBadStatusException as e:
-            if e.status_code == 401 and token is not None and client.token_provider is not None:
-                client.token_provider.invalidate(token)
-            raise api_error(e.status_code, e.resp_body, e.resp_headers, cluster=client.name, operation=operation) from e
-        except (websocket.WebSocketException, OSError) as e:
-            raise ConnectFailed(f"{operation}: {type(e).__name__}: {truncate(str(e), 300)}", cluster=client.name) from e
-        # No socket timeout: it would also cut a send that waits for a slow reader in the middle of a frame.
-        # Cancellation abandons the blocked thread and the socket is shut down, which wakes it.
-        ws.settimeout(None)
-        return ws
+        # The client keeps auth (token refresh included) in its request headers; exec needs the same:
+        # a 401 with a token provider invalidates the token and is tried once more, as requests are.
+        for auth_try in (1, 2):
+            headers, token = client.request_headers()
+            try:
+                ws = ws_client.create_websocket(client.api_client.configuration, url, headers)
+            except Exception as e:
+                error = translate(e, cluster=client.name, operation=operation)
+                provider = client.token_provider
+                if isinstance(error, ApiError) and error.code == 401 and auth_try == 1 and token and provider:
+                    provider.invalidate(token)
+                    continue
+                raise error from e
+            # No socket timeout: it would also cut a send that waits for a slow reader in the middle of a
+            # frame. Cancellation abandons the blocked thread and the socket is shut down, which wakes it.
+            ws.settimeout(None)
+            return ws
+        raise AssertionError("unreachable")
 
-    ws: Any = None
-    async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
-        with attempt:
-            ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True, limiter=limiter)
+    ws = await trio.to_thread.run_sync(connect, abandon_on_cancel=True, limiter=limiter)
     try:
         if stdin is not None and _subprotocol(ws) != ws_client.V5_CHANNEL_PROTOCOL:
             raise ClusterError(
@@ -113,7 +117,7 @@ async def exec_stream(
 
 
 async def run_exec(
-    client: KubeClient,
+    client: Transport,
     namespace: str,
     pod: str,
     command: list[str],
@@ -121,7 +125,7 @@ async def run_exec(
     container: str | None,
     stdin: bytes | None,
 ) -> ExecResult:
-    """``exec_stream`` with stdin given whole and stdout/stderr collected whole."""
+    """``exec_stream`` with stdin given whole and stdout/stderr collected whole (one attempt)."""
     stdout = bytearray()
     stderr = bytearray()
 
@@ -234,7 +238,8 @@ async def _exchange(
                     status.extend(data)
         nursery.cancel_scope.cancel()
     if not status:
-        raise ConnectFailed(f"{operation}: the stream ended without an exit status", cluster=cluster)
+        reason = "the stream ended without an exit status"
+        raise ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
     code, message = exit_status(bytes(status), cluster=cluster, operation=operation)
     return ExecOutcome(exit_code=code, stderr=bytes(kept_stderr), message=message)
 
@@ -244,7 +249,7 @@ def exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]
     try:
         status = json.loads(text)
     except ValueError as e:
-        raise ClusterError(f"{operation}: {truncate(text.decode('utf-8', 'replace'), 500)}", cluster=cluster) from e
+        raise ClusterError(f"{operation}: {clean(text.decode('utf-8', 'replace'), 500)}", cluster=cluster) from e
     if status.get("status") == "Success":
         return 0, ""
     message = str(status.get("message") or "")
@@ -254,4 +259,4 @@ def exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]
                 return int(cause.get("message")), message
             except (TypeError, ValueError):
                 break
-    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {truncate(message, 500)}", cluster=cluster)
+    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {clean(message, 500)}", cluster=cluster)

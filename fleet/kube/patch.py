@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from fleet.errors import InputError, Location
-from fleet.kube.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, KubeClient
+from fleet.kube.client import KubeClient
 from fleet.kube.manifests import load_yaml
 from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef
 from fleet.kube.selection import KindOptions, locate, parse_choice, reject_unknown
+from fleet.kube.types import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from fleet.kube.wait import wait_ready
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fleet.errors import InputError, Location
-from fleet.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
+from fleet.kube.client import KubeClient
 from fleet.kube.objects import BeforeWrite, JsonObject, ObjectRef
+from fleet.kube.types import STRATEGIC_MERGE_PATCH
 from fleet.kube.wait import wait_ready
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"

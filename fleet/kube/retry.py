@@ -1,8 +1,13 @@
 """The retry policy for transient API errors, built from ``FleetSettings.retry`` (data, not code).
 
 Transient (``api_errors.is_transient``): no answer, 429, 500, 502, 503, 504. A ``Retry-After`` from the
-server is honoured (capped at ``max_delay``); otherwise exponential backoff with jitter. Every retry is
-logged as "attempt n/N". Anything else fails at once.
+server is honoured (capped at ``max_delay``); otherwise exponential backoff with jitter. Anything else
+fails at once. ``RetrySettings.attempts`` bounds the tries (``FLEET_RETRY_ATTEMPTS``; the CLI's
+``--retries`` gives the clients a ``FleetSettings`` with it).
+
+Every retry is logged at INFO in one short line ("GET /version on sim-2: connection refused; attempt 2/6
+in 0.21 s"). A cluster that never answered ends in one ``ConnectFailed`` line: "GET /version: connection
+refused after 6 attempts in 8.1 s"; an API error that stayed transient is raised as the API gave it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import tenacity
 import trio
 
 from fleet.errors import ApiError
-from fleet.kube.api_errors import is_transient
+from fleet.kube.api_errors import ConnectFailed, is_transient
 from fleet.settings import RetrySettings
 
 log = logging.getLogger(__name__)
@@ -40,16 +45,25 @@ def retrying(policy: RetrySettings, *, cluster: str, operation: str) -> tenacity
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         delay = state.next_action.sleep if state.next_action is not None else 0.0
-        log.warning(
-            "%s on %s failed (%s); attempt %d/%d in %.2fs",
+        log.info(
+            "%s on %s: %s; attempt %d/%d in %.2f s",
             operation,
             cluster,
-            error,
+            _why(error),
             state.attempt_number + 1,
             policy.attempts,
             delay,
             extra={"cluster": cluster},
         )
+
+    def give_up(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, ConnectFailed):
+            tries = f"{state.attempt_number} attempt{'s' if state.attempt_number != 1 else ''}"
+            summary = f"{operation}: {error.reason} after {tries} in {state.seconds_since_start:.1f} s"
+            raise ConnectFailed(summary, cluster=cluster, reason=error.reason) from error
+        assert error is not None
+        raise error
 
     return tenacity.AsyncRetrying(
         sleep=trio.sleep,
@@ -57,5 +71,15 @@ def retrying(policy: RetrySettings, *, cluster: str, operation: str) -> tenacity
         wait=_WaitRetryAfterOrBackoff(policy),
         retry=tenacity.retry_if_exception(is_transient),
         before_sleep=before_sleep,
+        retry_error_callback=give_up,
         reraise=True,
     )
+
+
+def _why(error: BaseException | None) -> str:
+    """What went wrong, short: the reason of a ``ConnectFailed``, the code and reason of an ``ApiError``."""
+    if isinstance(error, ConnectFailed):
+        return error.reason
+    if isinstance(error, ApiError):
+        return f"HTTP {error.code}" + (f" {error.reason}" if error.reason else "")
+    return str(error)

@@ -13,11 +13,12 @@ import trio
 
 from fleet.errors import ApiError
 from fleet.kube.api_errors import ConnectFailed, status_from_response
-from fleet.kube.client import Query, WatchEvent, _query_items
 from fleet.kube.objects import JsonObject
+from fleet.kube.paths import query_items
+from fleet.kube.types import Query, WatchEvent
 
 if TYPE_CHECKING:
-    from fleet.kube.client import KubeClient
+    from fleet.kube.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Watcher:
 
     def __init__(
         self,
-        client: KubeClient,
+        client: Transport,
         path: str,
         query: Query | None,
         *,
@@ -51,7 +52,7 @@ class Watcher:
     ) -> None:
         self.client = client
         self.path = path
-        self.query = [(k, v) for k, v in _query_items(query) if k not in ("watch", "resourceVersion")]
+        self.query = [(k, v) for k, v in query_items(query) if k not in ("watch", "resourceVersion")]
         self.resource_version = resource_version
         self.timeout_seconds = timeout_seconds
         self.known: dict[_Key, JsonObject] = {}

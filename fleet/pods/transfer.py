@@ -1,5 +1,9 @@
 """Files in and out of the pod: tar streams over exec, with the safety checks of both directions.
 
+Each transfer step is retried here, whole (``FleetSettings.retry``: a fresh tar stream, the command run
+again), and only here: ``exec_stream`` makes one attempt, so a dropped exec is tried at most
+``retry.attempts`` times in all.
+
 In: fleet builds the tar itself, member by member, while it streams (``tar_stream``); the pod's
 ``tar -x`` unpacks it into the working directory; fleet then checks that every file arrived with its size
 and writes the ready marker. Out: fleet lists the working directory, asks for a tar of what it needs, spools

@@ -8,12 +8,12 @@ import trio
 import yaml
 
 from fleet.auth import ExecTokenProvider, StaticTokenProvider
+from fleet.auth.token_file import FileTokenProvider
 from fleet.inventory import connection as connection_module
 from fleet.inventory import load_inventory, resolve_connection
-from fleet.inventory.connection import FileTokenProvider
 from fleet.secrets import SecretResolver
 from fleet.sim.cloud_tokens import gke_authenticator
-from tests.inventory.reach import namespaces_official
+from tests.inventory.reach import namespaces
 
 
 def _printer(tmp_path, token_file, exec_credential):
@@ -58,9 +58,9 @@ async def test_exec_plugin_and_oauth_command(sim_fleet, tmp_path):
     exec_connection = await resolve_connection(exec_cluster, resolver)
     assert isinstance(exec_connection.token_provider, ExecTokenProvider)
     assert "exec" not in exec_connection.user  # the provider runs it, not the client
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, exec_connection)
+    assert "default" in await namespaces(exec_connection)
     oauth_connection = await resolve_connection(oauth_cluster, resolver)
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, oauth_connection)
+    assert "default" in await namespaces(oauth_connection)
     # PT0S: the command runs for every token, so a rotated token is picked up at once.
     oauth_token_file.write_text(await trio.to_thread.run_sync(sim1.issue_token))
     assert oauth_connection.token_provider.token() == oauth_token_file.read_text()
@@ -77,7 +77,7 @@ async def test_gke_application_default_credentials(sim_fleet, google_endpoint, p
     ]}))
     cluster = load_inventory([tmp_path / "inv.yaml"]).clusters[0]
     connection = await resolve_connection(cluster, SecretResolver())
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
+    assert "default" in await namespaces(connection)
 
 
 async def test_in_cluster_service_account(sim_fleet, tmp_path, monkeypatch):
@@ -94,7 +94,7 @@ async def test_in_cluster_service_account(sim_fleet, tmp_path, monkeypatch):
     connection = await resolve_connection(cluster, SecretResolver())
     assert isinstance(connection.token_provider, FileTokenProvider)
     assert connection.server == f"https://127.0.0.1:{sim.port}"
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
+    assert "default" in await namespaces(connection)
 
 
 async def test_kubeconfig_token_becomes_a_static_provider(sim_fleet, tmp_path):

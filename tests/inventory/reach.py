@@ -1,12 +1,21 @@
-"""Helpers of the integration tests: talk to a resolved connection with the official client."""
+"""Helpers of the integration tests: reach a resolved connection's cluster through ``KubeClient``."""
 
-from kubernetes import client as k8s
+from fleet.kube import KubeClient
+from fleet.settings import FleetSettings, RetrySettings
 
 
-def namespaces_official(connection) -> list[str]:
-    """List namespaces with the official kubernetes client configured from ``connection``."""
-    api = k8s.ApiClient(connection.client_configuration())
-    try:
-        return [ns.metadata.name for ns in k8s.CoreV1Api(api).list_namespace(_request_timeout=10).items]
-    finally:
-        api.close()
+def client_for(connection) -> KubeClient:
+    """A client for ``connection`` as the CLI opens one (one attempt per request: failures show at once)."""
+    return KubeClient.from_kubeconfig(
+        connection.kubeconfig,
+        name=connection.cluster,
+        token_provider=connection.token_provider,
+        settings=FleetSettings(retry=RetrySettings(attempts=1)),
+    )
+
+
+async def namespaces(connection) -> list[str]:
+    """The names of the namespaces the cluster of ``connection`` lists."""
+    with client_for(connection) as client:
+        listing = await client.request("GET", "/api/v1/namespaces")
+    return [item["metadata"]["name"] for item in listing.get("items") or []]

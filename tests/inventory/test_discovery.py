@@ -6,7 +6,6 @@ import contextlib
 
 import boto3
 import pytest
-import trio
 import yaml
 
 from fleet.errors import InputError
@@ -14,7 +13,7 @@ from fleet.inventory import load_inventory, resolve_connection
 from fleet.inventory.discovery import DiscoveryError, discover
 from fleet.secrets import SecretResolver
 from fleet.sim.tls import server_context
-from tests.inventory.reach import namespaces_official
+from tests.inventory.reach import namespaces
 from tests.services import json_api
 
 OTHER_ACCOUNT_ROLE = "arn:aws:iam::210987654321:role/fleet-discovery"
@@ -134,7 +133,7 @@ sources:
     assert inventory.clusters[0].labels == {"from": "kubeconfig"}
     connection = await resolve_connection(inventory.clusters[1], SecretResolver())
     assert connection.server == sim_fleet.clusters[2].server
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
+    assert "default" in await namespaces(connection)
 
 
 @contextlib.contextmanager
@@ -182,7 +181,7 @@ async def test_inventory_api_records_become_clusters(sim_fleet, tmp_path, monkey
         assert inventory.clusters[1].tenant == "tenant-1"
         assert inventory.clusters[1].labels == {"source": "api", "plan": "gold"}
         connection = await resolve_connection(inventory.clusters[1], SecretResolver())
-        assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
+        assert "default" in await namespaces(connection)
         await discover(load_inventory([inventory_file]), SecretResolver(), cache_dir=cache_dir)
         assert len(seen) == 1  # the second discovery came from the cache
 

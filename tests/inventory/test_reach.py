@@ -4,7 +4,9 @@ from mixed sources, reach their simulated clusters through the official client."
 import base64
 import json
 import logging
+import os
 import stat
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,9 +16,10 @@ import yaml
 
 from fleet.errors import ClusterError
 from fleet.inventory import load_inventory, resolve_connection
+from fleet.kube import ConnectFailed
 from fleet.secrets import REGISTRY, SecretResolver, install_log_redaction, quiet_payload_loggers
 from fleet.secrets.redaction import RedactingFilter
-from tests.inventory.reach import namespaces_official
+from tests.inventory.reach import client_for, namespaces
 
 
 @pytest.fixture
@@ -92,8 +95,7 @@ async def test_kubeconfigs_from_openbao_and_secrets_manager_reach_their_clusters
         reached = {}
         for name in ("sim-0", "sim-1", "sim-2"):
             connection = results[name]
-            reached[name] = await trio.to_thread.run_sync(namespaces_official, connection)
-            connection.close()
+            reached[name] = await namespaces(connection)
     assert all("default" in names for names in reached.values()), reached
     # A missing secret fails that cluster alone, naming the reference and not any value.
     error = results["missing"]
@@ -115,12 +117,14 @@ async def test_client_certificate_files_are_private_and_removed(sim_fleet, tmp_p
     cluster = load_inventory([inventory]).clusters[0]
     connection = await resolve_connection(cluster, SecretResolver())
     assert connection.token_provider is None
-    config = connection.client_configuration()
-    key_file = config.key_file
-    assert stat.S_IMODE((tmp_path / key_file).stat().st_mode) == 0o600
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
-    connection.close()
-    assert not (tmp_path / key_file).exists()
+    client = client_for(connection)
+    key_file = Path(client.api_client.configuration.key_file)
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(key_file.parent).st_mode) == 0o700
+    listing = await client.request("GET", "/api/v1/namespaces")
+    assert "default" in [item["metadata"]["name"] for item in listing["items"]]
+    client.close()
+    assert not await trio.Path(key_file).exists()
 
 
 async def test_insecure_skip_verify_warns_and_tls_is_verified_by_default(sim_fleet, tmp_path, caplog):
@@ -136,13 +140,13 @@ async def test_insecure_skip_verify_warns_and_tls_is_verified_by_default(sim_fle
     resolver = SecretResolver()
     with caplog.at_level(logging.WARNING):
         connection = await resolve_connection(verified, resolver)
-        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
-            await trio.to_thread.run_sync(namespaces_official, connection)
+        with pytest.raises(ConnectFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            await namespaces(connection)
         assert "TLS verification is OFF" not in caplog.text
         connection = await resolve_connection(insecure, resolver)
         assert "cluster insecure: TLS verification is OFF" in caplog.text
     with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
-        assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
+        assert "default" in await namespaces(connection)
 
 
 async def test_inline_kubeconfig_and_bad_kubeconfig_secret(sim_fleet, tmp_path, monkeypatch):
@@ -157,7 +161,7 @@ async def test_inline_kubeconfig_and_bad_kubeconfig_secret(sim_fleet, tmp_path, 
     good, bad = load_inventory([inventory]).clusters
     resolver = SecretResolver()
     connection = await resolve_connection(good, resolver)
-    assert "default" in await trio.to_thread.run_sync(namespaces_official, connection)
+    assert "default" in await namespaces(connection)
     with pytest.raises(ClusterError) as caught:
         await resolve_connection(bad, resolver)
     assert str(caught.value) == "cluster bad: the kubeconfig from env:FLEET_TEST_NOT_YAML is not valid YAML"

@@ -1,13 +1,15 @@
 """KubeClient against the sim's faults and request log: retries, 401 refresh, surviving watches, request counts."""
 
+import itertools
 import logging
+import re
 import threading
 
 import pytest
 import trio
 
 from fleet.errors import ApiError
-from fleet.kube import ConnectFailed, KubeClient
+from fleet.kube import ConnectFailed, KubeClient, RunLimiters
 from fleet.kube.apply import apply
 from fleet.kube.patch import patch
 from fleet.kube.wait import jsonpath_check, wait
@@ -28,6 +30,16 @@ def fast_retries(attempts=30, max_delay=0.05):
 async def _requests(sim_cluster, path_part=""):
     records = await trio.to_thread.run_sync(sim_cluster.requests)
     return [r for r in records if path_part in r.path]
+
+
+async def _within(seconds, condition):
+    """Whether ``condition()`` holds within ``seconds`` (checked every 10 ms)."""
+    with trio.move_on_after(seconds):
+        for _ in itertools.count():
+            if condition():
+                return True
+            await trio.sleep(0.01)
+    return condition()
 
 
 async def _faults(sim_cluster, faults):
@@ -53,7 +65,7 @@ async def test_transient_503_is_retried_until_it_succeeds(cluster, healed, names
 
 
 async def test_429_honours_retry_after(cluster, healed, namespace, caplog):
-    caplog.set_level(logging.WARNING, logger="fleet.kube.retry")
+    caplog.set_level(logging.INFO, logger="fleet.kube.retry")
     kube = KubeClient.from_kubeconfig(
         cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=2, max_delay=2.0)
     )
@@ -79,16 +91,38 @@ async def test_permanent_errors_fail_at_once(kube, cluster, namespace):
     assert len(await _requests(cluster.sim, path)) == 1
 
 
-async def test_cluster_down_is_a_connect_error_after_the_retries(cluster, healed, caplog):
-    caplog.set_level(logging.WARNING, logger="fleet.kube.retry")
+async def test_cluster_down_is_one_line_after_the_retries_the_settings_allow(cluster, healed, caplog):
+    """No WARNING per retry and no connection reprs: retries are short INFO lines, the error one line."""
+    caplog.set_level(logging.DEBUG)
     kube = KubeClient.from_kubeconfig(
-        cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=3)
+        cluster.kubeconfig_path, context=cluster.context, settings=fast_retries(attempts=4)
     )
     await _faults(healed, Faults(down=True))
-    with pytest.raises(ConnectFailed, match="sim-0"):
+    with pytest.raises(ConnectFailed) as failed:
         await kube.request("GET", "/version")
-    assert "attempt 3/3" in caplog.text
+    line = r"cluster sim-0: GET /version: connection refused after 4 attempts in \d+\.\d s"
+    assert re.fullmatch(line, str(failed.value))
+    assert failed.value.reason == "connection refused"
+    retries = [r for r in caplog.records if r.name == "fleet.kube.retry"]
+    assert [r.levelno for r in retries] == [logging.INFO] * 3
+    assert retries[0].getMessage() == "GET /version on sim-0: connection refused; attempt 2/4 in " + (
+        retries[0].getMessage().rsplit(" in ", 1)[1]
+    )
+    assert "attempt 4/4" in retries[-1].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("fleet")]
+    assert "Connection(host=" not in caplog.text + str(failed.value)
     assert cluster.sim.token not in caplog.text
+    kube.close()
+
+
+async def test_retries_from_the_environment_bound_the_attempts(cluster, healed, monkeypatch):
+    """``FLEET_RETRY_ATTEMPTS`` (and so the CLI's ``--retries``, which builds the same settings) bounds them."""
+    monkeypatch.setenv("FLEET_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("FLEET_RETRY_INITIAL_DELAY", "0.01")
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+    await _faults(healed, Faults(down=True))
+    with pytest.raises(ConnectFailed, match=r"connection refused after 2 attempts in"):
+        await kube.request("GET", "/version")
     kube.close()
 
 
@@ -201,6 +235,31 @@ async def test_cancellation_is_prompt_when_the_cluster_stalls(cluster, healed):
     with pytest.raises(ConnectFailed, match=r"timed out|Timeout"):
         await kube.request("GET", "/api/v1/namespaces")
     kube.close()
+
+
+async def test_cancelled_requests_free_their_threads_at_once_not_at_the_request_timeout(cluster, healed):
+    """50 requests in flight on a stalled cluster, then cancelled: their worker threads return (and give
+    the limiter its tokens back) within 2 s although the request timeout is 30 s."""
+    settings = FleetSettings(request_timeout=30.0, threads=64, retry=RetrySettings(attempts=1))
+    limiters = RunLimiters.from_settings(settings)
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, settings=settings,
+                                      limiters=limiters)
+    await _faults(healed, Faults(stall=True, paths=("/api/v1/namespaces",)))
+    async with trio.open_nursery() as nursery:
+        for _ in range(50):
+            nursery.start_soon(kube.request, "GET", "/api/v1/namespaces")
+        assert await _within(10, lambda: limiters.requests.borrowed_tokens == 50)
+        await trio.sleep(0.5)  # every request sent, every thread waiting for an answer that never comes
+        assert limiters.requests.borrowed_tokens == 50
+        nursery.cancel_scope.cancel()
+    cancelled = trio.current_time()
+    assert await _within(2, lambda: limiters.requests.borrowed_tokens == 0)
+    freed_after = trio.current_time() - cancelled
+    print(f"50 cancelled requests: limiter free {freed_after:.2f} s after the cancel")
+    await _faults(healed, Faults())
+    assert (await kube.request("GET", "/api/v1/namespaces/default"))["metadata"]["name"] == "default"
+    kube.close()
+    assert freed_after < 2
 
 
 async def test_wait_survives_410_gone(short_history_sim):

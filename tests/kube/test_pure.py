@@ -5,6 +5,7 @@ import json
 import pytest
 import tenacity
 import urllib3
+import websocket
 from kubernetes.client.exceptions import ApiException
 
 from fleet.errors import ApiError, ClusterError, InputError, StatusDetails
@@ -13,6 +14,7 @@ from fleet.kube.apply import unified_diff
 from fleet.kube.jsonpath import extract, normalize
 from fleet.kube.manifests import load_manifests
 from fleet.kube.retry import retrying
+from fleet.secrets import register_secret
 from fleet.settings import RetrySettings
 
 
@@ -82,6 +84,11 @@ TRANSLATIONS = [
     ("read timeout", urllib3.exceptions.ReadTimeoutError(None, "/x", "timed out"), ConnectFailed, True),
     ("protocol", urllib3.exceptions.ProtocolError("Connection broken"), ConnectFailed, True),
     ("unexpected", ValueError("odd"), ClusterError, False),
+    ("exec handshake 503", websocket.WebSocketBadStatusException("Handshake status %d", 503), ApiError, True),
+    ("exec handshake 403", websocket.WebSocketBadStatusException("Handshake status %d", 403), ApiError, False),
+    ("exec dropped", websocket.WebSocketConnectionClosedException("Connection to remote host was lost."),
+     ConnectFailed, True),
+    ("exec timeout", websocket.WebSocketTimeoutException("timed out"), ConnectFailed, True),
 ]
 
 
@@ -93,6 +100,47 @@ def test_translation_and_classification(error, kind, transient):
     assert type(translated) is kind
     assert is_transient(translated) is transient
     assert "c1" in str(translated)
+
+
+def test_exec_handshake_errors_carry_the_api_status_cut_and_redacted():
+    """WebSocket errors go through the same translation as every client error: the Status the API sent
+    on the handshake, its message cut, registered secrets redacted."""
+    register_secret("exec-s3cret-token")
+    body = json.dumps({
+        "kind": "Status", "code": 403, "reason": "Forbidden",
+        "message": "pods \"web\" is forbidden for exec-s3cret-token " + "x" * 5000,
+    }).encode()
+    error = websocket.WebSocketBadStatusException("Handshake status %d", 403, resp_body=body)
+    translated = translate(error, cluster="c1", operation="exec in pod ns/web")
+    assert isinstance(translated, ApiError)
+    assert (translated.code, translated.reason) == (403, "Forbidden")
+    assert "exec-s3cret-token" not in str(translated)
+    assert len(str(translated)) < 2200
+
+
+def _raised(error, cause):
+    try:
+        raise error from cause
+    except Exception as e:
+        return e
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (_raised(urllib3.exceptions.NewConnectionError(None, "HTTPSConnection(host='10.0.0.1', port=443): Failed"),
+                 ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+        (urllib3.exceptions.ProtocolError("Connection aborted.", OSError("reset")), "connection dropped"),
+        (urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out."), "timed out waiting for an answer"),
+        (urllib3.exceptions.ConnectTimeoutError(None, "timed out"), "connect timed out"),
+        (websocket.WebSocketConnectionClosedException("Connection to remote host was lost."), "connection dropped"),
+    ],
+)
+def test_connect_failures_say_why_in_a_few_words(error, reason):
+    translated = translate(error, cluster="sim-2", operation="GET /version")
+    assert isinstance(translated, ConnectFailed)
+    assert translated.reason == reason
+    assert str(translated) == f"cluster sim-2: GET /version: {reason}"
 
 
 def _state(error, attempt=1):
