@@ -214,7 +214,7 @@ async def test_apply_makes_no_redundant_requests(cluster, namespace):
     discovery = [p for m, p in first if p in ("/api/v1", "/apis/apps/v1")]
     assert sorted(discovery) == ["/api/v1", "/apis/apps/v1"]  # one per group-version, nothing else
     assert ("GET", "/version") in first  # the schema version to validate the manifest against
-    assert len(first) == 1 + 2 + 3 * 2  # /version + discovery + (GET, PATCH) per object
+    assert len(first) == 1 + 2 + 3 * 2, first  # /version + discovery + (GET, PATCH) per object
     await trio.to_thread.run_sync(cluster.sim.clear_requests)
     await apply(kube, three, namespace=namespace)
     second = [(r.method, r.path) for r in await _requests(cluster.sim)]
