@@ -20,20 +20,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from fleet.errors import ClusterError, FleetError, InputError, Location
-from fleet.inventory import Cluster, load_clusters, resolve_connection
-from fleet.kube import KubeClient
-from fleet.secrets import SecretResolver
-from fleet.settings import FleetSettings
+
+if TYPE_CHECKING:  # imported where used, so that ``fleet --help`` needs none of them
+    from fleet.inventory import Cluster
+    from fleet.kube import KubeClient
+    from fleet.secrets import SecretResolver
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -54,6 +53,9 @@ class Target:
 
 def _opener(cluster: Cluster, resolver: SecretResolver) -> Callable[[], Awaitable[KubeClient]]:
     async def open_client() -> KubeClient:
+        from fleet.inventory import resolve_connection
+        from fleet.kube import KubeClient
+
         conn = await resolve_connection(cluster, resolver)
         return KubeClient.from_kubeconfig(
             conn.kubeconfig, context=conn.cluster, name=conn.cluster, token_provider=conn.token_provider
@@ -72,6 +74,8 @@ async def inventory_targets(
 ) -> list[Target]:
     """The selected clusters of the inventory, discovery sources included (one secret resolver for the
     run: it is the secret cache). An empty selection is an input error."""
+    from fleet.inventory import load_clusters
+
     fleet = await load_clusters(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
     if not fleet.clusters:
         raise InputError("no cluster of the inventory matches the selection", location=Location(field="--select"))
@@ -83,6 +87,8 @@ def kubeconfig_targets(kubeconfig: Path, contexts: Sequence[str]) -> list[Target
 
     def from_file(context: str | None) -> Callable[[], Awaitable[KubeClient]]:
         async def open_client() -> KubeClient:
+            from fleet.kube import KubeClient
+
             return KubeClient.from_kubeconfig(kubeconfig, context=context)
 
         return open_client
@@ -105,6 +111,8 @@ async def fan_out(
     targets: Sequence[Target], operation: Callable[[KubeClient], Awaitable[Any]], *, concurrency: int
 ) -> list[ClusterResult]:
     """Run ``operation`` on every target, at most ``concurrency`` at once; errors stay per cluster."""
+    import trio
+
     limiter = trio.CapacityLimiter(concurrency)
     results = [ClusterResult(t.name) for t in targets]
 
@@ -171,6 +179,10 @@ class Clusters:
 
     def run(self, operation: Callable[[KubeClient], Awaitable[Any]]) -> list[ClusterResult]:
         """``operation`` on every selected cluster (bad input fails before any cluster is contacted)."""
+        import trio
+
+        from fleet.settings import FleetSettings
+
         limit = self.concurrency or FleetSettings().concurrency
 
         async def main() -> list[ClusterResult]:
@@ -269,6 +281,8 @@ def report(
         if output is Output.JSON:
             typer.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
         else:
+            import yaml
+
             typer.echo(yaml.safe_dump(doc, sort_keys=True))
     # JSON/YAML on stdout stay parseable: the summary goes to stderr then.
     finish(results, to=console if output is Output.TABLE else err_console)
