@@ -44,6 +44,14 @@ def _log_handler(log_format: str) -> logging.Handler:
     return handler
 
 
+def _log_level(configured: str | None, verbose: int) -> int:
+    """``FLEET_LOG_LEVEL`` when set; else WARNING, INFO with ``-v``, DEBUG with ``-vv``: a table of 200
+    clusters is not interleaved with a line per object per cluster unless someone asks for them."""
+    if configured:
+        return logging.getLevelNamesMapping()[configured.upper()]
+    return (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+
+
 def _version_callback(value: bool) -> None:
     if value:
         from fleet._version import __version__
@@ -57,14 +65,15 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Show the version and exit.", callback=_version_callback, is_eager=True
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="Log more: -v INFO, -vv DEBUG (default WARNING; FLEET_LOG_LEVEL wins)."
+    ),
 ) -> None:
     from fleet.secrets.redaction import install_log_redaction
     from fleet.settings import FleetSettings
 
     settings = FleetSettings()
-    level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, handlers=[_log_handler(settings.log_format)])
+    logging.basicConfig(level=_log_level(settings.log_level, verbose), handlers=[_log_handler(settings.log_format)])
     install_log_redaction()  # every log line passes the secret redaction registry
 
 
