@@ -1,6 +1,5 @@
-from importlib.metadata import PackageNotFoundError, version
+"""The package version: the one place it is written (``pyproject.toml`` reads it from here), so that
+``fleet --version`` needs no package-metadata lookup (``importlib.metadata`` costs more than the rest
+of ``--version``)."""
 
-try:
-    __version__ = version("fleet")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+__version__ = "0.1.0"

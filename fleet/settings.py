@@ -32,5 +32,7 @@ class FleetSettings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0, description="seconds for one API request")
     vault_addr: str | None = Field(default=None, description="default Vault/OpenBao address")
     log_format: Literal["text", "json"] = Field(default="text", description="log output format")
-    log_level: str = Field(default="INFO", description="logging level")
+    log_level: str | None = Field(
+        default=None, description="logging level; unset: WARNING, INFO with -v, DEBUG with -vv"
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)

@@ -12,9 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import trio
-from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet.artifacts.local import sha256_of
 from fleet.artifacts.store import CHUNK, ArtifactRef, check_key
@@ -39,13 +37,19 @@ class S3ArtifactStore:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix
-        self.client = client or boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        if client is None:
+            import boto3  # here, not at start-up: most runs never touch S3
+
+            client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+        self.client = client
         self.limiter = limiter or trio.CapacityLimiter(8)
 
     def object_key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
     async def _call(self, fn: Callable[[], T], key: str) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         def guarded() -> T:
             try:
                 return fn()

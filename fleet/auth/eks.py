@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from fleet.auth.errors import AuthError
 from fleet.auth.provider import RefreshingTokenProvider, Token
+
+if TYPE_CHECKING:  # boto3 is imported when a provider first signs, not at start-up
+    import boto3
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -53,6 +53,12 @@ def presign_token(sts_client: Any, cluster_name: str, expires_in: int = int(SERV
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
+def _session(profile: str | None, region: str) -> boto3.Session:
+    import boto3
+
+    return boto3.Session(profile_name=profile, region_name=region)
+
+
 class EksTokenProvider(RefreshingTokenProvider):
     """Tokens for one EKS cluster, optionally after assuming a role."""
 
@@ -80,7 +86,7 @@ class EksTokenProvider(RefreshingTokenProvider):
         self.session_name = session_name
         self.endpoint_url = sts_endpoint_url or sts_endpoint(region)
         self.lifetime = lifetime
-        self._session_factory = session_factory or (lambda: boto3.Session(profile_name=profile, region_name=region))
+        self._session_factory = session_factory or (lambda: _session(profile, region))
         self._base_sts: Any = None
         self._role_sts: Any = None
         self._role_expires_at = 0.0
@@ -106,6 +112,8 @@ class EksTokenProvider(RefreshingTokenProvider):
         return self._role_sts
 
     def _mint(self) -> Token:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         started = self._clock()
         try:
             value = presign_token(self._signing_client(), self.cluster_name)

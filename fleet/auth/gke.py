@@ -8,12 +8,6 @@ import calendar
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import google.auth
-import google.auth.exceptions
-from google.auth import impersonated_credentials
-from google.auth.transport.requests import Request
-from google.oauth2 import service_account
-
 from fleet.auth.errors import AuthError
 from fleet.auth.provider import RefreshingTokenProvider, Token
 
@@ -35,6 +29,10 @@ def google_credentials(
 ) -> Any:
     """google-auth credentials: a key file if given, else application default credentials; then,
     if ``impersonate`` names a service account, credentials that act as it."""
+    import google.auth
+    from google.auth import impersonated_credentials
+    from google.oauth2 import service_account
+
     source: Any
     if service_account_file:
         source = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
@@ -73,6 +71,9 @@ class GkeTokenProvider(RefreshingTokenProvider):
         self._credentials: Any = None
 
     def _mint(self) -> Token:
+        import google.auth.exceptions
+        from google.auth.transport.requests import Request
+
         try:
             if self._credentials is None:
                 self._credentials = self._factory()

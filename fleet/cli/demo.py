@@ -21,20 +21,19 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fleet.artifacts import LocalArtifactStore
 from fleet.cli.fanout import finish
-from fleet.engine.fanout import ClusterResult, fan_out, inventory_targets
-from fleet.kube import KubeClient, apply, get, patch, restart
-from fleet.pods import PodRunContext, run_pod_task
-from fleet.pods.render import pod_task
+
+if TYPE_CHECKING:  # imported by the command when it runs, not at start-up
+    from fleet.artifacts import LocalArtifactStore
+    from fleet.engine.fanout import ClusterResult
+    from fleet.kube import KubeClient
 
 console = Console()
 
@@ -92,6 +91,12 @@ class ReleaseReport:
 
 
 async def release(client: KubeClient, cluster: str, artifacts: LocalArtifactStore, run_id: str) -> ReleaseReport:
+    import trio
+
+    from fleet.kube import apply, get, patch, restart
+    from fleet.pods import PodRunContext, run_pod_task
+    from fleet.pods.render import pod_task
+
     started = trio.current_time()
     report = ReleaseReport()
     applied = await apply(client, RELEASE, wait_until_ready=READY)
@@ -142,6 +147,10 @@ def demo(
     """Run a release (apply, wait ready, smoke-test pod, patch, rolling restart) across a simulated fleet."""
     if down > clusters:
         raise typer.BadParameter(f"--down {down} is more than --clusters {clusters}", param_hint="--down")
+    import trio
+
+    from fleet.artifacts import LocalArtifactStore
+    from fleet.engine.fanout import fan_out, inventory_targets
     from fleet.sim import Faults, SimFleet  # here, not at start-up: other commands would pay for it
 
     with tempfile.TemporaryDirectory(prefix="fleet-demo-") as tmp, SimFleet(clusters, out_dir=Path(tmp) / "sim") as sim:

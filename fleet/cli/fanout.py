@@ -20,19 +20,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fleet.engine.fanout import ClusterResult, Target, fan_out, inventory_targets, kubeconfig_targets
 from fleet.errors import InputError, Location
-from fleet.kube import KubeClient
-from fleet.settings import FleetSettings
+
+if TYPE_CHECKING:  # imported where used, so that ``fleet --help`` needs none of them
+    from fleet.engine.fanout import ClusterResult, Target
+    from fleet.kube import KubeClient
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -71,6 +70,8 @@ class Clusters:
             )
 
     async def targets(self) -> list[Target]:
+        from fleet.engine.fanout import inventory_targets, kubeconfig_targets
+
         self.check()
         if self.inventory:
             return await inventory_targets(
@@ -81,6 +82,11 @@ class Clusters:
 
     def run(self, operation: Callable[[KubeClient], Awaitable[Any]]) -> list[ClusterResult]:
         """``operation`` on every selected cluster (bad input fails before any cluster is contacted)."""
+        import trio
+
+        from fleet.engine.fanout import fan_out
+        from fleet.settings import FleetSettings
+
         limit = self.concurrency or FleetSettings().concurrency
 
         async def main() -> list[ClusterResult]:
@@ -179,6 +185,8 @@ def report(
         if output is Output.JSON:
             typer.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
         else:
+            import yaml
+
             typer.echo(yaml.safe_dump(doc, sort_keys=True))
     # JSON/YAML on stdout stay parseable: the summary goes to stderr then.
     finish(results, to=console if output is Output.TABLE else err_console)

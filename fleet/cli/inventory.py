@@ -6,14 +6,16 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trio
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from fleet.errors import InputError, Location
-from fleet.inventory import Cluster, InventoryFile, load_clusters
+
+if TYPE_CHECKING:  # fleet.inventory is imported by the commands, not at start-up
+    from fleet.inventory import Cluster
 
 DEFAULT_INVENTORY = Path("inventories")
 
@@ -61,6 +63,10 @@ def ls(
     output: Format = OutputOpt,
 ) -> None:
     """List the selected clusters: name, tenant, region, labels, where the credentials come from."""
+    import trio
+
+    from fleet.inventory import load_clusters
+
     paths = inventory or [DEFAULT_INVENTORY]
     if not inventory and not DEFAULT_INVENTORY.exists():
         raise InputError("no inventory: pass --inventory FILE or create ./inventories", location=Location(
@@ -85,6 +91,8 @@ def ls(
 @inventory_app.command("schema")
 def schema() -> None:
     """Print the JSON schema of inventory files (for editors: yaml-language-server's $schema)."""
+    from fleet.inventory import InventoryFile
+
     document = InventoryFile.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "fleet inventory"

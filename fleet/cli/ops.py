@@ -12,31 +12,28 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pydantic
 import typer
 from rich.text import Text
 
 from fleet.cli.fanout import Clusters, Output, View, console, fan_out_command, report
 from fleet.errors import InputError, Location
-from fleet.kube import KubeClient, validate_manifests
-from fleet.kube.apply import AppliedObject, apply
-from fleet.kube.delete import Deleted, Propagation, delete
-from fleet.kube.get import GetResult, get
-from fleet.kube.jsonpath import compile_jsonpath
-from fleet.kube.manifests import load_manifest_file
-from fleet.kube.objects import JsonObject
-from fleet.kube.patch import parse_patch, parse_patch_type, patch
-from fleet.kube.readiness import compute
-from fleet.kube.restart import restart
-from fleet.kube.selection import check_field_selector, check_selector, parse_choice
+
+if TYPE_CHECKING:  # fleet.kube (and the kubernetes client) is imported by the command that runs
+    from fleet.kube import KubeClient
+    from fleet.kube.apply import AppliedObject
+    from fleet.kube.delete import Deleted
+    from fleet.kube.get import GetResult
+    from fleet.kube.objects import JsonObject
 
 
 def parse_duration(text: str | None, flag: str) -> timedelta | None:
     """``PT5M`` (ISO 8601), ``90`` (seconds) or empty (no wait)."""
     if not text:
         return None
+    import pydantic
+
     try:
         return pydantic.TypeAdapter(timedelta).validate_python(
             float(text) if text.replace(".", "", 1).isdigit() else text
@@ -98,6 +95,11 @@ def register(app: typer.Typer) -> None:
         output: Output = OutputOpt,
     ) -> None:
         """Read objects on every selected cluster."""
+        from fleet.kube.get import get
+        from fleet.kube.jsonpath import compile_jsonpath
+        from fleet.kube.readiness import compute
+        from fleet.kube.selection import check_field_selector, check_selector
+
         check_selector(label_selector, "--label-selector")
         check_field_selector(field_selector)
         if jsonpath:
@@ -149,6 +151,10 @@ def register(app: typer.Typer) -> None:
         output: Output = OutputOpt,
     ) -> None:
         """Server-side apply a manifest on every selected cluster."""
+        from fleet.kube import validate_manifests
+        from fleet.kube.apply import apply
+        from fleet.kube.manifests import load_manifest_file
+
         manifests = load_manifest_file(file)  # bad input fails here, before any cluster is contacted
         validate_manifests(manifests)  # the newest schemas; each cluster checks again for its own version
         timeout = parse_duration(wait, "--wait")
@@ -197,6 +203,8 @@ def register(app: typer.Typer) -> None:
         output: Output = OutputOpt,
     ) -> None:
         """Patch one object on every selected cluster."""
+        from fleet.kube.patch import parse_patch, parse_patch_type, patch
+
         parsed_type = parse_patch_type(patch_type)
         body = parse_patch(_read_patch(patch_text), parsed_type)
         timeout = parse_duration(wait, "--wait")
@@ -227,6 +235,9 @@ def register(app: typer.Typer) -> None:
         output: Output = OutputOpt,
     ) -> None:
         """Rolling restart (as kubectl rollout restart) on every selected cluster; waits for the rollout."""
+        from fleet.kube.readiness import compute
+        from fleet.kube.restart import restart
+
         duration = parse_duration(timeout, "--timeout")
 
         async def op(client: KubeClient) -> JsonObject:
@@ -255,6 +266,9 @@ def register(app: typer.Typer) -> None:
         output: Output = OutputOpt,
     ) -> None:
         """Delete objects on every selected cluster and wait until they are gone."""
+        from fleet.kube.delete import Propagation, delete
+        from fleet.kube.selection import check_field_selector, check_selector, parse_choice
+
         policy = parse_choice(Propagation, cascade, "--cascade")
         check_selector(label_selector, "--label-selector")
         check_field_selector(field_selector)

@@ -10,20 +10,16 @@ import json
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import trio
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from fleet.errors import ApiError, ClusterError, InputError, Location
-from fleet.kube import KubeClient
 
 if TYPE_CHECKING:
     from fleet.sim import SimFleet
@@ -114,6 +110,9 @@ def _control(directory: Path) -> tuple[str, str]:
 def _call(directory: Path, method: str, path: str, body: Any = None) -> Any:
     url, token = _control(directory)
     data = None if body is None else json.dumps(body).encode()
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(
         url + path,
         data=data,
@@ -211,6 +210,10 @@ class ClusterFacts:
 
 
 async def _facts(kubeconfig: Path, name: str) -> ClusterFacts:
+    import trio
+
+    from fleet.kube import KubeClient
+
     facts = ClusterFacts(name)
     started = trio.current_time()
     try:
@@ -235,6 +238,8 @@ async def _facts(kubeconfig: Path, name: str) -> ClusterFacts:
 
 
 async def _all_facts(sim: SimFleet) -> list[ClusterFacts]:
+    import trio
+
     results: list[ClusterFacts] = []
     limiter = trio.CapacityLimiter(20)
 
@@ -252,6 +257,8 @@ async def _all_facts(sim: SimFleet) -> list[ClusterFacts]:
 def demo(clusters: int = ClustersOpt, tls: bool = TlsOpt) -> None:
     """Start a simulated fleet, show what each cluster serves (through the official client), and stop."""
     started = time.perf_counter()
+    import trio
+
     from fleet.sim import SimFleet
 
     with SimFleet(clusters, tls=tls) as sim:

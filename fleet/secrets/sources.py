@@ -8,18 +8,15 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import boto3
-import hvac
-import hvac.exceptions
-import requests
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from fleet.secrets.config import AppRoleAuth, AwsSecretsConfig, KubernetesAuth, TokenAuth, VaultConfig
 from fleet.secrets.errors import SecretError
 from fleet.secrets.redaction import register_secret
 from fleet.secrets.reference import SecretRef, is_reference, parse_reference
+
+if TYPE_CHECKING:  # the SDKs are imported by the source that uses them, not at start-up
+    import hvac
 
 REQUEST_TIMEOUT = 10.0
 
@@ -93,6 +90,8 @@ class VaultSource:
     def _login(self) -> hvac.Client:
         if not self.address:
             raise SecretError("vault:", "no Vault address: set secrets.vault.address, FLEET_VAULT_ADDR or VAULT_ADDR")
+        import hvac
+
         client = hvac.Client(
             url=self.address, namespace=self.namespace, verify=self.config.verify, timeout=REQUEST_TIMEOUT
         )
@@ -134,6 +133,9 @@ class VaultSource:
         return version
 
     def fetch(self, ref: SecretRef) -> Fetched:
+        import hvac.exceptions
+        import requests
+
         for attempt in (1, 2):
             try:
                 client = self._client_for(fresh=attempt == 2)
@@ -180,6 +182,8 @@ class AwsSecretsSource:
     def _client(self, region: str | None) -> Any:
         with self._lock:
             if region not in self._clients:
+                import boto3
+
                 session = boto3.Session(profile_name=self.config.profile)
                 self._clients[region] = session.client(
                     "secretsmanager", region_name=region, endpoint_url=self.config.endpoint_url
@@ -193,6 +197,8 @@ class AwsSecretsSource:
         kwargs: dict[str, str] = {"SecretId": ref.path}
         if ref.version:
             kwargs["VersionId"] = ref.version
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             response = self._client(region).get_secret_value(**kwargs)
         except ClientError as e:

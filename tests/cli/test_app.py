@@ -56,3 +56,46 @@ def test_json_log_format_writes_one_json_object_per_record(tmp_path):
     assert {"time", "level", "logger", "message"} <= retries[0].keys()
     assert retries[0]["level"] == "INFO"  # a retry is not a warning; the cluster's error is the one line
     assert "attempt 2/2" in retries[0]["message"]
+
+
+def _apply_namespace(sim, tmp_path, *flags, env_extra=None):
+    import os
+    import uuid
+
+    manifest = tmp_path / "ns.yaml"
+    manifest.write_text(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: quiet-{uuid.uuid4().hex[:6]}}}\n")
+    env = {k: v for k, v in os.environ.items() if k != "FLEET_LOG_LEVEL"} | (env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "fleet", *flags, "apply", "-f", str(manifest), "-i", str(sim.inventory_path)],
+        capture_output=True, text=True, env=env, timeout=120, check=False, cwd=tmp_path,
+    )
+
+
+def _info_lines(stderr):
+    return [line for line in stderr.splitlines() if " INFO " in line]
+
+
+def test_apply_logs_nothing_below_warning_by_default(sim, tmp_path):
+    out = _apply_namespace(sim, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "created" in out.stdout  # the table says what happened
+    assert out.stderr == ""
+
+
+def test_v_shows_info_lines_and_vv_debug_lines(sim, tmp_path):
+    info = _apply_namespace(sim, tmp_path, "-v")
+    assert info.returncode == 0, info.stderr
+    applied = [line for line in _info_lines(info.stderr) if "fleet.kube.apply: applied Namespace/" in line]
+    assert len(applied) == 3, info.stderr  # one per cluster
+    assert " DEBUG " not in info.stderr
+    debug = _apply_namespace(sim, tmp_path, "-vv")
+    assert debug.returncode == 0, debug.stderr
+    assert " DEBUG " in debug.stderr
+
+
+def test_fleet_log_level_wins_over_the_flag(sim, tmp_path):
+    quiet = _apply_namespace(sim, tmp_path, "-v", env_extra={"FLEET_LOG_LEVEL": "warning"})
+    assert quiet.returncode == 0, quiet.stderr
+    assert _info_lines(quiet.stderr) == []
+    loud = _apply_namespace(sim, tmp_path, env_extra={"FLEET_LOG_LEVEL": "INFO"})
+    assert len(_info_lines(loud.stderr)) >= 3, loud.stderr

@@ -84,7 +84,7 @@ async def test_a_debug_run_prints_and_writes_no_secret(sim_fleet, openbao, moto,
         "FLEET_ARTIFACTS": str(run_dir / "artifacts"),
     }
     run = await trio.to_thread.run_sync(lambda: subprocess.run(
-        [sys.executable, "-m", "fleet", "-v", "get", "namespaces", "-i", str(inventory), "-o", "json"],
+        [sys.executable, "-m", "fleet", "-vv", "get", "namespaces", "-i", str(inventory), "-o", "json"],
         capture_output=True, text=True, env=env, cwd=run_dir, timeout=120, check=False,
     ))
     everything = run.stdout + run.stderr
