@@ -10,27 +10,22 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trio
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleet.artifacts import LocalArtifactStore
 from fleet.cli.fanout import Clusters, fan_out_command
-from fleet.engine.fanout import Target, inventory_selection, kubeconfig_targets
-from fleet.engine.journal import JournalReader
-from fleet.engine.run import RunOptions, RunReport, new_run_id, run_playbook
-from fleet.engine.waves import assign_waves
 from fleet.errors import InputError, Location
-from fleet.playbook.loader import LoadedPlaybook, load_playbook
-from fleet.playbook.model import Playbook
-from fleet.playbook.validate import check_renders
-from fleet.playbook.variables import check_inputs, load_inputs_file, parse_set
-from fleet.report.runs import RunView, junit, print_end
-from fleet.secrets import SecretResolver
-from fleet.settings import FleetSettings
+
+if TYPE_CHECKING:  # the engine is imported by the commands that run, not at start-up
+    from fleet.engine.fanout import Target
+    from fleet.engine.run import RunReport
+    from fleet.playbook.loader import LoadedPlaybook
+    from fleet.playbook.model import Playbook
+    from fleet.secrets import SecretResolver
+    from fleet.settings import FleetSettings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,6 +38,8 @@ OUTPUT = typer.Option("table", "--output", "-o", metavar="FORMAT", help="table o
 
 
 def _inputs(loaded: LoadedPlaybook, sets: list[str], inputs_file: Path | None) -> dict[str, Any]:
+    from fleet.playbook.variables import check_inputs, load_inputs_file, parse_set
+
     given: dict[str, Any] = load_inputs_file(inputs_file) if inputs_file is not None else {}
     given.update(parse_set(sets))
     return check_inputs(loaded.playbook, given, file=str(loaded.file))
@@ -57,6 +54,9 @@ def _selection(clusters: Clusters, playbook: Playbook) -> Clusters:
 
 
 async def _targets(clusters: Clusters) -> tuple[list[Target], SecretResolver]:
+    from fleet.engine.fanout import inventory_selection, kubeconfig_targets
+    from fleet.secrets import SecretResolver
+
     clusters.check()
     if clusters.inventory:
         return await inventory_selection(
@@ -74,6 +74,12 @@ def _prepare(
     playbook: Path, sets: list[str], inputs_file: Path | None, clusters: Clusters
 ) -> tuple[LoadedPlaybook, dict[str, Any], Clusters, list[Target], SecretResolver]:
     """Everything a run needs, checked without contacting a cluster (bad input: exit 2 here)."""
+    import trio
+
+    from fleet.engine.waves import assign_waves
+    from fleet.playbook.loader import load_playbook
+    from fleet.playbook.validate import check_renders
+
     loaded = load_playbook(playbook)
     inputs = _inputs(loaded, sets, inputs_file)
     selection = _selection(clusters, loaded.playbook)
@@ -109,6 +115,13 @@ def _execute(
     quiet: bool,
     logs: bool,
 ) -> None:
+    import trio
+
+    from fleet.artifacts import LocalArtifactStore
+    from fleet.engine.run import RunOptions, run_playbook
+    from fleet.report.runs import RunView, junit, print_end
+    from fleet.settings import FleetSettings
+
     settings = FleetSettings()
     options = RunOptions(
         run_id=run_id,
@@ -148,6 +161,8 @@ def run(
     clusters: Clusters,
 ) -> None:
     """Run a playbook across the selected clusters (waves, failure budget, per-tenant rollback)."""
+    from fleet.engine.run import new_run_id
+
     loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters)
     _execute(
         loaded,
@@ -175,6 +190,8 @@ def plan(
     clusters: Clusters,
 ) -> None:
     """Render every step for every selected cluster and dry-run applies on the servers; changes nothing."""
+    from fleet.engine.run import new_run_id
+
     loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters)
     _execute(
         loaded,
@@ -201,6 +218,8 @@ def validate(
     clusters: Clusters,
 ) -> None:
     """Check a playbook, its inputs, templates, files, selection and waves, without contacting a cluster."""
+    from fleet.engine.waves import assign_waves
+
     loaded, _, _, targets, _ = _prepare(playbook, sets, inputs_file, clusters)
     waves = assign_waves(loaded, [t.cluster for t in targets if t.cluster is not None])
     sizes = ", ".join(str(len(w)) for w in waves)
@@ -209,6 +228,12 @@ def validate(
 
 def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to continue.")) -> None:
     """Continue a run that was interrupted or killed: finished steps are not run again."""
+    import trio
+
+    from fleet.playbook.loader import load_playbook
+    from fleet.playbook.variables import check_inputs
+    from fleet.settings import FleetSettings
+
     settings = FleetSettings()
     row = _run_row(settings, run_id)
     if row["status"] in ("succeeded", "failed", "stopped"):
@@ -249,6 +274,10 @@ def approve(
     wave: int | None = typer.Option(None, "--wave", metavar="N", help="The wave to open (default: every gate)."),
 ) -> None:
     """Open a run's gate: the waiting wave starts."""
+    from fleet.engine.journal import JournalReader
+    from fleet.playbook.loader import load_playbook
+    from fleet.settings import FleetSettings
+
     settings = FleetSettings()
     row = _run_row(settings, run_id)
     reader = JournalReader(settings.journal)
@@ -263,6 +292,8 @@ def approve(
 
 
 def _run_row(settings: FleetSettings, run_id: str) -> dict[str, Any]:
+    from fleet.engine.journal import JournalReader
+
     if not settings.journal.expanduser().exists():
         raise InputError(f"no journal at {settings.journal} (FLEET_JOURNAL): no run to look at")
     reader = JournalReader(settings.journal)
@@ -281,6 +312,9 @@ runs_app = typer.Typer(help="The runs in the journal.", no_args_is_help=True)
 @runs_app.command("ls")
 def runs_ls(output: str = OUTPUT) -> None:
     """The runs, newest first."""
+    from fleet.engine.journal import JournalReader
+    from fleet.settings import FleetSettings
+
     settings = FleetSettings()
     if not settings.journal.expanduser().exists():
         rows: list[dict[str, Any]] = []
@@ -307,6 +341,9 @@ def runs_show(
     output: str = OUTPUT,
 ) -> None:
     """One run: its clusters' outcomes and their steps."""
+    from fleet.engine.journal import JournalReader
+    from fleet.settings import FleetSettings
+
     settings = FleetSettings()
     row = _run_row(settings, run_id)
     reader = JournalReader(settings.journal)

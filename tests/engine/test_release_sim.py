@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from fleet.sim import SimFleet
 from tests.engine.conftest import PLAYBOOKS, apps, core, inventory, report
 
 pytestmark = pytest.mark.sim_only
@@ -160,7 +161,12 @@ def test_the_budget_stops_the_rollout_after_the_third_failure(fleet8, fleet, tmp
     assert "budget" in doc["message"]
 
 
-def test_fail_fast_cancels_the_clusters_in_flight_and_deletes_their_pods(fleet8, fleet, tmp_path):
+def test_fail_fast_cancels_the_clusters_in_flight_and_deletes_their_pods(fleet, tmp_path):
+    with SimFleet(clusters=8, tls=True, out_dir=tmp_path / "sim") as fleet8:
+        _fail_fast(fleet8, fleet, tmp_path)
+
+
+def _fail_fast(fleet8, fleet, tmp_path):
     inv = inventory(fleet8, tmp_path / "inv.yaml", labels={n: {"bad": "yes"} for n in ("sim-0", "sim-1", "sim-2")})
     playbook = _budget_playbook(tmp_path, fail_fast=True, concurrency=5, sleep=0)
     # The bad clusters fail at once; the good ones would take 30 s: they are in flight when the budget hits.
@@ -211,6 +217,7 @@ rollback: auto
     inv = inventory(fleet8, tmp_path / "inv.yaml", names=["sim-2"])
     junit = tmp_path / "junit.xml"
     result = fleet(
+        "-v",
         "run",
         str(playbook),
         "-i",
@@ -222,7 +229,6 @@ rollback: auto
         "--junit",
         str(junit),
         "--logs",
-        "-v",
     )
     assert result.returncode == 1, result.stderr
     assert report(result)["clusters"][0]["outcome"] == "rolled_back"
