@@ -110,24 +110,28 @@ async def fan_out(
     results = [ClusterResult(t.name) for t in targets]
 
     async def run(target: Target, result: ClusterResult) -> None:
-        async with limiter:
-            if admit is not None and not admit(target):
-                return
-            result.started = True
-            client: KubeClient | None = None
-            try:
-                client = await target.open()
-                result.value = await operation(client)
-            except FleetError as e:
-                result.error = e
-            except Exception as e:  # a bug must fail its cluster, not the other clusters
-                log.exception("unexpected error on cluster %s", target.name)
-                result.error = ClusterError(f"unexpected {type(e).__name__}: {e}", cluster=target.name)
-            finally:
-                if client is not None:
-                    client.close()
+        client: KubeClient | None = None
+        try:
+            client = await target.open()
+            result.value = await operation(client)
+        except FleetError as e:
+            result.error = e
+        except Exception as e:  # a bug must fail its cluster, not the other clusters
+            log.exception("unexpected error on cluster %s", target.name)
+            result.error = ClusterError(f"unexpected {type(e).__name__}: {e}", cluster=target.name)
+        finally:
+            if client is not None:
+                client.close()
+            limiter.release_on_behalf_of(result)
 
+    # The slot is taken here, before the task starts, so that clusters start in the targets' order
+    # (trio does not run newly started tasks in a fixed order) and the budget sees them in that order.
     async with trio.open_nursery() as nursery:
         for target, result in zip(targets, results, strict=True):
+            await limiter.acquire_on_behalf_of(result)
+            if admit is not None and not admit(target):
+                limiter.release_on_behalf_of(result)
+                continue
+            result.started = True
             nursery.start_soon(run, target, result)
     return results
