@@ -175,3 +175,13 @@ def test_kubectl_drain_evicts_the_pods_and_cordons_the_node(tmp_path):
 
         kubectl("uncordon", node)
         assert not json.loads(kubectl("get", "node", node, "-o", "json").stdout)["spec"].get("unschedulable")
+
+
+def test_kubectl_create_token_honours_the_duration(kubectl: Kubectl, cluster, namespace):
+    kubectl("create", "--namespace", namespace, "serviceaccount", "robot")
+    request = json.loads(
+        kubectl("create", "--namespace", namespace, "token", "robot", "--duration=20m", "-o", "json").stdout
+    )
+    assert request["spec"]["expirationSeconds"] == 1200
+    assert request["status"]["token"]
+    _sent_protobuf(cluster, "/serviceaccounts/robot/token")
