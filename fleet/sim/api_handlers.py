@@ -16,6 +16,7 @@ import trio
 from fleet.labels import SelectorError, parse_selector
 from fleet.sim import api_objects as objects
 from fleet.sim import api_reviews, openapi
+from fleet.sim.api_body import object_body
 from fleet.sim.api_http import (
     Receive,
     Request,
@@ -33,7 +34,6 @@ from fleet.sim.api_watch import DEFAULT_TIMEOUT, WatchRequest, WatchStream
 from fleet.sim.cluster import ClusterState
 from fleet.sim.fields import parse_field_selector
 from fleet.sim.model import JsonObject, StatusError
-from fleet.sim.patch import parse_apply_body
 
 _TABLE = "as=Table"
 
@@ -149,7 +149,7 @@ def _watch(
 def _create(state: ClusterState, target: Target, req: Request) -> Response:
     if target.subresource is not None:
         raise method_not_allowed(req.method, req.path)
-    obj = objects.prepare_create(state, target, _object_body(req))
+    obj = objects.prepare_create(state, target, object_body(req))
     warnings = validate(state, target, obj, req)
     record_write(state, target, obj, None, req)
     created = objects.store_create(state, target, obj, req.dry_run)
@@ -157,7 +157,7 @@ def _create(state: ClusterState, target: Target, req: Request) -> Response:
 
 
 def _replace(state: ClusterState, target: Target, req: Request) -> Response:
-    body = _object_body(req)
+    body = object_body(req)
     if target.subresource == "scale":
         current = objects.get_object(state, target)
         updated = objects.apply_scale(current, body)
@@ -191,19 +191,6 @@ def _delete_collection(state: ClusterState, target: Target, req: Request) -> Res
             raise
         deleted.append(result)
     return Response(objects.list_document(target.rt, deleted, state.store.resource_version))
-
-
-def _object_body(req: Request) -> JsonObject:
-    if req.content_type not in ("", "application/json", "application/yaml"):
-        raise StatusError(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: "
-            f'application/json, application/yaml (got "{req.content_type}")',
-        )
-    if req.content_type == "application/yaml":
-        return parse_apply_body(req.body)
-    return req.json_body()
 
 
 def _kubelet_log(state: ClusterState, target: Target, req: Request) -> StreamResponse:

@@ -82,6 +82,8 @@ class Request:
             value = json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as e:
             raise bad_request(f"the request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise bad_request("the request body is not valid JSON: nested too deeply") from None
         if not isinstance(value, dict):
             raise bad_request(f"the request body must be a JSON object, got {type(value).__name__}")
         return value

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from fleet.labels import SelectorError, parse_selector
 from fleet.sim import printers
+from fleet.sim.api_body import object_body
 from fleet.sim.api_http import Request, bad_request, success_status
 from fleet.sim.api_options import check_delete_options
 from fleet.sim.api_routes import Target
@@ -385,7 +386,7 @@ def apply_scale(current: JsonObject, scale: JsonObject) -> JsonObject:
 
 def delete_options(req: Request) -> JsonObject:
     """The request's ``DeleteOptions`` (body, else query parameters); ``delete_object`` validates them."""
-    options: JsonObject = req.json_body() if req.body.strip() else {}
+    options: JsonObject = object_body(req) if req.body.strip() else {}
     for key in ("propagationPolicy", "gracePeriodSeconds", "orphanDependents"):
         if key in req.query and key not in options:
             if key == "gracePeriodSeconds":

@@ -18,7 +18,8 @@ import datetime as dt
 from typing import Any
 
 from fleet.sim import api_objects as objects
-from fleet.sim.api_http import JSON, Request, Response, method_not_allowed
+from fleet.sim.api_body import object_body
+from fleet.sim.api_http import Request, Response, method_not_allowed
 from fleet.sim.api_options import check_delete_options, check_write_options
 from fleet.sim.api_routes import Target
 from fleet.sim.cluster import ClusterState
@@ -35,7 +36,6 @@ REVIEWS = frozenset(
         "subjectaccessreviews.authorization.k8s.io",
     }
 )
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 DEFAULT_AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 TOKEN_SECONDS = 3600
 MIN_TOKEN_SECONDS = 600
@@ -61,28 +61,12 @@ def handle(state: ClusterState, target: Target, req: Request) -> Response:
     if req.method != "POST" or (target.rt.key in REVIEWS) == (target.name is not None):
         raise method_not_allowed(req.method, req.path)
     check_write_options(req, "CreateOptions")
-    body = _body(target, req)
+    body = object_body(req) if req.body else {}  # kubectl may send none (``auth whoami``)
     if target.subresource == "token":
         return _token_request(state, target, body, req)
     if target.subresource == "eviction":
         return _evict(state, target, body)
     return Response(_review(state, target, body, req), 201)
-
-
-def _body(target: Target, req: Request) -> JsonObject:
-    """The request body. kubectl's typed clients send protobuf, which the sim does not decode; where the
-    answer does not depend on the body (who am I, may I, a token with the default lifetime) it is read
-    as empty, elsewhere it is 415 UnsupportedMediaType."""
-    if req.content_type == PROTOBUF:
-        if target.rt.kind == "TokenReview" or target.subresource == "eviction":
-            raise StatusError(
-                415,
-                "UnsupportedMediaType",
-                "the body of the request was in an unknown format - accepted media types include: "
-                f'{JSON} (got "{PROTOBUF}")',
-            )
-        return {}
-    return req.json_body()
 
 
 def _review(state: ClusterState, target: Target, body: JsonObject, req: Request) -> JsonObject:

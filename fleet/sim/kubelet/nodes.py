@@ -19,6 +19,7 @@ NODE_CAPACITY: Mapping[str, str] = {
     "ephemeral-storage": "100Gi",
 }
 GPUS_PER_GPU_NODE = "4"
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 
 def node_name(cluster: str, index: int) -> str:
@@ -151,6 +152,15 @@ def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return True
 
 
+def _tolerates_unschedulable(spec: Mapping[str, Any]) -> bool:
+    """Whether the pod tolerates the taint a cordoned node has (DaemonSet pods do)."""
+    for t in spec.get("tolerations") or []:
+        key_ok = t.get("key") == UNSCHEDULABLE_TAINT or (not t.get("key") and t.get("operator") == "Exists")
+        if key_ok and t.get("effect") in (None, "", "NoSchedule"):
+            return True
+    return False
+
+
 def schedule(pod: JsonObject, nodes: Iterable[JsonObject], bound: Iterable[JsonObject]) -> tuple[str | None, str]:
     """Pick a node for ``pod``: (node name, "") or (None, the scheduler's message).
 
@@ -167,6 +177,9 @@ def schedule(pod: JsonObject, nodes: Iterable[JsonObject], bound: Iterable[JsonO
     reasons: Counter[str] = Counter()
     for node in nodes:
         name = node["metadata"]["name"]
+        if (node.get("spec") or {}).get("unschedulable") and not _tolerates_unschedulable(spec):
+            reasons["node(s) were unschedulable"] += 1
+            continue
         if not _selector_matches(spec, node["metadata"].get("labels") or {}):
             reasons["node(s) didn't match Pod's node affinity/selector"] += 1
             continue
