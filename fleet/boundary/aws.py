@@ -1,4 +1,4 @@
-"""botocore's errors (every AWS call fleet makes: STS, Secrets Manager, S3) as ``Problem``s."""
+"""botocore's errors (every AWS call fleet makes: STS, Secrets Manager, S3), and boto3's own, as ``Problem``s."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ DENIED = frozenset(
 def aws_problem(error: BaseException, service: str) -> Problem | None:
     """What went wrong, for an exception botocore raised while calling ``service`` ("S3", "STS" …);
     None for any other exception."""
+    boto3_exceptions: Any = loaded("boto3.exceptions")
+    if boto3_exceptions is not None and isinstance(error, boto3_exceptions.Boto3Error):
+        # boto3's transfers (upload_file) wrap the botocore error they met: that one says what happened.
+        cause = error.__cause__ or error.__context__
+        inner = aws_problem(cause, service) if cause is not None else None
+        return inner or Problem("failed", clean(f"{service}: {error}"))
     exceptions: Any = loaded("botocore.exceptions")
     if exceptions is None:
         return None
