@@ -1,14 +1,39 @@
-"""The exception tree of fleet.
+"""The exception tree of fleet: every exception class fleet defines is in it.
 
     FleetError
-    ├── InputError          bad input from a user's file or flag: exit code 2, nothing applied
-    ├── ClusterError        one cluster could not be reached or answered with an error;
-    │   │                   fatal to that cluster only, never to the run
-    │   └── ApiError        the Kubernetes API answered with a Status (code, reason, message)
-    └── StepFailed          a step ran and failed (non-zero exit, failed readiness, timeout)
+    ├── InputError                bad input from a user's file, flag or setting: exit code 2, nothing applied
+    │   ├── SelectorError         a label selector that does not parse (fleet.labels)
+    │   ├── ReferenceSyntaxError  a secret reference that does not follow the syntax (fleet.secrets.reference)
+    │   ├── MissingConnection     a cluster entry with no connection of its own or from the defaults
+    │   │                         (fleet.inventory.models)
+    │   └── SettingsError         a FLEET_* variable (environment or .env) with a bad value (fleet.settings)
+    ├── ClusterError              one cluster could not be reached or answered with an error;
+    │   │                         fatal to that cluster only, never to the run
+    │   ├── ApiError              the Kubernetes API answered with a Status (code, reason, message)
+    │   ├── ConnectFailed         no answer: refused, reset, timed out, TLS failure (fleet.kube.api_errors)
+    │   ├── Interrupted           a cancelled call's connection was shut (fleet.kube.interruptible)
+    │   ├── AuthError             a token provider could not get a credential (fleet.auth.errors)
+    │   ├── SecretError           a secret reference could not be resolved (fleet.secrets.errors)
+    │   └── DiscoveryError        a discovery source of the inventory failed (fleet.inventory.discovery)
+    ├── ArtifactError             the artifact store could not store or read a file (fleet.artifacts.store)
+    ├── StepFailed                a step ran and failed (non-zero exit, failed readiness, timeout)
+    │   ├── PodStepFailed         a pod step failed; carries what it collected (fleet.pods.runner)
+    │   ├── PodGone               the pod was deleted while the step needed it (fleet.pods.tracker)
+    │   ├── _Timeout              fleet.pods.runner: waitUntilRunning / waitUntilCompletion ran out
+    │   ├── _CreateUnanswered     fleet.pods.runner: the pod's creation was not answered
+    │   └── _StartFailed          fleet.pods.runner: the pod cannot start
+    └── SimError                  inside the simulated fleet, answered as a status (fleet.sim.errors)
+        ├── StatusError           an API error the sim renders as a metav1.Status (fleet.sim.model)
+        ├── EksTokenRejected      why the sim refused an EKS token (fleet.sim.cloud_tokens)
+        ├── EnvError              a pod's environment refers to something missing (fleet.sim.kubelet.env)
+        ├── RuntimeRefused        the OS refused a container's mounts (fleet.sim.kubelet.runtime)
+        ├── VolumeError           a volume cannot be set up (fleet.sim.kubelet.volumes)
+        └── _BadRequest           a request the sim's HTTP/1.1 loop cannot serve (fleet.sim.http1)
 
-Errors from libraries (kubernetes ApiException, hvac, botocore) are translated into this tree at one
-boundary per library, chained with ``from``, with secrets redacted and long payloads cut.
+Errors from libraries become fleet errors at one boundary per library, chained with ``from e``, with
+registered secrets redacted and long payloads cut (``clean``): the kubernetes client, urllib3 and
+websocket-client in ``fleet.kube.api_errors``; botocore, hvac and google-auth in ``fleet.boundary``.
+tests/test_error_tree.py checks that this drawing holds every class and that none is outside it.
 """
 
 from __future__ import annotations

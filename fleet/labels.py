@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from fleet.errors import InputError
+
 Operator = Literal["exists", "!", "=", "!=", "in", "notin", ">", "<"]
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -26,7 +28,7 @@ _VALUE_RE = re.compile(rf"^({_NAME})?$")
 _TOKEN_RE = re.compile(r"\s*(==|!=|=|!|\(|\)|,|<|>|[^\s=!(),<>]+)")
 
 
-class SelectorError(ValueError):
+class SelectorError(InputError):
     """A label selector that does not parse. ``position`` is the 0-based offset in the text."""
 
     def __init__(self, text: str, position: int, expected: str) -> None:

@@ -1,8 +1,8 @@
 """An artifact store in an S3 bucket (boto3), behind the same interface as the local one.
 
-boto3 is synchronous: every call runs in a worker thread under a ``CapacityLimiter``. botocore errors are
-translated here, once: a missing object is an ``InputError``, anything else a ``FleetError`` with the
-service's message.
+boto3 is synchronous: every call runs in a worker thread under a ``CapacityLimiter``. botocore errors
+become fleet errors in ``fleet.boundary.aws``: a missing object is an ``InputError``, anything else an
+``ArtifactError`` with the service's message.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import trio
 
 from fleet.artifacts.local import sha256_of
-from fleet.artifacts.store import CHUNK, ArtifactRef, check_key
-from fleet.errors import FleetError, InputError, truncate
+from fleet.artifacts.store import CHUNK, ArtifactError, ArtifactRef, check_key
+from fleet.boundary.aws import aws_problem
+from fleet.errors import InputError
 
 T = TypeVar("T")
 SHA_METADATA = "sha256"
@@ -48,18 +49,17 @@ class S3ArtifactStore:
         return self.prefix + check_key(key)
 
     async def _call(self, fn: Callable[[], T], key: str) -> T:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         def guarded() -> T:
             try:
                 return fn()
-            except ClientError as e:
-                error = e.response.get("Error", {})
-                if error.get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                    raise InputError(f"artifact {key!r} does not exist in s3://{self.bucket}/{self.prefix}") from e
-                raise FleetError(f"S3 {error.get('Code', '')}: {truncate(str(error.get('Message', e)), 300)}") from e
-            except BotoCoreError as e:
-                raise FleetError(f"S3: {truncate(str(e), 300)}") from e
+            except Exception as e:
+                problem = aws_problem(e, "S3")
+                if problem is None:
+                    raise
+                where = f"s3://{self.bucket}/{self.prefix}"
+                if problem.kind == "not_found":
+                    raise InputError(f"artifact {key!r} does not exist in {where}") from e
+                raise ArtifactError(f"artifact {key!r} in {where}: {problem}") from e
 
         return await trio.to_thread.run_sync(guarded, limiter=self.limiter)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-from fleet.errors import InputError
+from fleet.errors import FleetError, InputError
 
 SCHEME = "artifact://"
 CHUNK = 1024 * 1024
@@ -29,6 +29,10 @@ class ArtifactRef:
 
     def as_output(self) -> dict[str, str | int]:
         return {"uri": self.uri, "size": self.size, "sha256": self.sha256}
+
+
+class ArtifactError(FleetError):
+    """The artifact store could not store or read a file (the message names the store and the cause)."""
 
 
 def key_from_uri(uri: str) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.auth.errors import AuthError
 from fleet.auth.provider import RefreshingTokenProvider, Token
+from fleet.boundary.aws import aws_problem
 
 if TYPE_CHECKING:  # boto3 is imported when a provider first signs, not at start-up
     import boto3
@@ -112,12 +113,13 @@ class EksTokenProvider(RefreshingTokenProvider):
         return self._role_sts
 
     def _mint(self) -> Token:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         started = self._clock()
         try:
             value = presign_token(self._signing_client(), self.cluster_name)
-        except (BotoCoreError, ClientError) as e:
+        except Exception as e:
+            problem = aws_problem(e, "STS")
+            if problem is None:
+                raise
             what = f"assuming {self.role_arn}" if self.role_arn else "signing"
-            raise AuthError(f"eks token for {self.cluster_name}: {what} failed: {e}") from e
+            raise AuthError(f"eks token for {self.cluster_name}: {what} failed: {problem}") from e
         return Token(value, started + self.lifetime)

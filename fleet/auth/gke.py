@@ -10,6 +10,7 @@ from typing import Any
 
 from fleet.auth.errors import AuthError
 from fleet.auth.provider import RefreshingTokenProvider, Token
+from fleet.boundary.google import google_problem
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
@@ -71,17 +72,17 @@ class GkeTokenProvider(RefreshingTokenProvider):
         self._credentials: Any = None
 
     def _mint(self) -> Token:
-        import google.auth.exceptions
         from google.auth.transport.requests import Request
 
         try:
             if self._credentials is None:
                 self._credentials = self._factory()
             self._credentials.refresh(Request())
-        except google.auth.exceptions.GoogleAuthError as e:
-            # google-auth puts the response body in args[1]; only its first argument is a sentence.
-            reason = e.args[0] if e.args else type(e).__name__
-            raise AuthError(f"gke token: google-auth could not refresh credentials: {reason}") from None
+        except Exception as e:
+            problem = google_problem(e)
+            if problem is None:
+                raise
+            raise AuthError(f"gke token: {problem}") from e
         expiry = self._credentials.expiry  # naive UTC datetime
         expires_at = float(calendar.timegm(expiry.timetuple())) if expiry is not None else None
         return Token(str(self._credentials.token), expires_at)

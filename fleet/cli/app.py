@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fleet.errors import FleetError
 
@@ -69,12 +70,14 @@ def _root(
         0, "--verbose", "-v", count=True, help="Log more: -v INFO, -vv DEBUG (default WARNING; FLEET_LOG_LEVEL wins)."
     ),
 ) -> None:
-    from fleet.secrets.redaction import install_log_redaction
-    from fleet.settings import FleetSettings
+    from fleet.redaction import install_log_redaction
+    from fleet.settings import FleetSettings, unknown_settings
 
-    settings = FleetSettings()
+    settings = FleetSettings()  # a bad value is a SettingsError: main() says which, exit code 2
     logging.basicConfig(level=_log_level(settings.log_level, verbose), handlers=[_log_handler(settings.log_format)])
     install_log_redaction()  # every log line passes the secret redaction registry
+    for problem in unknown_settings():
+        logging.getLogger("fleet.settings").warning(problem)
 
 
 # Command groups: one module each, registered here.
@@ -104,5 +107,6 @@ def main() -> None:
     try:
         app()
     except FleetError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, markup=True)
+        # soft_wrap: a message is not broken at 80 columns when stderr is not a terminal.
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(e.exit_code)

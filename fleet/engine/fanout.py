@@ -19,6 +19,7 @@ import trio
 from fleet.errors import ClusterError, FleetError, InputError, Location
 from fleet.inventory import Cluster, load_clusters, resolve_connection
 from fleet.kube import KubeClient
+from fleet.kube.kubeconfig import check_contexts
 from fleet.secrets import SecretResolver
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,9 @@ async def inventory_selection(
 
 
 def kubeconfig_targets(kubeconfig: Path, contexts: Sequence[str]) -> list[Target]:
-    """One target per context of a kubeconfig file (its current context when none is named)."""
+    """One target per context of a kubeconfig file (its current context when none is named); a context
+    the file lacks is an input error here, before any cluster is contacted."""
+    check_contexts(kubeconfig, contexts)
 
     def from_file(context: str | None) -> Callable[[], Awaitable[KubeClient]]:
         async def open_client() -> KubeClient:

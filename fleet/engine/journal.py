@@ -25,7 +25,7 @@ from typing import Any
 import trio
 
 from fleet.playbook.context import Snapshot
-from fleet.secrets.redaction import REGISTRY
+from fleet.redaction import REGISTRY
 
 DEFAULT_PATH = Path("~/.local/state/fleet/journal.db")
 

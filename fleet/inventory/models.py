@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleet.auth import AuthConfig
+from fleet.errors import InputError
 from fleet.secrets import ReferenceSyntaxError, SecretsConfig, is_reference, parse_reference
 
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$"
@@ -141,7 +142,7 @@ class ClusterSpec(_Strict):
         )
 
 
-class MissingConnection(ValueError):
+class MissingConnection(InputError):
     """A cluster entry with no connection of its own and none from the defaults."""
 
 

@@ -1,13 +1,14 @@
 """The one place where the errors of the kubernetes client, urllib3 and websocket-client (exec) become
-fleet errors.
+fleet errors, and where an error Status (of an HTTP answer, a watch event or exec's error channel) does.
 
     ClusterError
     ├── ConnectFailed       no HTTP answer: refused, reset, timed out, TLS failure (transient)
     └── ApiError            an HTTP answer with an error Status (transient when 429, 500, 502, 503, 504)
 
 Each is chained to the library's exception (``raise translate(e, ...) from e``). Payloads are cut to
-``fleet.errors.MAX_PAYLOAD_CHARS`` and registered secrets redacted (``fleet.secrets.redact``) before any
-message or log sees them; request headers (the bearer token) never reach a message.
+``fleet.errors.MAX_PAYLOAD_CHARS`` and registered secrets redacted (``fleet.boundary.clean``) before any
+message or log sees them; request headers (the bearer token) never reach a message. The other libraries'
+boundaries are in ``fleet.boundary``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import urllib3.exceptions
 import websocket
 from kubernetes.client.exceptions import ApiException
 
-from fleet.errors import MAX_PAYLOAD_CHARS, ApiError, ClusterError, StatusDetails, truncate
-from fleet.secrets.redaction import redact
+from fleet.boundary import clean
+from fleet.errors import MAX_PAYLOAD_CHARS, ApiError, ClusterError, StatusDetails
 
 TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
+#: what an open exec stream raises when it breaks (``translate`` makes them ``ConnectFailed``)
+STREAM_ERRORS = (websocket.WebSocketException, OSError)
 
 
 class ConnectFailed(ClusterError):
@@ -97,11 +100,6 @@ def _retry_after(headers: Mapping[str, str] | None) -> int | None:
         return None
 
 
-def clean(text: str, limit: int = MAX_PAYLOAD_CHARS) -> str:
-    """``text`` fit for a message: registered secrets redacted, then cut to ``limit`` characters."""
-    return truncate(redact(text), limit)
-
-
 def status_from_response(code: int, body: bytes | str | None, headers: Mapping[str, str] | None) -> StatusDetails:
     """The ``metav1.Status`` an error response carries, or a synthetic one from its text."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
@@ -112,7 +110,7 @@ def status_from_response(code: int, body: bytes | str | None, headers: Mapping[s
         parsed = None
     if isinstance(parsed, dict) and parsed.get("kind") == "Status":
         details.reason = str(parsed.get("reason") or "")
-        details.message = clean(str(parsed.get("message") or ""))
+        details.message = clean(str(parsed.get("message") or ""), MAX_PAYLOAD_CHARS)
         causes = (parsed.get("details") or {}).get("causes") or []
         details.causes = [
             {k: clean(str(v), 300) for k, v in cause.items()} for cause in causes if isinstance(cause, dict)
@@ -121,7 +119,7 @@ def status_from_response(code: int, body: bytes | str | None, headers: Mapping[s
         if details.retry_after_seconds is None and isinstance(retry, int):
             details.retry_after_seconds = retry
     else:
-        details.message = clean(text.strip()) or f"HTTP {code}"
+        details.message = clean(text.strip(), MAX_PAYLOAD_CHARS) or f"HTTP {code}"
     return details
 
 
@@ -151,3 +149,21 @@ def translate(error: BaseException, *, cluster: str, operation: str) -> ClusterE
         reason = connect_reason(error)
         return ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
     return ClusterError(f"{operation}: {type(error).__name__}: {clean(str(error), 500)}", cluster=cluster)
+
+
+def exec_exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]:
+    """(exit code, message) from the Status on exec's error channel; a failure other than an exit code raises."""
+    try:
+        status = json.loads(text)
+    except ValueError as e:
+        raise ClusterError(f"{operation}: {clean(text.decode('utf-8', 'replace'), 500)}", cluster=cluster) from e
+    if status.get("status") == "Success":
+        return 0, ""
+    message = str(status.get("message") or "")
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message")), message
+            except (TypeError, ValueError):
+                break
+    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {clean(message, 500)}", cluster=cluster)

@@ -7,12 +7,12 @@ stdout to a callback as it arrives (a 100 MB tar never sits in memory: file tran
 Sending stdin needs v5.channel.k8s.io, the only version that can close stdin: without it a command that
 reads to the end of its input (``tar x``, ``cat``) would wait forever, so that is an error, not a hang.
 The exit code comes from the error channel's Status; a stream that ends without one is an error.
-websocket-client's errors become fleet errors in ``api_errors.translate``, as every client error does.
+websocket-client's errors, and the error channel's Status, become fleet errors in ``api_errors``, as every
+client error does.
 """
 
 from __future__ import annotations
 
-import json
 import select
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -24,7 +24,7 @@ import websocket
 from kubernetes.stream import ws_client as _ws_client
 
 from fleet.errors import ApiError, ClusterError
-from fleet.kube.api_errors import ConnectFailed, clean, translate
+from fleet.kube.api_errors import STREAM_ERRORS, ConnectFailed, exec_exit_status, translate
 from fleet.kube.types import ExecResult
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ async def exec_stream(
                 cluster=client.name,
             )
         return await _exchange(ws, stdin, on_stdout, on_stderr, limiter, cluster=client.name, operation=operation)
-    except (websocket.WebSocketException, OSError) as e:
+    except STREAM_ERRORS as e:
         raise translate(e, cluster=client.name, operation=operation) from e
     finally:
         ws.shutdown()
@@ -240,23 +240,5 @@ async def _exchange(
     if not status:
         reason = "the stream ended without an exit status"
         raise ConnectFailed(f"{operation}: {reason}", cluster=cluster, reason=reason)
-    code, message = exit_status(bytes(status), cluster=cluster, operation=operation)
+    code, message = exec_exit_status(bytes(status), cluster=cluster, operation=operation)
     return ExecOutcome(exit_code=code, stderr=bytes(kept_stderr), message=message)
-
-
-def exit_status(text: bytes, *, cluster: str, operation: str) -> tuple[int, str]:
-    """(exit code, message) from the error channel's Status; a failure other than an exit code raises."""
-    try:
-        status = json.loads(text)
-    except ValueError as e:
-        raise ClusterError(f"{operation}: {clean(text.decode('utf-8', 'replace'), 500)}", cluster=cluster) from e
-    if status.get("status") == "Success":
-        return 0, ""
-    message = str(status.get("message") or "")
-    for cause in (status.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode":
-            try:
-                return int(cause.get("message")), message
-            except (TypeError, ValueError):
-                break
-    raise ClusterError(f"{operation}: {status.get('reason') or 'Failure'}: {clean(message, 500)}", cluster=cluster)

@@ -21,13 +21,16 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.poolmanager import pool_classes_by_scheme
 
+from fleet.errors import ClusterError
+
 T = TypeVar("T")
 
 _current = threading.local()
 
 
-class Interrupted(OSError):
-    """The exchange was cancelled before its connection was used."""
+class Interrupted(ClusterError, OSError):
+    """The exchange was cancelled before its connection was used. An ``OSError`` too, so that the client
+    fails the call as it fails any broken connection."""
 
 
 class Exchange:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +90,34 @@ def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[st
     return config, source
 
 
+def check_context(config: Mapping[str, Any], context: str | None, source: str) -> str:
+    """The context to use (``context``, else the current one); an ``InputError`` naming the file's
+    contexts when it has no such context."""
+    names = [str(c.get("name")) for c in config.get("contexts") or () if isinstance(c, dict) and c.get("name")]
+    have = f"its contexts: {', '.join(names)}" if names else "it has no contexts"
+    wanted = context or config.get("current-context")
+    if not wanted:
+        raise InputError(f"the kubeconfig has no current-context and no context was named; {have}",
+                         location=Location(file=source))
+    if wanted not in names:
+        raise InputError(f"the kubeconfig has no context {wanted!r}; {have}", location=Location(file=source))
+    return str(wanted)
+
+
+def check_contexts(kubeconfig: str | Path, contexts: Sequence[str]) -> None:
+    """Fail early (before any cluster is contacted) when a file lacks one of ``contexts`` (or, with none,
+    a current context)."""
+    config, source = read_kubeconfig(kubeconfig)
+    for context in contexts or (None,):
+        check_context(config, context, source)
+
+
 def load_configuration(
     config: dict[str, Any], *, context: str | None, source: str, files: KeyFiles, base_dir: Path | None = None
 ) -> k8s_client.Configuration:
     """The client ``Configuration`` for ``context`` (default: the current one); certificate files in
     ``files``; relative paths against ``base_dir`` (default: the working directory)."""
+    check_context(config, context, source)
     configuration = k8s_client.Configuration()
     try:
         load: Any = k8s_config.load_kube_config_from_dict

@@ -25,10 +25,6 @@ log = logging.getLogger(__name__)
 _Key = tuple[str, str]
 
 
-class _Gone(Exception):
-    """The resourceVersion we watch from is too old (410 Gone): list again."""
-
-
 def _key(obj: JsonObject) -> _Key:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -95,9 +91,8 @@ class Watcher:
         type_ = str(event.get("type") or "")
         obj = event.get("object") or {}
         if type_ == "ERROR":
+            # 410 Gone (the resourceVersion is too old) is answered by listing again, in ``events``.
             status = status_from_response(int(obj.get("code") or 500), json.dumps(obj), None)
-            if status.code == 410:
-                raise _Gone
             raise ApiError(status, cluster=self.client.name, operation=f"watch {self.path}")
         rv = _rv(obj)
         if rv:
@@ -136,8 +131,8 @@ class Watcher:
                         drops = 0
                         if event is not None:
                             yield event
-            except (_Gone, ApiError) as e:
-                if isinstance(e, ApiError) and e.code != 410:
+            except ApiError as e:
+                if e.code != 410:
                     raise
                 self.relists += 1
                 log.info(

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from fleet.engine.run import ClusterOutcome, RunReport
 from fleet.playbook.events import ClusterEnded, ClusterStarted, Event, LogLine, Retrying, StepEnded, WaveStarted
-from fleet.secrets.redaction import REGISTRY
+from fleet.redaction import REGISTRY
 
 _STYLE = {
     "succeeded": "green",

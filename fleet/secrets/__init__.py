@@ -4,9 +4,7 @@ the redaction registry that keeps secret values out of logs, reports and errors.
 The reference syntax is documented in ``fleet.secrets.reference`` and ``inventories/README.md``.
 """
 
-from fleet.secrets.config import SecretsConfig
-from fleet.secrets.errors import SecretError
-from fleet.secrets.redaction import (
+from fleet.redaction import (
     REGISTRY,
     RedactingFilter,
     install_log_redaction,
@@ -14,6 +12,8 @@ from fleet.secrets.redaction import (
     redact,
     register_secret,
 )
+from fleet.secrets.config import SecretsConfig
+from fleet.secrets.errors import SecretError
 from fleet.secrets.reference import ReferenceSyntaxError, SecretRef, is_reference, parse_reference
 from fleet.secrets.resolver import SecretResolver
 

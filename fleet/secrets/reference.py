@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from fleet.errors import InputError
+
 Scheme = Literal["vault", "aws-sm", "env", "file"]
 SCHEMES: tuple[Scheme, ...] = ("vault", "aws-sm", "env", "file")
 SYNTAX = (
@@ -26,7 +28,7 @@ _PREFIX_RE = re.compile(r"^(vault|aws-sm|env|file):")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ReferenceSyntaxError(ValueError):
+class ReferenceSyntaxError(InputError):
     """A string that starts like a reference but does not follow the syntax."""
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import trio
 
+from fleet.redaction import register_secret
 from fleet.secrets.config import SecretsConfig
 from fleet.secrets.errors import SecretError
-from fleet.secrets.redaction import register_secret
 from fleet.secrets.reference import ReferenceSyntaxError, SecretRef, parse_reference
 from fleet.secrets.sources import AwsSecretsSource, Fetched, VaultSource, read_env, read_file
 

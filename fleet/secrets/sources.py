@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fleet.boundary.aws import aws_problem
+from fleet.boundary.vault import vault_problem
+from fleet.redaction import register_secret
 from fleet.secrets.config import AppRoleAuth, AwsSecretsConfig, KubernetesAuth, TokenAuth, VaultConfig
 from fleet.secrets.errors import SecretError
-from fleet.secrets.redaction import register_secret
 from fleet.secrets.reference import SecretRef, is_reference, parse_reference
 
 if TYPE_CHECKING:  # the SDKs are imported by the source that uses them, not at start-up
@@ -133,22 +135,17 @@ class VaultSource:
         return version
 
     def fetch(self, ref: SecretRef) -> Fetched:
-        import hvac.exceptions
-        import requests
-
         for attempt in (1, 2):
             try:
                 client = self._client_for(fresh=attempt == 2)
                 return self._read(client, ref)
-            except hvac.exceptions.Forbidden:
-                if attempt == 2:
-                    raise SecretError(ref.text, "permission denied by Vault") from None
-            except hvac.exceptions.InvalidPath:
-                raise SecretError(ref.text, "not found in Vault") from None
-            except hvac.exceptions.VaultError as e:
-                raise SecretError(ref.text, f"Vault answered with an error: {type(e).__name__}") from None
-            except requests.RequestException as e:
-                raise SecretError(ref.text, f"Vault at {self.address} is unreachable ({type(e).__name__})") from None
+            except Exception as e:
+                problem = vault_problem(e, self.address)
+                if problem is None:
+                    raise
+                if problem.kind == "denied" and attempt == 1:
+                    continue  # the token may have expired: log in again, once
+                raise SecretError(ref.text, str(problem)) from e
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read(self, client: hvac.Client, ref: SecretRef) -> Fetched:
@@ -197,17 +194,14 @@ class AwsSecretsSource:
         kwargs: dict[str, str] = {"SecretId": ref.path}
         if ref.version:
             kwargs["VersionId"] = ref.version
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             response = self._client(region).get_secret_value(**kwargs)
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code == "ResourceNotFoundException":
-                raise SecretError(ref.text, "not found in AWS Secrets Manager") from None
-            raise SecretError(ref.text, f"AWS Secrets Manager answered {code or 'an error'}") from None
-        except BotoCoreError as e:
-            raise SecretError(ref.text, f"AWS Secrets Manager is unreachable ({type(e).__name__})") from None
+        except Exception as e:
+            problem = aws_problem(e, "AWS Secrets Manager")
+            if problem is None:
+                raise
+            said = "not found in AWS Secrets Manager" if problem.kind == "not_found" else str(problem)
+            raise SecretError(ref.text, said) from e
         if "SecretString" in response:
             text: str = response["SecretString"]
         else:

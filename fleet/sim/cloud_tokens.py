@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from fleet.sim.errors import SimError
+
 EKS_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 EKS_MAX_WINDOW = 15 * 60.0
@@ -45,7 +47,7 @@ class EksIdentity:
     username: str
 
 
-class EksTokenRejected(ValueError):
+class EksTokenRejected(SimError):
     """Why an EKS token was not accepted (for the sim's log; the client only sees 401)."""
 
 

@@ -27,6 +27,8 @@ from urllib.parse import unquote
 import httptools
 import trio
 
+from fleet.sim.errors import SimError
+
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
@@ -95,7 +97,7 @@ class _Request:
         self.complete = False
 
 
-class _BadRequest(Exception):
+class _BadRequest(SimError):
     """What the client sent is not HTTP/1.1 this loop can serve: answered with ``status``, then closed."""
 
     def __init__(self, status: int) -> None:

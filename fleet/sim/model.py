@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fleet.sim.errors import SimError
+
 JsonObject = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
 
@@ -58,7 +60,7 @@ class WatchEvent:
 
 
 @dataclass
-class StatusError(Exception):
+class StatusError(SimError):
     """An API error, rendered by the HTTP front as a ``metav1.Status`` with this code and reason."""
 
     code: int

@@ -17,8 +17,8 @@ import yaml
 from fleet.errors import ClusterError
 from fleet.inventory import load_inventory, resolve_connection
 from fleet.kube import ConnectFailed
+from fleet.redaction import RedactingFilter
 from fleet.secrets import REGISTRY, SecretResolver, install_log_redaction, quiet_payload_loggers
-from fleet.secrets.redaction import RedactingFilter
 from tests.inventory.reach import client_for, namespaces
 
 

@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
+from fleet.redaction import RedactionRegistry
 from fleet.secrets import RedactingFilter
-from fleet.secrets.redaction import RedactionRegistry
 
 
 def test_redact_replaces_every_registered_value_longest_first():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fleet.errors import FleetError
+from fleet.errors import ClusterError
 
 
-class DiscoveryError(FleetError):
+class DiscoveryError(ClusterError):
     """A discovery source failed; the message names the source (file:line and type) and the cause."""

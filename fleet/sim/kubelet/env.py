@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.sim.cluster import ClusterState
+from fleet.sim.errors import SimError
 from fleet.sim.kubelet.nodes import NODE_CAPACITY
 from fleet.sim.kubelet.quantity import parse_quantity
 from fleet.sim.model import JsonObject
@@ -19,7 +20,7 @@ _FIELD_INDEX = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
 _VAR_REF = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 
 
-class EnvError(Exception):
+class EnvError(SimError):
     """A reference the environment needs is missing (the kubelet's CreateContainerConfigError)."""
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import trio
 
+from fleet.sim.errors import SimError
 from fleet.sim.kubelet.cgroups import MemoryCgroup
 from fleet.sim.kubelet.logs import ContainerLog
 
@@ -36,7 +37,7 @@ _SETUP_DEADLINE = 20.0
 _KILL_DEADLINE = 5.0
 
 
-class RuntimeRefused(Exception):
+class RuntimeRefused(SimError):
     """The OS refused to set up a container's mounts (the message says which step and why)."""
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from fleet.sim.cluster import ClusterState
+from fleet.sim.errors import SimError
 from fleet.sim.kubelet.env import field_value
 from fleet.sim.model import JsonObject
 
 
-class VolumeError(Exception):
+class VolumeError(SimError):
     """A volume cannot be set up (the kubelet's FailedMount)."""
 
 

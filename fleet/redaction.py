@@ -1,5 +1,8 @@
 """The redaction registry: every secret value fleet resolves is registered here, and ``redact`` and
-``RedactingFilter`` replace registered values with ``***`` in text, log records and error messages."""
+``RedactingFilter`` replace registered values with ``***`` in text, log records and error messages.
+
+Every layer redacts (the library error boundaries, the journal, the reports, the CLI's logs), so the
+registry sits beside ``fleet.errors``, outside the layers; ``fleet.secrets`` re-exports it."""
 
 from __future__ import annotations
 
