@@ -191,8 +191,9 @@ class ClusterSteps:
         except FleetError as e:
             error = str(e)
             raise StepFailed(error, step=step.id, cluster=self.cluster) from e
-        except trio.Cancelled:
-            status, error = "interrupted", "cancelled"
+        except BaseException as e:
+            if _cancelled(e):
+                status, error = "interrupted", "cancelled"
             raise
         finally:
             self.statuses[step.id] = status
@@ -276,3 +277,10 @@ class ClusterSteps:
     async def _text(self, step: Step, text: str, field_name: str) -> str:
         values = await self.variables([text])
         return templating.render(text, values, location=self.loaded.location(step.id, field_name))
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """A cancel, alone or as the only kind in a nursery's group (a pod step cancelled with its log tasks)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
