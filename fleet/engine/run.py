@@ -34,7 +34,7 @@ from fleet.errors import FleetError, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.events import ClusterEnded, ClusterStarted, Event, Outcome, RollbackStarted, WaveStarted
 from fleet.playbook.loader import LoadedPlaybook
-from fleet.playbook.model import budget_of
+from fleet.playbook.model import budget_of, budget_reached
 from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
 from fleet.pods import Detach
 from fleet.secrets import SecretResolver
@@ -234,6 +234,8 @@ class _Run:
             self._unreachable(results)
             if self.stopped or self.interrupted:
                 return
+            if index + 1 < len(names_by_wave):  # a wave that reached its budget stops the waves after it
+                self.stopped = self._over_budget(names, wave_budget)
             if wave is not None and wave.pause is not None and index + 1 < len(names_by_wave):
                 await trio.sleep(wave.pause.total_seconds())
 
@@ -264,13 +266,16 @@ class _Run:
     def _admit(self, wave_names: list[str], wave_budget: int | None) -> bool:
         if self.stopped or self.interrupted:
             return False
-        if self.budget is not None and self.failures() >= self.budget:
-            self.stopped = f"the failure budget ({self.strategy.max_failures}) was reached"
-            return False
-        if wave_budget is not None and self.failures(wave_names) >= wave_budget:
-            self.stopped = f"the wave's failure budget ({wave_budget}) was reached"
-            return False
-        return True
+        self.stopped = self._over_budget(wave_names, wave_budget)
+        return self.stopped is None
+
+    def _over_budget(self, wave_names: list[str], wave_budget: int | None) -> str | None:
+        """Why the run must stop on its budget or its wave's, if it must."""
+        if budget_reached(self.failures(), self.budget):
+            return f"the failure budget ({self.strategy.max_failures}) was reached"
+        if budget_reached(self.failures(wave_names), wave_budget):
+            return f"the wave's failure budget ({wave_budget}) was reached"
+        return None
 
     def _unreachable(self, results: list[ClusterResult]) -> None:
         """A cluster whose client could not be opened failed before any step."""
@@ -363,10 +368,9 @@ class _Run:
                 )
             )
         if outcome.outcome in FAILED and self.strategy.fail_fast:
-            over_run = self.budget is not None and self.failures() >= self.budget
-            over_wave = wave_budget is not None and self.failures(names) >= wave_budget
-            if over_run or over_wave:
-                self.stopped = "the failure budget was reached (failFast: clusters in flight were cancelled)"
+            reason = self._over_budget(names, wave_budget)
+            if reason is not None:
+                self.stopped = f"{reason} (failFast: clusters in flight were cancelled)"
                 wave_scope.cancel()
 
     async def _rollback(self, state: ClusterSteps, outcome: ClusterOutcome) -> None:
