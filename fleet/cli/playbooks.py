@@ -126,7 +126,7 @@ def _execute(
     options = RunOptions(
         run_id=run_id,
         artifacts=LocalArtifactStore(settings.artifacts),
-        journal=settings.journal,
+        journal=None if dry_run else settings.journal,  # a plan is not a run to resume
         concurrency=clusters.concurrency,
         dry_run=dry_run,
         resume=resume,

@@ -66,6 +66,8 @@ class ClusterOutcome:
     steps: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    #: A plan's diffs, in step order.
+    diffs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +77,8 @@ class RunReport:
     status: RunStatus
     clusters: list[ClusterOutcome]
     message: str | None = None
+    #: A plan (``fleet plan``, ``--dry-run``): nothing was written.
+    dry_run: bool = False
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for c in self.clusters if c.outcome in outcomes)
@@ -181,7 +185,7 @@ class _Run:
                     await self.journal.cluster(self.run_id, outcome.name, outcome.wave, "not_started")
             await self.journal.run_ended(self.run_id, status, self.stopped)
         ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
-        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped)
+        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped, self.options.dry_run)
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -222,7 +226,7 @@ class _Run:
             wave = waves[index] if waves else None
             if self.stopped:
                 return
-            if wave is not None and wave.gate and not await self._gate(index):
+            if wave is not None and wave.gate and not self.options.dry_run and not await self._gate(index):
                 self.stopped = f"wave {index + 1} was not approved"
                 return
             todo = [n for n in names if self.outcomes[n].outcome not in FINAL]
@@ -236,8 +240,9 @@ class _Run:
                 return
             if index + 1 < len(names_by_wave):  # a wave that reached its budget stops the waves after it
                 self.stopped = self._over_budget(names, wave_budget)
-            if wave is not None and wave.pause is not None and index + 1 < len(names_by_wave):
-                await trio.sleep(wave.pause.total_seconds())
+            pause = wave.pause if wave is not None and not self.options.dry_run else None
+            if pause is not None and index + 1 < len(names_by_wave):
+                await trio.sleep(pause.total_seconds())
 
     async def _fan_out(
         self, todo: list[str], wave: int, scope: trio.CancelScope, names: list[str], budget: int | None
@@ -270,7 +275,9 @@ class _Run:
         return self.stopped is None
 
     def _over_budget(self, wave_names: list[str], wave_budget: int | None) -> str | None:
-        """Why the run must stop on its budget or its wave's, if it must."""
+        """Why the run must stop on its budget or its wave's, if it must (a plan goes through every wave)."""
+        if self.options.dry_run:
+            return None
         if budget_reached(self.failures(), self.budget):
             return f"the failure budget ({self.strategy.max_failures}) was reached"
         if budget_reached(self.failures(wave_names), wave_budget):
@@ -359,6 +366,7 @@ class _Run:
         finally:
             outcome.steps = dict(state.statuses)
             outcome.outputs = dict(state.outputs)
+            outcome.diffs = list(state.diffs)
             outcome.seconds = trio.current_time() - started
             with trio.CancelScope(shield=True):
                 await journal.cluster(run_id, name, wave, outcome.outcome, outcome.error, outcome.rollback_error)

@@ -1,5 +1,5 @@
 """A run killed midway (SIGKILL) or interrupted (Ctrl-C), then ``fleet resume``: every cluster ends as an
-uninterrupted run leaves it, nothing with a side effect is done twice, one pod per cluster × pod step,
+uninterrupted run leaves it, nothing with a side effect is done twice, one pod per cluster and pod step,
 no pod left behind."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ steps:
     name: app
     namespace: {namespace}
     patchType: merge
-    patch: {{data: {{answer: "{{{{ outputs.work.vars.answer }}}}", state: patched}}}}
+    patch: {{data: {{answer: "{{{{ outputs.work.vars.answer }}}}", marked: "yes"}}}}
 """
 
 
@@ -129,7 +129,7 @@ def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_pa
         alone = fleet("run", str(playbook), "-i", str(inventory(sim, tmp_path / "ref.yaml", names=[reference])), "-q")
         assert alone.returncode == 0, alone.stderr
         expected = _objects(sim, reference)
-        assert expected["data"] == {"state": "patched", "answer": "42"}
+        assert expected["data"] == {"state": "applied", "answer": "42", "marked": "yes"}
         reference_writes = {_key(r) for r in _writes(sim[reference].requests())}
         fleet.journal.unlink()
         for suffix in ("-wal", "-shm"):
@@ -231,5 +231,5 @@ def test_ctrl_c_deletes_the_pods_records_the_run_interrupted_and_resume_complete
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert fleet.rows("SELECT status FROM runs WHERE id=?", run_id) == [("succeeded",)]
         for name in names:
-            assert _objects(sim, name)["data"] == {"state": "patched", "answer": "42"}
+            assert _objects(sim, name)["data"] == {"state": "applied", "answer": "42", "marked": "yes"}
             assert _live_pods(sim, name, run_id) == [], name
