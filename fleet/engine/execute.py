@@ -15,6 +15,7 @@ import trio
 
 from fleet import templating
 from fleet.artifacts import ArtifactStore
+from fleet.engine.logcontext import bound
 from fleet.errors import FleetError, InputError, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.context import Snapshot, StepContext, StepResult
@@ -185,6 +186,10 @@ class ClusterSteps:
                 attempt += 1
 
     async def _once(self, step: Step, attempt: int) -> None:
+        with bound(step=step.id):
+            await self._attempt(step, attempt)
+
+    async def _attempt(self, step: Step, attempt: int) -> None:
         await self.journal.started(step.id, attempt, step.type)
         self.emit(StepStarted(cluster=self.cluster, step=step.id, attempt=attempt, type=step.type))
         status: StepStatus = "failed"

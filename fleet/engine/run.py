@@ -28,6 +28,7 @@ from fleet.artifacts import ArtifactStore
 from fleet.engine.execute import ClusterSteps, Resumed, StepJournal
 from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
+from fleet.engine.logcontext import bound
 from fleet.engine.rollback import restore
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
@@ -144,6 +145,10 @@ class _Run:
         return sum(1 for o in pool if o.outcome in FAILED)
 
     async def run(self) -> RunReport:
+        with bound(run=self.run_id):
+            return await self._run()
+
+    async def _run(self) -> RunReport:
         clusters = [t.cluster for t in self.targets.values() if t.cluster is not None]
         waves = assign_waves(self.loaded, clusters)
         for index, wave in enumerate(waves):
@@ -352,6 +357,17 @@ class _Run:
             snapshots_on=rollback.auto,
             resumed=self.resumed.get(name, Resumed()),
         )
+        with bound(cluster=name):
+            await self._steps(state, outcome, wave)
+        if outcome.outcome in FAILED and self.strategy.fail_fast:
+            reason = self._over_budget(names, wave_budget)
+            if reason is not None:
+                self.stopped = f"{reason} (failFast: clusters in flight were cancelled)"
+                wave_scope.cancel()
+
+    async def _steps(self, state: ClusterSteps, outcome: ClusterOutcome, wave: int) -> None:
+        """One cluster's steps, its rollback if they fail, and its outcome journaled."""
+        run_id, journal, name, rollback = self.run_id, self.journal, outcome.name, self.playbook.rollback
         started = trio.current_time()
         outcome.outcome = "interrupted"
         await journal.cluster(run_id, name, wave, "running")
@@ -375,11 +391,6 @@ class _Run:
                     cluster=name, outcome=outcome.outcome, error=outcome.error, rollback_error=outcome.rollback_error
                 )
             )
-        if outcome.outcome in FAILED and self.strategy.fail_fast:
-            reason = self._over_budget(names, wave_budget)
-            if reason is not None:
-                self.stopped = f"{reason} (failFast: clusters in flight were cancelled)"
-                wave_scope.cancel()
 
     async def _rollback(self, state: ClusterSteps, outcome: ClusterOutcome) -> None:
         rollback = self.playbook.rollback
