@@ -19,7 +19,7 @@ class LogContext:
     step: str | None = None
 
 
-_CURRENT: ContextVar[LogContext] = ContextVar("fleet_log_context", default=LogContext())
+_CURRENT: ContextVar[LogContext] = ContextVar("fleet_log_context", default=LogContext())  # noqa: B039 (frozen)
 
 
 @contextlib.contextmanager

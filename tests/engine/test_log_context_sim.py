@@ -37,6 +37,8 @@ def test_log_records_of_a_run_name_the_run_the_cluster_and_the_step(fleet8, flee
     run_id = fleet.rows("SELECT id FROM runs")[0][0]
     lines = result.stderr.splitlines()
     applied = [line for line in lines if "applied ConfigMap/default/logged" in line]
-    assert applied and all(f"[run={run_id} cluster=sim-3 step=config]" in line for line in applied), lines
+    assert applied, lines
+    assert all(f"[run={run_id} cluster=sim-3 step=config]" in line for line in applied), lines
     created = [line for line in lines if re.search(r"created pod default/echo-", line)]
-    assert created and all(f"[run={run_id} cluster=sim-3 step=echo]" in line for line in created), lines
+    assert created, lines
+    assert all(f"[run={run_id} cluster=sim-3 step=echo]" in line for line in created), lines
