@@ -377,7 +377,8 @@ class _Run:
             outcome.outcome = "succeeded"
         except StepFailed as e:
             outcome.outcome, outcome.error, outcome.failed_step = "failed", e.message, e.step
-            if not self.options.dry_run and (rollback.auto or rollback.steps):
+            # Nothing to undo (auto, and no step wrote): the cluster stays failed, not "rolled back".
+            if not self.options.dry_run and (rollback.steps or (rollback.auto and state.snapshots)):
                 await self._rollback(state, outcome)
         finally:
             outcome.steps = dict(state.statuses)
