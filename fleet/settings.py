@@ -75,6 +75,10 @@ class FleetSettings(SettingsBase):
     log_level: LogLevel | None = Field(
         default=None, description="logging level; unset: WARNING, INFO with -v, DEBUG with -vv"
     )
+    defaults: Path | None = Field(
+        default=None,
+        description="installation-wide step defaults (YAML, as a playbook's defaults:), under each playbook's own",
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @field_validator("log_level", mode="before")

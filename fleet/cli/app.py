@@ -41,7 +41,10 @@ def _log_handler(log_format: str) -> logging.Handler:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s%(where)s"))
+    from fleet.engine.logcontext import ContextFilter
+
+    handler.addFilter(ContextFilter())  # run, cluster and step on every record of a run
     return handler
 
 

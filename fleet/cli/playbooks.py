@@ -79,8 +79,9 @@ def _prepare(
     from fleet.engine.waves import assign_waves
     from fleet.playbook.loader import load_playbook
     from fleet.playbook.validate import check_renders
+    from fleet.settings import FleetSettings
 
-    loaded = load_playbook(playbook)
+    loaded = load_playbook(playbook, installation_defaults=FleetSettings().defaults)
     inputs = _inputs(loaded, sets, inputs_file)
     selection = _selection(clusters, loaded.playbook)
     targets, resolver = trio.run(_targets, selection)
@@ -126,7 +127,7 @@ def _execute(
     options = RunOptions(
         run_id=run_id,
         artifacts=LocalArtifactStore(settings.artifacts),
-        journal=settings.journal,
+        journal=None if dry_run else settings.journal,  # a plan is not a run to resume
         concurrency=clusters.concurrency,
         dry_run=dry_run,
         resume=resume,
@@ -249,7 +250,7 @@ def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to 
         context=list(record.get("context") or []),
         concurrency=None,
     )
-    loaded = load_playbook(row["playbook"])
+    loaded = load_playbook(row["playbook"], installation_defaults=settings.defaults)
     given = {k: (v.removeprefix("secret:") if isinstance(v, str) else v) for k, v in row["inputs"].items()}
     inputs = check_inputs(loaded.playbook, {k: v for k, v in given.items() if v is not None}, file=row["playbook"])
     targets, resolver = trio.run(_targets, clusters)

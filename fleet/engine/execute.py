@@ -15,10 +15,11 @@ import trio
 
 from fleet import templating
 from fleet.artifacts import ArtifactStore
+from fleet.engine.logcontext import bound
 from fleet.errors import FleetError, InputError, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.context import Snapshot, StepContext, StepResult
-from fleet.playbook.events import Event, LogLine, ObjectWritten, Retrying, StepEnded, StepStarted, StepStatus
+from fleet.playbook.events import Event, ObjectWritten, Retrying, StepEnded, StepStarted, StepStatus
 from fleet.playbook.loader import LoadedPlaybook, parse_condition, secret_references
 from fleet.playbook.steps import (
     IDEMPOTENT,
@@ -30,7 +31,7 @@ from fleet.playbook.steps import (
     ParallelStep,
     Step,
 )
-from fleet.playbook.variables import ClusterInfo, variables
+from fleet.playbook.variables import ClusterInfo, NotRun, variables
 from fleet.pods import Detach, PodRunContext, run_pod_task
 from fleet.pods.render import pod_task
 from fleet.secrets import SecretResolver
@@ -78,6 +79,8 @@ class ClusterSteps:
     snapshots: list[Snapshot] = field(default_factory=list)
     statuses: dict[str, StepStatus] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The dry runs' diffs (a plan), in step order.
+    diffs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.snapshots.extend(self.resumed.snapshots)
@@ -122,16 +125,20 @@ class ClusterSteps:
         if self.resumed.done.get(step.id, ("", None))[0] in ("succeeded", "skipped", "allowed_failure"):
             self.statuses[step.id] = self.resumed.done[step.id][0]  # type: ignore[assignment]
             return
-        if step.when is not None and not await self.truthy(step.when, step, "when"):
-            self.statuses[step.id] = "skipped"
-            self.emit(StepEnded(cluster=self.cluster, step=step.id, attempt=0, status="skipped"))
+        if step.when is not None and not await self._when(step, step.when):
+            self._skipped(step)
             await self.journal.started(step.id, 0, step.type)
             await self.journal.ended(step.id, 0, "skipped", None, None)
             return
         if isinstance(step, IfStep):
-            branch = step.then if await self.truthy(step.condition, step, "condition") else step.else_
-            await self.run(branch)
+            if self.dry_run:  # the condition may read what the plan did not write: both branches are planned
+                await self.run([*step.then, *step.else_])
+            else:
+                await self.run(step.then if await self.truthy(step.condition, step, "condition") else step.else_)
             self.statuses[step.id] = "succeeded"
+            return
+        if self.dry_run and isinstance(step, AssertStep | FailStep):
+            self._skipped(step)
             return
         if isinstance(step, ParallelStep):
             async with trio.open_nursery() as nursery:
@@ -140,6 +147,19 @@ class ClusterSteps:
             self.statuses[step.id] = "succeeded"
             return
         await self._attempts(step)
+
+    async def _when(self, step: Step, condition: str) -> bool:
+        """A step's ``when``; in a plan, one that reads what the plan did not run counts as true."""
+        try:
+            return await self.truthy(condition, step, "when")
+        except InputError:
+            if self.dry_run:
+                return True
+            raise
+
+    def _skipped(self, step: Step) -> None:
+        self.statuses[step.id] = "skipped"
+        self.emit(StepEnded(cluster=self.cluster, step=step.id, attempt=0, status="skipped"))
 
     async def _attempts(self, step: Step) -> None:
         retry = step.retry
@@ -166,6 +186,10 @@ class ClusterSteps:
                 attempt += 1
 
     async def _once(self, step: Step, attempt: int) -> None:
+        with bound(step=step.id):
+            await self._attempt(step, attempt)
+
+    async def _attempt(self, step: Step, attempt: int) -> None:
         await self.journal.started(step.id, attempt, step.type)
         self.emit(StepStarted(cluster=self.cluster, step=step.id, attempt=attempt, type=step.type))
         status: StepStatus = "failed"
@@ -178,7 +202,8 @@ class ClusterSteps:
                 result = await self._execute(step, attempt)
             if scope.cancelled_caught:
                 raise StepFailed(f"timed out after {step.timeout}", step=step.id, cluster=self.cluster)
-            outputs, status = result.outputs, "succeeded"
+            outputs = result.outputs if result is not None else NotRun(f"outputs.{step.id}")
+            status = "succeeded" if result is not None else "skipped"
             self.outputs[step.id] = outputs
         except StepFailed as e:
             error = e.message
@@ -191,8 +216,9 @@ class ClusterSteps:
         except FleetError as e:
             error = str(e)
             raise StepFailed(error, step=step.id, cluster=self.cluster) from e
-        except trio.Cancelled:
-            status, error = "interrupted", "cancelled"
+        except BaseException as e:
+            if _cancelled(e):
+                status, error = "interrupted", "cancelled"
             raise
         finally:
             self.statuses[step.id] = status
@@ -202,7 +228,8 @@ class ClusterSteps:
                 StepEnded(cluster=self.cluster, step=step.id, attempt=attempt, status=status, outputs={}, error=error)
             )
 
-    async def _execute(self, step: Step, attempt: int) -> StepResult:
+    async def _execute(self, step: Step, attempt: int) -> StepResult | None:
+        """Render, validate and run ``step``; None: a plan rendered it but does not run it."""
         if isinstance(step, AssertStep):
             if not await self.truthy(step.condition, step, "condition"):
                 raise StepFailed(await self._text(step, step.message, "message"))
@@ -225,7 +252,7 @@ class ClusterSteps:
                 new_run=self.new_run and step.id not in self.resumed.in_flight,
             )
             if self.dry_run:
-                return StepResult({"dryRun": True})
+                return None
             pod = await run_pod_task(self.client, task, context=context)
             return StepResult(pod.as_outputs())
         rendered = templating.render_data(step.options, values, location=location)
@@ -239,6 +266,9 @@ class ClusterSteps:
                 f"{step.type}: {message}",
                 location=self.loaded.location(step.id, *field_path.split(".")) if field_path else location,
             ) from e
+
+        if self.dry_run and not step.writes:  # a read or a wait would see nothing the plan did
+            return None
 
         async def record(snapshot: Snapshot) -> None:
             await self.journal.snapshot(step.id, snapshot)
@@ -270,9 +300,16 @@ class ClusterSteps:
                 )
             )
             if obj.get("diff"):
-                self.emit(LogLine(cluster=self.cluster, step=step.id, container="diff", text=str(obj["diff"])))
+                self.diffs.append(str(obj["diff"]))
         return result
 
     async def _text(self, step: Step, text: str, field_name: str) -> str:
         values = await self.variables([text])
         return templating.render(text, values, location=self.loaded.location(step.id, field_name))
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """A cancel, alone or as the only kind in a nursery's group (a pod step cancelled with its log tasks)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)

@@ -89,7 +89,7 @@ def kubeconfig_targets(kubeconfig: Path, contexts: Sequence[str]) -> list[Target
     return [Target(ctx, from_file(ctx)) for ctx in contexts]
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: it is the borrower of its cluster's limiter slot
 class ClusterResult:
     """What an operation gave on one cluster: its value, or the error that failed that cluster alone."""
 

@@ -28,13 +28,14 @@ from fleet.artifacts import ArtifactStore
 from fleet.engine.execute import ClusterSteps, Resumed, StepJournal
 from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
+from fleet.engine.logcontext import bound
 from fleet.engine.rollback import restore
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.events import ClusterEnded, ClusterStarted, Event, Outcome, RollbackStarted, WaveStarted
 from fleet.playbook.loader import LoadedPlaybook
-from fleet.playbook.model import budget_of
+from fleet.playbook.model import budget_of, budget_reached
 from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
 from fleet.pods import Detach
 from fleet.secrets import SecretResolver
@@ -66,6 +67,8 @@ class ClusterOutcome:
     steps: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    #: A plan's diffs, in step order.
+    diffs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +78,8 @@ class RunReport:
     status: RunStatus
     clusters: list[ClusterOutcome]
     message: str | None = None
+    #: A plan (``fleet plan``, ``--dry-run``): nothing was written.
+    dry_run: bool = False
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for c in self.clusters if c.outcome in outcomes)
@@ -140,6 +145,10 @@ class _Run:
         return sum(1 for o in pool if o.outcome in FAILED)
 
     async def run(self) -> RunReport:
+        with bound(run=self.run_id):
+            return await self._run()
+
+    async def _run(self) -> RunReport:
         clusters = [t.cluster for t in self.targets.values() if t.cluster is not None]
         waves = assign_waves(self.loaded, clusters)
         for index, wave in enumerate(waves):
@@ -181,7 +190,7 @@ class _Run:
                     await self.journal.cluster(self.run_id, outcome.name, outcome.wave, "not_started")
             await self.journal.run_ended(self.run_id, status, self.stopped)
         ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
-        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped)
+        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped, self.options.dry_run)
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -222,7 +231,7 @@ class _Run:
             wave = waves[index] if waves else None
             if self.stopped:
                 return
-            if wave is not None and wave.gate and not await self._gate(index):
+            if wave is not None and wave.gate and not self.options.dry_run and not await self._gate(index):
                 self.stopped = f"wave {index + 1} was not approved"
                 return
             todo = [n for n in names if self.outcomes[n].outcome not in FINAL]
@@ -234,8 +243,11 @@ class _Run:
             self._unreachable(results)
             if self.stopped or self.interrupted:
                 return
-            if wave is not None and wave.pause is not None and index + 1 < len(names_by_wave):
-                await trio.sleep(wave.pause.total_seconds())
+            if index + 1 < len(names_by_wave):  # a wave that reached its budget stops the waves after it
+                self.stopped = self._over_budget(names, wave_budget)
+            pause = wave.pause if wave is not None and not self.options.dry_run else None
+            if pause is not None and index + 1 < len(names_by_wave):
+                await trio.sleep(pause.total_seconds())
 
     async def _fan_out(
         self, todo: list[str], wave: int, scope: trio.CancelScope, names: list[str], budget: int | None
@@ -264,13 +276,18 @@ class _Run:
     def _admit(self, wave_names: list[str], wave_budget: int | None) -> bool:
         if self.stopped or self.interrupted:
             return False
-        if self.budget is not None and self.failures() >= self.budget:
-            self.stopped = f"the failure budget ({self.strategy.max_failures}) was reached"
-            return False
-        if wave_budget is not None and self.failures(wave_names) >= wave_budget:
-            self.stopped = f"the wave's failure budget ({wave_budget}) was reached"
-            return False
-        return True
+        self.stopped = self._over_budget(wave_names, wave_budget)
+        return self.stopped is None
+
+    def _over_budget(self, wave_names: list[str], wave_budget: int | None) -> str | None:
+        """Why the run must stop on its budget or its wave's, if it must (a plan goes through every wave)."""
+        if self.options.dry_run:
+            return None
+        if budget_reached(self.failures(), self.budget):
+            return f"the failure budget ({self.strategy.max_failures}) was reached"
+        if budget_reached(self.failures(wave_names), wave_budget):
+            return f"the wave's failure budget ({wave_budget}) was reached"
+        return None
 
     def _unreachable(self, results: list[ClusterResult]) -> None:
         """A cluster whose client could not be opened failed before any step."""
@@ -340,6 +357,17 @@ class _Run:
             snapshots_on=rollback.auto,
             resumed=self.resumed.get(name, Resumed()),
         )
+        with bound(cluster=name):
+            await self._steps(state, outcome, wave)
+        if outcome.outcome in FAILED and self.strategy.fail_fast:
+            reason = self._over_budget(names, wave_budget)
+            if reason is not None:
+                self.stopped = f"{reason} (failFast: clusters in flight were cancelled)"
+                wave_scope.cancel()
+
+    async def _steps(self, state: ClusterSteps, outcome: ClusterOutcome, wave: int) -> None:
+        """One cluster's steps, its rollback if they fail, and its outcome journaled."""
+        run_id, journal, name, rollback = self.run_id, self.journal, outcome.name, self.playbook.rollback
         started = trio.current_time()
         outcome.outcome = "interrupted"
         await journal.cluster(run_id, name, wave, "running")
@@ -349,11 +377,13 @@ class _Run:
             outcome.outcome = "succeeded"
         except StepFailed as e:
             outcome.outcome, outcome.error, outcome.failed_step = "failed", e.message, e.step
-            if not self.options.dry_run and (rollback.auto or rollback.steps):
+            # Nothing to undo (auto, and no step wrote): the cluster stays failed, not "rolled back".
+            if not self.options.dry_run and (rollback.steps or (rollback.auto and state.snapshots)):
                 await self._rollback(state, outcome)
         finally:
             outcome.steps = dict(state.statuses)
             outcome.outputs = dict(state.outputs)
+            outcome.diffs = list(state.diffs)
             outcome.seconds = trio.current_time() - started
             with trio.CancelScope(shield=True):
                 await journal.cluster(run_id, name, wave, outcome.outcome, outcome.error, outcome.rollback_error)
@@ -362,12 +392,6 @@ class _Run:
                     cluster=name, outcome=outcome.outcome, error=outcome.error, rollback_error=outcome.rollback_error
                 )
             )
-        if outcome.outcome in FAILED and self.strategy.fail_fast:
-            over_run = self.budget is not None and self.failures() >= self.budget
-            over_wave = wave_budget is not None and self.failures(names) >= wave_budget
-            if over_run or over_wave:
-                self.stopped = "the failure budget was reached (failFast: clusters in flight were cancelled)"
-                wave_scope.cancel()
 
     async def _rollback(self, state: ClusterSteps, outcome: ClusterOutcome) -> None:
         rollback = self.playbook.rollback

@@ -261,14 +261,20 @@ async def apply(
     planned = await plan(client, items, namespace=namespace)
     results: list[AppliedObject | None] = [None] * len(planned)
     live: list[JsonObject | None] = [None] * len(planned)
+    #: Namespaces a dry run would create: the server cannot dry-run objects in them (404), so they are
+    #: diffed against nothing, as the custom resources of a CRD of the batch.
+    new_namespaces: set[str] = set()
 
     async def one(index: int) -> None:
         p = planned[index]
         info = p.info
-        if info is None:
-            # A custom resource whose CRD this batch applied (and waited Established) in an earlier group.
+        in_new_namespace = get_path(p.body, "metadata", "namespace") in new_namespaces
+        if info is None or (dry_run and in_new_namespace):
+            # A custom resource whose CRD this batch applied (and waited Established) in an earlier group,
+            # or (dry run) an object in a namespace the batch would create.
             if dry_run:
-                label = f"{p.manifest.kind}/{p.manifest.name}"
+                where = get_path(p.body, "metadata", "namespace")
+                label = f"{p.manifest.kind}/{where + '/' if where else ''}{p.manifest.name}"
                 results[index] = _applied(p.body, "created", unified_diff(None, p.body, label))
                 return
             info = await client.discovery.resolve(
@@ -278,6 +284,8 @@ async def apply(
             client, p, info, field_manager=field_manager, force=force, dry_run=dry_run, before_write=before_write
         )
         results[index], live[index] = applied, obj
+        if dry_run and p.manifest.kind == "Namespace" and applied.result == "created":
+            new_namespaces.add(applied.name)
         if is_crd(p.manifest) and not dry_run:
             await wait(
                 client,

@@ -82,10 +82,12 @@ async def patch(
     field_manager: str = "fleet-patch",
     wait_until_ready: timedelta | float | None = None,
     before_write: BeforeWrite | None = None,
+    dry_run: bool = False,
     **where: Unpack[KindOptions],
 ) -> JsonObject:
     """Patch one object and return it as the server has it afterwards (optionally once ready).
-    ``before_write`` (rollback snapshots) costs one GET of the object before the patch."""
+    ``before_write`` (rollback snapshots) costs one GET of the object before the patch. ``dry_run`` asks
+    the server (``dryRun=All``): the object as the patch would leave it, nothing written."""
     reject_unknown(where, KindOptions, "patch")
     kind_type = parse_patch_type(patch_type)
     body = parse_patch(patch, kind_type)
@@ -97,12 +99,12 @@ async def patch(
     result = await client.request(
         "PATCH",
         located.path(name),
-        query={"fieldManager": field_manager},
+        query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None},
         body=body,
         content_type=_CONTENT_TYPES[kind_type],
         operation=f"{kind_type} patch {info.kind} {name}",
     )
-    if wait_until_ready is not None:
+    if wait_until_ready is not None and not dry_run:
         ready = await wait_ready(client, info, ns, name, timeout=wait_until_ready, known=result)
         if ready is not None:
             result = ready

@@ -19,7 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from fleet import templating
 from fleet.errors import InputError, Location
-from fleet.kube.apply import apply
+from fleet.kube.apply import apply, unified_diff
 from fleet.kube.delete import Propagation, delete
 from fleet.kube.get import FetchType, get
 from fleet.kube.jsonpath import compile_jsonpath
@@ -167,9 +167,12 @@ class PatchTask(_Source, _Kind):
 
     async def run(self, ctx: StepContext) -> StepResult:
         body, source = _document(ctx, self, self.patch)
-        if ctx.dry_run:
-            return StepResult({"item": None, "dryRun": True})
         touched: list[Snapshot] = []
+        live: list[JsonObject | None] = []
+
+        async def keep_live(ref: ObjectRef, obj: JsonObject | None) -> None:
+            live.append(obj)
+
         item = await patch(
             ctx.client,
             self.kind,
@@ -178,9 +181,12 @@ class PatchTask(_Source, _Kind):
             patch_type=self.patch_type,
             field_manager=self.field_manager,
             wait_until_ready=self.wait_until_ready,
-            before_write=_recorder(ctx, touched),
+            before_write=keep_live if ctx.dry_run else _recorder(ctx, touched),
+            dry_run=ctx.dry_run,
             **_kind_options(self),
         )
+        if ctx.dry_run:  # the server's dry run diffed against the live object, as apply's
+            return StepResult({"item": item, "dryRun": True, "objects": [_dry_run_output(live[0], item)]})
         return StepResult({"item": item}, touched)
 
 
@@ -350,6 +356,16 @@ def _list_options(task: _Selected) -> ListOptions:
         "label_selector": task.label_selector,
         "field_selector": task.field_selector,
     }
+
+
+def _dry_run_output(live: JsonObject | None, proposed: JsonObject) -> JsonMap:
+    """What a dry-run patch would do to one object, in the shape of apply's objects."""
+    meta = proposed.get("metadata") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    label = f"{proposed.get('kind')}/{namespace + '/' if namespace else ''}{name}"
+    diff = unified_diff(live, proposed, label)
+    result = "changed" if diff else "unchanged"
+    return {"kind": proposed.get("kind"), "name": name, "namespace": namespace, "result": result, "diff": diff}
 
 
 def _ref_output(ref: ObjectRef) -> JsonMap:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 from jinja2 import nodes
 from pydantic import ValidationError
 
@@ -42,7 +43,9 @@ class LoadedPlaybook:
         return self.doc.location((*self.step_paths.get(step, ()), *fields))
 
 
-def load_playbook(path: Path | str) -> LoadedPlaybook:
+def load_playbook(path: Path | str, *, installation_defaults: Path | None = None) -> LoadedPlaybook:
+    """The playbook at ``path``, validated; ``installation_defaults`` (``FLEET_DEFAULTS``) is a YAML file of
+    step defaults by type merged under the playbook's ``defaults:`` (whose values win, unless forced)."""
     file = Path(path)
     try:
         text = file.read_text()
@@ -51,7 +54,7 @@ def load_playbook(path: Path | str) -> LoadedPlaybook:
     doc = load_located(text, str(file))
     if not isinstance(doc.data, dict):
         raise InputError("a playbook is a mapping with id and steps", location=Location(str(file), 1))
-    data = _with_defaults(doc.data)
+    data = _with_defaults(doc.data, _installation_defaults(installation_defaults))
     try:
         playbook = Playbook.model_validate(data)
     except ValidationError as e:
@@ -79,11 +82,46 @@ def _validation_error(doc: LocatedDocument, error: ValidationError) -> InputErro
 _UNION_TAGS = {"apply", "get", "patch", "restart", "delete", "wait", "pod", "if", "assert", "parallel", "fail"}
 
 
-def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
-    """The document with ``defaults`` merged into each step of that type (a step's own value wins, unless
-    the default sits under ``forced:``; maps merge deeply)."""
-    defaults = data.get("defaults")
-    if not isinstance(defaults, dict) or not defaults:
+def _installation_defaults(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    where = Location(file=str(path), field="FLEET_DEFAULTS")
+    try:
+        data = yaml.safe_load(path.expanduser().read_text())
+    except OSError as e:
+        raise InputError(f"cannot read the step defaults: {e.strerror}", location=where) from e
+    except yaml.YAMLError as e:
+        raise InputError(f"the step defaults are not valid YAML: {e}", location=where) from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        expected = "the step defaults are a mapping of step type to options (pod: {namespace: jobs})"
+        raise InputError(expected, location=where)
+    return data
+
+
+def _combined(installed: Mapping[str, Any], own: Any) -> dict[str, Any]:
+    """The installation's defaults under the playbook's; the installation's ``forced:`` wins over all."""
+    own = own if isinstance(own, dict) else {}
+    out: dict[str, Any] = {}
+    for step_type in {*installed, *own}:
+        mine, theirs = own.get(step_type) or {}, installed.get(step_type) or {}
+        if not isinstance(mine, dict):
+            out[step_type] = mine
+            continue
+        plain = deep_merge(
+            {k: v for k, v in theirs.items() if k != "forced"}, {k: v for k, v in mine.items() if k != "forced"}
+        )
+        forced = deep_merge(mine.get("forced") or {}, theirs.get("forced") or {})
+        out[step_type] = {**plain, "forced": forced} if forced else plain
+    return out
+
+
+def _with_defaults(data: dict[str, Any], installed: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with ``defaults`` (over the installation's) merged into each step of that type (a step's
+    own value wins, unless the default sits under ``forced:``; maps merge deeply)."""
+    defaults = _combined(installed, data.get("defaults"))
+    if not defaults:
         return data
     out = dict(data)
 
@@ -97,7 +135,7 @@ def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
                 for key in ("then", "else", "steps"):
                     if key in step:
                         step[key] = apply(step[key])
-                own = defaults.get(step.get("type"))
+                own = defaults.get(str(step.get("type")))
                 if isinstance(own, dict):
                     plain = {k: v for k, v in own.items() if k != "forced"}
                     forced = own.get("forced")

@@ -54,6 +54,12 @@ def budget_of(value: Budget | None, total: int) -> int | None:
     return max(1, math.ceil(float(match.group(1)) * total / 100)) if float(match.group(1)) > 0 else 0
 
 
+def budget_reached(failures: int, budget: int | None) -> bool:
+    """Whether ``failures`` reach ``budget``: reaching it stops (Ansible's max_fail_percentage has to be
+    exceeded). A budget of 0 tolerates no failure: the first one stops, as with 1."""
+    return budget is not None and failures >= max(budget, 1)
+
+
 def _check_budget(value: Budget | None) -> Budget | None:
     if isinstance(value, bool):
         raise ValueError("maxFailures is a number of clusters or a percentage like '10%'")

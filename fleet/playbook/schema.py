@@ -32,6 +32,11 @@ def playbook_schema() -> dict[str, Any]:
             "required": sorted({"id", "type", *options.get("required", [])}),
             "additionalProperties": False,
         }
+    steps = defs["Rollback"]["properties"]["steps"]
+    schema["properties"]["rollback"] = {  # the short forms Playbook._rollback_forms accepts
+        "description": "auto, a list of steps, or both: {auto: true, steps: [...]}",
+        "anyOf": [{"enum": ["auto", "none", False, None]}, steps, {"$ref": "#/$defs/Rollback"}],
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     expanded: dict[str, Any] = _expand(schema)
     return expanded

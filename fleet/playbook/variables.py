@@ -10,7 +10,7 @@ before the template renders (``resolve_secrets``), so rendering stays synchronou
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +140,28 @@ def redacted_inputs(playbook: Playbook, inputs: Mapping[str, Any]) -> dict[str, 
     """Inputs for the journal and reports: a SECRET shows its reference, never a value."""
     kinds = {i.id: i.type for i in playbook.inputs}
     return {k: (f"secret:{v}" if kinds.get(k) == "SECRET" else v) for k, v in inputs.items()}
+
+
+class NotRun:
+    """The outputs of a step a plan does not run (a read, a wait, a pod): any field of it renders as its
+    own path, ``<outputs.smoke.vars.release>``, so the steps after it can still be rendered and diffed."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> NotRun:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return NotRun(f"{self._path}.{name}")
+
+    def __getitem__(self, key: object) -> NotRun:
+        return NotRun(f"{self._path}.{key}")
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __str__(self) -> str:
+        return f"<{self._path}>"
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ def _cluster_json(c: ClusterOutcome) -> dict[str, Any]:
         "steps": c.steps,
         "outputs": c.outputs,
         "seconds": round(c.seconds, 3) if c.seconds is not None else None,
+        **({"diffs": c.diffs} if c.diffs else {}),
     }
 
 
@@ -186,5 +187,18 @@ def print_end(report: RunReport, *, output: str, console: Console | None = None)
         sys.stdout.write(as_json(report) + "\n")
         Console(stderr=True).print(summary_line(report), highlight=False)
         return
+    if report.dry_run:
+        print_diffs(report, out)
     out.print(table(report))
     out.print(summary_line(report), highlight=False)
+
+
+def print_diffs(report: RunReport, console: Console) -> None:
+    """A plan's diffs, cluster by cluster in wave order."""
+    for c in report.clusters:
+        console.rule(f"{c.name} (wave {c.wave + 1})", align="left", style="dim")
+        if c.diffs:
+            for diff in c.diffs:
+                console.print(Text(_r(diff).rstrip("\n")), highlight=False)
+        else:
+            console.print(Text("no changes" if c.outcome == "succeeded" else c.outcome.replace("_", " "), style="dim"))

@@ -1,4 +1,4 @@
-"""`fleet demo`: the README's first command, a release across a simulated fleet."""
+"""`fleet demo`: the README's first command, playbooks/release.yaml run by the engine on a simulated fleet."""
 
 import pytest
 from typer.testing import CliRunner
@@ -9,20 +9,28 @@ from fleet.cli.app import app
 @pytest.mark.sim_only
 def test_demo_releases_every_cluster_and_isolates_the_one_that_is_down():
     env = {"COLUMNS": "200", "FLEET_RETRY_ATTEMPTS": "2"}  # the cluster that is down fails after one retry
-    result = CliRunner().invoke(app, ["demo", "--clusters", "3", "--down", "1"], env=env)
+    result = CliRunner().invoke(app, ["demo", "-N", "3", "--down", "1"], env=env)
     assert result.exit_code == 1, result.output
-    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.startswith("│ sim-")}
+    rows = {
+        line.split("│")[1].strip(): line.split("│") for line in result.output.splitlines() if line.startswith("│ sim-")
+    }
     assert sorted(rows) == ["sim-0", "sim-1", "sim-2"]
+    assert [rows[n][2].strip() for n in ("sim-0", "sim-1", "sim-2")] == ["1", "2", "2"]  # the canary wave first
     for name in ("sim-0", "sim-1"):
-        assert "3 objects" in rows[name]
-        assert "Succeeded: release 2026.11" in rows[name]
-        assert "smoke.txt" in rows[name]
-        assert "2/2 ready" in rows[name]
-    assert "failed: cluster sim-2" in rows["sim-2"]
-    assert "1 of 3 clusters failed; the others were released" in result.output
+        assert rows[name][3].strip() == "succeeded"
+        assert rows[name][4].strip() == "4/4"
+    assert rows["sim-2"][3].strip() == "failed"
+    assert "cluster sim-2" in rows["sim-2"][6]
+    assert "3 clusters: 2 succeeded, 1 failed (sim-2)" in result.output
 
 
 def test_demo_refuses_more_clusters_down_than_started():
     result = CliRunner().invoke(app, ["demo", "--clusters", "2", "--down", "3"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "--down 3 is more than --clusters 2" in result.output
+
+
+def test_demo_leaves_n_to_the_namespace():
+    result = CliRunner().invoke(app, ["demo", "-n", "3"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "No such option: -n" in result.output

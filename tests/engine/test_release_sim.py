@@ -182,7 +182,7 @@ def _fail_fast(fleet8, fleet, tmp_path):
     assert set(good[2:]) <= {"interrupted", "not_started"}
     assert "not_started" in good
     for name in ("sim-3", "sim-4"):
-        pods = core(fleet8, name).list_namespaced_pod("default", label_selector=f"fleet.run-id={doc['runId']}")
+        pods = core(fleet8, name).list_namespaced_pod("default", label_selector=f"fleet.dev/run-id={doc['runId']}")
         assert [p.metadata.name for p in pods.items if not p.metadata.deletion_timestamp] == []
 
 

@@ -1,0 +1,235 @@
+"""A run killed midway (SIGKILL) or interrupted (Ctrl-C), then ``fleet resume``: every cluster ends as an
+uninterrupted run leaves it, nothing with a side effect is done twice, one pod per cluster and pod step,
+no pod left behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fleet.sim import SimFleet
+from fleet.sim.requestlog import RequestRecord
+from tests.engine.conftest import Fleet, core, inventory
+
+pytestmark = pytest.mark.sim_only
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NAMESPACE = "resume"
+#: Server-set metadata that differs between two clusters in the same state.
+_SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "selfLink", "generation")
+
+PLAYBOOK = """
+id: resumable
+strategy: {{concurrency: {concurrency}}}
+steps:
+  - id: app
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {{name: app, namespace: {namespace}, labels: {{app: resumable}}}}
+      data: {{state: applied}}
+  - id: work
+    type: pod
+    namespace: {namespace}
+    image: busybox
+    commands:
+      - "sleep {sleep}"
+      - "echo '::{{\\"outputs\\": {{\\"answer\\": \\"42\\"}}}}::'"
+    waitUntilCompletion: PT2M
+  - id: mark
+    type: patch
+    kind: ConfigMap
+    name: app
+    namespace: {namespace}
+    patchType: merge
+    patch: {{data: {{answer: "{{{{ outputs.work.vars.answer }}}}", marked: "yes"}}}}
+"""
+
+
+def _playbook(tmp_path: Path, *, concurrency: int, sleep: int) -> Path:
+    path = tmp_path / "resumable.yaml"
+    path.write_text(PLAYBOOK.format(concurrency=concurrency, namespace=NAMESPACE, sleep=sleep))
+    return path
+
+
+def _namespace(sim: SimFleet, names: list[str]) -> None:
+    for name in names:
+        core(sim, name).create_namespace({"metadata": {"name": NAMESPACE}})
+
+
+def _objects(sim: SimFleet, name: str) -> dict[str, object]:
+    """The ConfigMap the playbook writes, as its cluster has it, without server-set metadata."""
+    config = core(sim, name).read_namespaced_config_map("app", NAMESPACE).to_dict()
+    for field in _SERVER_FIELDS:
+        config["metadata"].pop(field, None)
+    return {
+        "data": config["data"],
+        "labels": config["metadata"]["labels"],
+        "annotations": config["metadata"]["annotations"],
+    }
+
+
+def _live_pods(sim: SimFleet, name: str, run_id: str) -> list[str]:
+    pods = core(sim, name).list_namespaced_pod(NAMESPACE, label_selector=f"fleet.dev/run-id={run_id}").items
+    return [p.metadata.name for p in pods if not p.metadata.deletion_timestamp]
+
+
+def _writes(records: list[RequestRecord]) -> list[RequestRecord]:
+    return [r for r in records if r.method in WRITES and "dryRun" not in r.query]
+
+
+APPLY_KEY = ("PATCH", f"/api/v1/namespaces/{NAMESPACE}/configmaps/app", "application/apply-patch+yaml")
+#: The step of the playbook that makes each kind of write (by content type).
+_STEP_OF = {"application/apply-patch+yaml": "app", "application/merge-patch+json": "mark"}
+
+
+def _key(record: RequestRecord) -> tuple[str, str, str]:
+    """Which write it is: method, path (a pod's random name left out) and content type (apply or patch)."""
+    head, pods, _ = record.path.partition("/pods/")
+    return record.method, head + pods + ("<pod>" if pods else ""), record.content_type
+
+
+def _pod_creations(records: list[RequestRecord]) -> int:
+    return sum(1 for r in _writes(records) if r.method == "POST" and r.path.endswith("/pods"))
+
+
+def _wait_for(fleet: Fleet, what: str, done: Callable[[Counter[str], Counter[str]], bool], timeout: float = 120) -> str:
+    """Poll the journal until ``done(cluster outcomes, pod step statuses)``; returns the run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            runs = fleet.rows("SELECT id FROM runs")
+        except sqlite3.OperationalError:  # the journal is not created yet
+            runs = []
+        if runs:
+            run_id = str(runs[0][0])
+            rows = fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id)
+            steps = fleet.rows("SELECT status FROM steps WHERE run_id=? AND step='work'", run_id)
+            if done(Counter(r[0] for r in rows), Counter(s[0] for s in steps)):
+                return run_id
+        time.sleep(0.05)
+    raise AssertionError(f"the journal never showed {what}")
+
+
+def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_path):
+    with SimFleet(clusters=51, tls=True, out_dir=tmp_path / "sim") as sim:
+        names = [c.name for c in sim.clusters]
+        reference, killed = names[0], names[1:]
+        _namespace(sim, names)
+        playbook = _playbook(tmp_path, concurrency=10, sleep=3)
+
+        alone = fleet("run", str(playbook), "-i", str(inventory(sim, tmp_path / "ref.yaml", names=[reference])), "-q")
+        assert alone.returncode == 0, alone.stderr
+        expected = _objects(sim, reference)
+        assert expected["data"] == {"state": "applied", "answer": "42", "marked": "yes"}
+        reference_writes = {_key(r) for r in _writes(sim[reference].requests())}
+        fleet.journal.unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(str(fleet.journal) + suffix).unlink(missing_ok=True)
+        for name in killed:
+            sim[name].clear_requests()
+
+        process = fleet.popen(
+            "run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml", names=killed)), "-q"
+        )
+        try:
+            # Killed when some clusters are done and some pods are in flight.
+            run_id = _wait_for(
+                fleet, "clusters done and pods in flight", lambda c, s: c["succeeded"] >= 3 and s["running"] >= 3
+            )
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()  # type: ignore[union-attr]
+            process.stderr.close()  # type: ignore[union-attr]
+        assert process.returncode == -signal.SIGKILL
+        outcomes = Counter(r[0] for r in fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id))
+        assert 0 < outcomes["succeeded"] < len(killed), outcomes
+
+        resumed = fleet("resume", run_id)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert "Traceback" not in resumed.stderr
+        assert fleet.rows("SELECT status FROM runs WHERE id=?", run_id) == [("succeeded",)]
+        assert Counter(r[0] for r in fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id)) == {
+            "succeeded": len(killed)
+        }
+
+        reattached = fleet.rows("SELECT COUNT(*) FROM steps WHERE run_id=? AND step='work' AND attempt=2", run_id)
+        assert reattached[0][0] >= 1  # pod steps were in flight at the kill, and their clusters were resumed
+        for name in killed:
+            assert _objects(sim, name) == expected, name
+            records = sim[name].requests()
+            assert _pod_creations(records) == 1, (name, [(r.method, r.path) for r in _writes(records)])
+            assert _live_pods(sim, name, run_id) == [], name
+            # A write done twice is an idempotent step in flight at the kill and run again by the resume,
+            # with the same outcome: the re-run apply found the object as the first one left it.
+            counts = Counter(_key(r) for r in _writes(records))
+            assert set(counts) <= reference_writes, (name, counts)
+            assert all(r.status < 400 for r in _writes(records)), name
+            attempts = dict(
+                fleet.rows("SELECT step, COUNT(*) FROM steps WHERE run_id=? AND cluster=? GROUP BY step", run_id, name)
+            )
+            again = {key for key, n in counts.items() if n > 1}
+            assert all(n <= 2 for n in counts.values()), (name, counts)
+            assert {_STEP_OF.get(key[2], key[2]) for key in again} <= {s for s, n in attempts.items() if n > 1}, (
+                name,
+                counts,
+            )
+            if APPLY_KEY in again:
+                last = fleet.rows(
+                    "SELECT outputs FROM steps WHERE run_id=? AND cluster=? AND step='app' ORDER BY attempt DESC",
+                    run_id,
+                    name,
+                )[0][0]
+                assert json.loads(last)["unchanged"] == 1, (name, last)
+
+
+def test_ctrl_c_deletes_the_pods_records_the_run_interrupted_and_resume_completes_it(fleet, tmp_path):
+    with SimFleet(clusters=4, tls=True, out_dir=tmp_path / "sim") as sim:
+        names = [c.name for c in sim.clusters]
+        _namespace(sim, names)
+        playbook = _playbook(tmp_path, concurrency=4, sleep=6)
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")))
+        try:
+            run_id = _wait_for(fleet, "every pod step in flight", lambda c, s: s["running"] == len(names))
+            deadline = time.monotonic() + 30
+            while not all(_live_pods(sim, n, run_id) for n in names) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        assert f"fleet resume {run_id}" in stderr
+        for name in names:
+            assert _live_pods(sim, name, run_id) == [], name
+
+        shown = fleet("runs", "show", run_id, "-o", "json")
+        assert shown.returncode == 0, shown.stderr
+        doc = json.loads(shown.stdout)
+        assert doc["status"] == "interrupted"
+        assert {c["outcome"] for c in doc["clusterRows"]} == {"interrupted"}
+        work = [s for s in doc["steps"] if s["step"] == "work"]
+        assert [s["status"] for s in work] == ["interrupted"] * len(names)
+        assert {s["status"] for s in doc["steps"]} == {"succeeded", "interrupted"}
+
+        resumed = fleet("resume", run_id)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert fleet.rows("SELECT status FROM runs WHERE id=?", run_id) == [("succeeded",)]
+        for name in names:
+            assert _objects(sim, name)["data"] == {"state": "applied", "answer": "42", "marked": "yes"}
+            assert _live_pods(sim, name, run_id) == [], name
