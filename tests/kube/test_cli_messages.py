@@ -1,0 +1,106 @@
+"""What ``fleet`` says when the input is wrong or a cluster operation fails, through the real CLI."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import trio
+
+from fleet.sim import SimFleet
+
+pytestmark = pytest.mark.sim_only
+
+
+def fleet(*args: str) -> subprocess.CompletedProcess[str]:
+    # Wide, so that Rich does not wrap a long message (what the tests read is the text, not the layout).
+    env = {**os.environ, "FLEET_RETRY_ATTEMPTS": "2", "FLEET_RETRY_INITIAL_DELAY": "0.01", "COLUMNS": "400"}
+    return subprocess.run([sys.executable, "-m", "fleet", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def no_request_sent(sim: SimFleet) -> Iterator[None]:
+    """Fails the test if any cluster of the fleet received a request while it ran."""
+    start = time.time()
+    yield
+    seen = {c.name: [f"{r.method} {r.path}" for r in c.requests() if r.time >= start] for c in sim}
+    assert not any(seen.values()), f"requests reached the clusters: {seen}"
+
+
+def _one_error(result: subprocess.CompletedProcess[str], *expected: str) -> str:
+    """The one-line message of an input error (exit 2, no traceback, said once)."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    for text in expected:
+        assert result.stderr.count(text) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.usefixtures("no_request_sent")
+async def test_an_empty_manifest_is_an_input_error(sim, tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n---\n")
+    result = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(empty), "-i", str(sim.inventory_path)))
+    _one_error(result, f"{empty}: the manifest has no objects")
+
+
+@pytest.mark.usefixtures("no_request_sent")
+async def test_a_misspelt_built_in_kind_in_a_manifest_is_named_with_a_suggestion(sim, tmp_path):
+    path = tmp_path / "ns.yaml"
+    path.write_text("apiVersion: v1\nkind: Namspace\nmetadata: {name: shop}\n")
+    result = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", str(sim.inventory_path)))
+    line = _one_error(result, "has no kind 'Namspace' (did you mean 'Namespace'?)")
+    assert f"{path}:1: document 1: kind" in line
+
+
+# fleet/cli/ops.py (another helper's file) has to call these library checks before ``clusters.run``:
+# ``fleet.kube.selection.check_kind(kind, api_group=api_group)`` in get/patch/delete and
+# ``fleet.kube.restart.check_restartable(kind)`` in restart. Until then each cluster reports the error
+# (still before any request); strict, so that the marker goes once the CLI calls them.
+_NEEDS_CLI_PRECHECK = pytest.mark.xfail(
+    strict=True, reason="fleet/cli/ops.py does not yet call check_kind/check_restartable before the fan-out"
+)
+
+
+@_NEEDS_CLI_PRECHECK
+@pytest.mark.usefixtures("no_request_sent")
+async def test_a_misspelt_resource_type_is_named_once_with_a_suggestion(sim):
+    result = await trio.to_thread.run_sync(lambda: fleet("get", "deploymnets", "-i", str(sim.inventory_path)))
+    _one_error(result, "unknown resource type 'deploymnets' (did you mean 'deployments'?)")
+
+
+@_NEEDS_CLI_PRECHECK
+@pytest.mark.usefixtures("no_request_sent")
+async def test_restart_of_a_kind_it_cannot_restart_is_named_once(sim):
+    result = await trio.to_thread.run_sync(lambda: fleet("restart", "configmap", "x", "-i", str(sim.inventory_path)))
+    _one_error(result, "cannot restart 'configmap': expected deployment (deploy), statefulset (sts) or daemonset (ds)")
+
+
+@pytest.mark.usefixtures("no_request_sent")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("get", "deploymnets"), "unknown resource type 'deploymnets' (did you mean 'deployments'?)"),
+        (("restart", "configmap", "x"), "cannot restart 'configmap': expected deployment (deploy)"),
+    ],
+)
+async def test_kind_errors_are_found_before_any_request(sim, args, message):
+    result = await trio.to_thread.run_sync(lambda: fleet(*args, "-i", str(sim.inventory_path)))
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_custom_resource_unknown_offline_still_goes_to_discovery(sim, tmp_path):
+    """A name that is not a near miss of a built-in one may be a CRD's: the cluster is asked."""
+    result = await trio.to_thread.run_sync(
+        lambda: fleet("get", "certificaterequests", "-i", str(sim.inventory_path), "--limit", "sim-0")
+    )
+    assert result.returncode == 1
+    assert "sim-0 serves no resource type named 'certificaterequests'" in result.stdout
+    assert "did you mean" not in result.stdout
