@@ -48,7 +48,7 @@ def check_selector(text: str | None, field_name: str = "labelSelector") -> str |
     try:
         parse_selector(text)
     except SelectorError as e:
-        raise InputError(f"invalid label selector {text!r}: {e}", location=Location(field=field_name)) from e
+        raise InputError(e.pointed(), location=Location(field=field_name)) from e
     return text
 
 
