@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -104,3 +105,27 @@ async def test_a_custom_resource_unknown_offline_still_goes_to_discovery(sim, tm
     assert result.returncode == 1
     assert "sim-0 serves no resource type named 'certificaterequests'" in result.stdout
     assert "did you mean" not in result.stdout
+
+
+def test_an_apply_conflict_names_the_owner_of_each_field_and_the_flag(sim, tmp_path):
+    """``fleet patch`` then ``fleet apply`` of the same manifest: the patch's manager owns the field now."""
+    name = f"own-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n---\n"
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {name}}}\n"
+        "data: {level: info, color: blue}\n"
+    )
+    one = ("-i", str(sim.inventory_path), "--limit", "sim-0")
+    assert fleet("apply", "-f", str(path), *one).returncode == 0
+    patch = '{"data": {"level": "debug", "color": "red"}}'
+    assert fleet("patch", "configmap", "settings", "-n", name, "-p", patch, "--type", "merge", *one).returncode == 0
+    try:
+        conflict = fleet("apply", "-f", str(path), *one)
+        assert conflict.returncode == 1
+        assert (
+            "2 fields of the manifest belong to other field managers: .data.color, .data.level owned by "
+            '"fleet-patch" using v1. Apply with --force-conflicts (force: true in a playbook) to take them over'
+        ) in conflict.stdout
+    finally:
+        fleet("delete", "namespace", name, *one)
