@@ -129,3 +129,49 @@ def test_an_apply_conflict_names_the_owner_of_each_field_and_the_flag(sim, tmp_p
         ) in conflict.stdout
     finally:
         fleet("delete", "namespace", name, *one)
+
+
+def _workload(name: str, pod_spec: str) -> str:
+    return (
+        f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\n"
+        f"metadata: {{name: web, namespace: {name}}}\n"
+        "spec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n"
+        "  template:\n    metadata: {labels: {app: web}}\n"
+        f"    spec: {pod_spec}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pod_spec", "reasons"),
+    [
+        ("{containers: [{name: main, image: 'nginx:fail'}]}", ("container main: ImagePullBackOff", '"nginx:fail"')),
+        (
+            # An init container: a crashing main container is Ready for a moment, and the rollout may end then.
+            "{initContainers: [{name: init, image: nginx, command: [sh, -c, 'exit 3']}],"
+            " containers: [{name: main, image: nginx}]}",
+            ("container init: CrashLoopBackOff: back-off",),
+        ),
+        (
+            "{nodeSelector: {fleet-test/nowhere: 'true'}, containers: [{name: main, image: nginx}]}",
+            ("Unschedulable: 0/", "node(s) didn't match Pod's node affinity/selector"),
+        ),
+    ],
+    ids=["image-pull", "crash-loop", "unschedulable"],
+)
+def test_a_wait_on_pods_that_cannot_start_fails_within_seconds_with_their_reason(sim, tmp_path, pod_spec, reasons):
+    name = f"stuck-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "app.yaml"
+    path.write_text(_workload(name, pod_spec))
+    one = ("-i", str(sim.inventory_path), "--limit", "sim-0")
+    start = time.monotonic()
+    try:
+        result = fleet("apply", "-f", str(path), *one, "--wait", "PT2M")
+        took = time.monotonic() - start
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"Deployment {name}/web failed while waiting for readiness: pod web-" in result.stdout
+        for reason in reasons:
+            assert reason in result.stdout
+        assert took < 40, f"failed after {took:.1f} s, not within seconds"
+    finally:
+        fleet("delete", "namespace", name, *one)
