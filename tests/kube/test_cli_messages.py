@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 
+from fleet.kube.schemas import shipped_versions
 from fleet.sim import SimFleet
 
 pytestmark = pytest.mark.sim_only
@@ -175,3 +176,16 @@ def test_a_wait_on_pods_that_cannot_start_fails_within_seconds_with_their_reason
         assert took < 40, f"failed after {took:.1f} s, not within seconds"
     finally:
         fleet("delete", "namespace", name, *one)
+
+
+@pytest.mark.usefixtures("no_request_sent")
+def test_the_offline_schema_check_says_which_schemas_it_used(sim, tmp_path):
+    path = tmp_path / "app.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: 1}\n")
+    result = fleet("apply", "-f", str(path), "-i", str(sim.inventory_path))
+    newest = shipped_versions()[-1]
+    _one_error(
+        result,
+        f"{path}:1: document 1: data.a: ConfigMap c: expected string, got integer 1 (checked against the "
+        f"Kubernetes {newest} schemas, the newest shipped: the cluster's version is not known yet",
+    )
