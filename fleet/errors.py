@@ -65,6 +65,8 @@ class Location:
     field: str | None = None
 
     def __str__(self) -> str:
+        if self.file is None and self.line is None:  # a flag or a field of no file: ``--select``
+            return self.field or "<input>"
         where = self.file or "<input>"
         if self.line is not None:
             where = f"{where}:{self.line}"

@@ -37,6 +37,11 @@ class SelectorError(InputError):
         self.expected = expected
         super().__init__(f"invalid label selector {text!r} at character {position + 1}: {expected}")
 
+    def pointed(self) -> str:
+        """The problem, then the text once with a caret under where it is (for a flag's error)."""
+        pointer = f"  {self.text}\n  {' ' * self.position}^"
+        return f"invalid label selector at character {self.position + 1}: {self.expected}\n{pointer}"
+
 
 @dataclass(frozen=True)
 class Requirement:

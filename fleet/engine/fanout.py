@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from fleet.errors import ClusterError, FleetError, InputError, Location
+from fleet.errors import ClusterError, FleetError
 from fleet.inventory import Cluster, load_clusters, resolve_connection
 from fleet.kube import KubeClient
 from fleet.kube.kubeconfig import check_contexts
@@ -69,7 +69,7 @@ async def inventory_selection(
     """``inventory_targets`` and the run's secret resolver (one per run: it is the secret cache)."""
     fleet = await load_clusters(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
     if not fleet.clusters:
-        raise InputError("no cluster of the inventory matches the selection", location=Location(field="--select"))
+        raise fleet.nothing_selected()
     return [Target(c.name, _opener(c, fleet.resolver), c) for c in fleet.clusters], fleet.resolver
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet.errors import InputError
 from fleet.inventory.discovery import discover
 from fleet.inventory.discovery.cache import DEFAULT_CACHE_DIR
 from fleet.inventory.loader import Inventory, load_inventory
 from fleet.inventory.models import Cluster
-from fleet.inventory.selection import make_selection
+from fleet.inventory.selection import ClusterSelection, make_selection
 from fleet.secrets import SecretResolver
 from fleet.settings import FleetSettings
 
@@ -22,6 +23,13 @@ class SelectedFleet:
     inventory: Inventory
     clusters: list[Cluster]
     resolver: SecretResolver
+    selection: ClusterSelection = field(default_factory=ClusterSelection)
+    #: the inventory as the user named it (its files or folders), for messages
+    where: str = "the inventory"
+
+    def nothing_selected(self) -> InputError:
+        """The error to raise when ``clusters`` is empty: it names the flag that left none."""
+        return self.selection.nothing_selected(self.inventory.clusters, self.where)
 
 
 def secret_resolver(inventory: Inventory, settings: FleetSettings | None = None) -> SecretResolver:
@@ -49,4 +57,5 @@ async def load_clusters(
     resolver = secret_resolver(inventory)
     if inventory.sources:
         await discover(inventory, resolver, refresh=refresh, cache_dir=cache_dir)
-    return SelectedFleet(inventory, selection.apply(inventory.clusters), resolver)
+    where = ", ".join(str(p) for p in paths) or "the inventory"
+    return SelectedFleet(inventory, selection.apply(inventory.clusters), resolver, selection, where)

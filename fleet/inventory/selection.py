@@ -19,10 +19,14 @@ class NameLimit:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
+    def included(self, name: str) -> bool:
+        return not self.include or any(fnmatch.fnmatchcase(name, g) for g in self.include)
+
     def matches(self, name: str) -> bool:
-        if self.include and not any(fnmatch.fnmatchcase(name, g) for g in self.include):
-            return False
-        return not any(fnmatch.fnmatchcase(name, g) for g in self.exclude)
+        return self.included(name) and not any(fnmatch.fnmatchcase(name, g) for g in self.exclude)
+
+    def __str__(self) -> str:
+        return ",".join([*self.include, *(f"!{g}" for g in self.exclude)])
 
 
 def parse_limit(text: str | Sequence[str] | None) -> NameLimit:
@@ -60,6 +64,33 @@ class ClusterSelection:
     def apply(self, clusters: Iterable[Cluster]) -> list[Cluster]:
         return [c for c in clusters if self.matches(c)]
 
+    def nothing_selected(self, clusters: Sequence[Cluster], where: str) -> InputError:
+        """The error for a selection that keeps none of ``clusters`` (those of ``where``, the inventory),
+        naming the flag that leaves none: ``--limit sim-99: no cluster named sim-99 in inv.yaml``."""
+        if not clusters:
+            return InputError(f"{where} has no clusters")
+        parts = (
+            ("--limit", str(self.limit), ClusterSelection(limit=self.limit)),
+            ("--tenant", ",".join(sorted(self.tenants)), ClusterSelection(tenants=self.tenants)),
+            ("--select", str(self.selector), ClusterSelection(selector=self.selector)),
+        )
+        given = [(flag, text) for flag, text, alone in parts if text]
+        for flag, text, alone in parts:
+            if text and not alone.apply(clusters):
+                return InputError(f"{flag} {text}: {self._none_for(flag, clusters)} in {where}")
+        together = " and ".join(f"{flag} {text}" for flag, text in given)
+        return InputError(f"no cluster in {where} matches {together} together")
+
+    def _none_for(self, flag: str, clusters: Sequence[Cluster]) -> str:
+        if flag == "--limit":
+            if not any(self.limit.included(c.name) for c in clusters):
+                return f"no cluster named {' or '.join(self.limit.include)}"
+            return "every cluster it names is excluded"
+        if flag == "--tenant":
+            known = ", ".join(sorted({c.tenant for c in clusters if c.tenant})) or "none"
+            return f"no cluster of tenant {' or '.join(sorted(self.tenants))} (the tenants: {known})"
+        return "no cluster has labels that match"
+
 
 def make_selection(
     select: str | None = None,
@@ -71,8 +102,7 @@ def make_selection(
     try:
         selector = parse_selector(select)
     except SelectorError as e:
-        pointer = f"\n  {e.text}\n  {' ' * e.position}^"
-        raise InputError(f"{e}{pointer}", location=Location(field="--select")) from None
+        raise InputError(e.pointed(), location=Location(field="--select")) from None
     return ClusterSelection(selector, frozenset(t for t in tenants if t), parse_limit(limit))
 
 

@@ -16,6 +16,7 @@ response shows not yet Current, from that response's resourceVersion (no list).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import functools
 import logging
@@ -174,6 +175,23 @@ def unified_diff(live: JsonObject | None, proposed: JsonObject | None, label: st
     return "".join(difflib.unified_diff(before, after, f"live/{label}", f"proposed/{label}"))
 
 
+def conflict_message(error: ApiError) -> str:
+    """An apply's 409: which fields other field managers own (from the Status causes), and the way out."""
+    owned: dict[str, list[str]] = {}
+    for cause in error.status.causes:
+        if cause.get("reason") == "FieldManagerConflict":
+            manager = cause.get("message", "").removeprefix("conflict with ")
+            owned.setdefault(manager, []).append(cause.get("field", ""))
+    if not owned:
+        return f"{error.status.message} (fields owned by another field manager)"
+    count = sum(len(fields) for fields in owned.values())
+    owners = "; ".join(f"{', '.join(fields)} owned by {manager}" for manager, fields in owned.items())
+    return (
+        f"{count} field{'s' if count > 1 else ''} of the manifest belong to other field managers: {owners}. "
+        "Apply with --force-conflicts (force: true in a playbook) to take them over, or leave them out of the manifest"
+    )
+
+
 def _applied(obj: JsonObject, result: Result, diff: str | None = None) -> AppliedObject:
     meta = obj.get("metadata") or {}
     generation = meta.get("generation")
@@ -220,7 +238,9 @@ async def _apply_one(
         )
     except ApiError as e:
         if e.code == 409 and e.reason == "Conflict":
-            e.args = (f"{e.args[0]} (another field manager owns these fields; set force to take them over)",)
+            raise ApiError(
+                dataclasses.replace(e.status, message=conflict_message(e)), cluster=e.cluster, operation=e.operation
+            ) from e
         raise
     if live is None:
         result: Result = "created"

@@ -94,9 +94,14 @@ def _json_documents(text: str, source: str) -> list[tuple[Any, int]]:
 
 
 def load_manifests(text: str, *, source: str = "<inline>") -> list[Manifest]:
-    """Every object in ``text`` (YAML or JSON, ``---`` separated; ``kind: List`` expanded), validated."""
+    """Every object in ``text`` (YAML or JSON, ``---`` separated; ``kind: List`` expanded), validated;
+    a text with no document at all is an ``InputError`` (an empty ``kind: List`` is not)."""
     stripped = text.lstrip()
     raw = _json_documents(text, source) if stripped[:1] in ("{", "[") else list(_yaml_documents(text, source))
+    if all(doc is None for doc, _ in raw):
+        raise InputError(
+            "the manifest has no objects (it is empty, or only comments and ---)", location=Location(file=source)
+        )
     manifests: list[Manifest] = []
     for index, (doc, line) in enumerate(raw, start=1):
         if doc is None:  # an empty document (a trailing ---)

@@ -251,6 +251,29 @@ def _stuck_containers(obj: JsonObject) -> list[tuple[str, str, str]]:
     return stuck
 
 
+def pod_stuck(pod: JsonObject) -> str | None:
+    """Why a pod cannot become ready without a change (its image, command, config or a node to run on),
+    or ``None``: a container waiting for one of ``FAILED_WAITING_REASONS``, or the scheduler finding no
+    node (``PodScheduled`` False, ``Unschedulable``). Workload waits fail on it after a grace (see
+    ``fleet.kube.wait``)."""
+    stuck = _stuck_containers(pod)
+    if stuck:
+        return "; ".join(f"container {name}: {why}" + (f": {msg}" if msg else "") for name, why, msg in stuck)
+    scheduled = find_condition(pod, "PodScheduled")
+    if scheduled is not None and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        return f"Unschedulable: {scheduled.get('message') or 'no node can run it'}"
+    return None
+
+
+def replica_failure(workload: JsonObject) -> str | None:
+    """A workload controller that cannot create its pods (``ReplicaFailure`` True: a quota, a policy)."""
+    failure = _cond_true(workload, "ReplicaFailure")
+    if failure is None:
+        return None
+    reason, message = failure.get("reason") or "FailedCreate", failure.get("message") or "cannot create pods"
+    return f"ReplicaFailure: {reason}: {message}"
+
+
 def _pod(obj: JsonObject) -> Readiness:
     phase = get_path(obj, "status", "phase", default="")
     if phase == "Succeeded":

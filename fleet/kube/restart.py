@@ -14,7 +14,22 @@ from fleet.kube.types import STRATEGIC_MERGE_PATCH
 from fleet.kube.wait import wait_ready
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-RESTARTABLE = ("Deployment", "StatefulSet", "DaemonSet")
+RESTARTABLE = {"Deployment": "deploy", "StatefulSet": "sts", "DaemonSet": "ds"}  # with kubectl's short names
+_RESTARTABLE_NAMES = {
+    name: kind for kind, short in RESTARTABLE.items() for name in (kind.lower(), f"{kind.lower()}s", short)
+}
+
+
+def check_restartable(kind: str) -> str:
+    """The kind ``kind`` names (kind, plural or short name) if ``restart`` supports it, else an
+    ``InputError``: found before any cluster is asked (``fleet restart configmap x``)."""
+    found = _RESTARTABLE_NAMES.get(kind.lower())
+    if found is None:
+        raise InputError(
+            f"cannot restart {kind!r}: expected deployment (deploy), statefulset (sts) or daemonset (ds)",
+            location=Location(field="kind"),
+        )
+    return found
 
 
 def restarted_at(now: datetime | None = None) -> str:
@@ -39,11 +54,7 @@ async def restart(
     before_write: BeforeWrite | None = None,
 ) -> JsonObject:
     """Restart a Deployment, StatefulSet or DaemonSet and wait (at most ``timeout``) for the rollout."""
-    info = await client.discovery.lookup(kind, api_group="apps")
-    if info.kind not in RESTARTABLE:
-        raise InputError(
-            f"cannot restart a {info.kind}: expected one of {', '.join(RESTARTABLE)}", location=Location(field="kind")
-        )
+    info = await client.discovery.lookup(check_restartable(kind), api_group="apps")
     ns = namespace or "default"
     if before_write is not None:
         live = await client.get_or_none(info.path(ns, name))

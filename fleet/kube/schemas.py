@@ -27,7 +27,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from fleet.errors import InputError
+from fleet.errors import InputError, Location
 from fleet.kube.manifests import Manifest
 from fleet.kube.objects import JsonObject, split_api_version
 
@@ -91,6 +91,102 @@ def builtin_validator(version: str, api_version: str, kind: str) -> jsonschema.D
     if api_version not in ((schema.get("properties") or {}).get("apiVersion") or {}).get("enum", ()):
         return None
     return jsonschema.Draft202012Validator(schema, registry=_registry(version))
+
+
+# -- built-in kinds (what a typo is checked against before any cluster is asked) -----------------------
+
+
+@functools.cache
+def builtin_kinds() -> dict[str, frozenset[str]]:
+    """The kinds of every built-in API group (``""`` is core) in the oldest and the newest shipped schemas
+    (a kind removed since is still served by older clusters). A custom resource can never be in one of
+    these groups (CRD groups need a dot, ``*.k8s.io`` ones an approval)."""
+    kinds: dict[str, set[str]] = {}
+    for version in {shipped_versions()[0], shipped_versions()[-1]}:
+        text = (_SCHEMAS / f"v{version}.0-local-strict" / "_definitions.json").read_text()
+        for definition in json.loads(text)["$defs"].values():
+            for gvk in definition.get("x-kubernetes-group-version-kind") or ():
+                kinds.setdefault(gvk["group"], set()).add(gvk["kind"])
+    return {group: frozenset(names) for group, names in kinds.items()}
+
+
+def guess_plural(kind: str) -> str:
+    """The resource name Kubernetes gives a kind (``apimachinery``'s ``UnsafeGuessKindToResource``)."""
+    lowered = kind.lower()
+    if lowered.endswith("s"):
+        return lowered + "es"
+    if lowered.endswith("y"):
+        return lowered[:-1] + "ies"
+    return lowered + "s"
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Edits from ``a`` to ``b``: insertions, deletions, substitutions and swaps of neighbours."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        row = [i]
+        for j, cb in enumerate(b, start=1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def _closest(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``word`` is a typo of (at most two edits, words of six letters or more: ``deploymnets``),
+    never a custom resource that shares a built-in's stem (``clusters``, ``certificaterequests``)."""
+    if len(word) < 6:
+        return None
+    scored = sorted((_typo_distance(word.lower(), c.lower()), c) for c in candidates)
+    return scored[0][1] if scored and scored[0][0] <= 2 else None
+
+
+def _did_you_mean(suggestion: str | None) -> str:
+    return f" (did you mean {suggestion!r}?)" if suggestion else ""
+
+
+def check_builtin_kind(api_version: str, kind: str, *, location: Location | None = None) -> None:
+    """An ``InputError`` for a kind the built-in group of ``api_version`` does not have (``v1``
+    ``Namspace``), with the closest built-in kind; other groups are left to discovery (custom kinds)."""
+    group = split_api_version(api_version)[0]
+    known = builtin_kinds().get(group)
+    if known is None or kind in known:
+        return
+    where = f"apiVersion {api_version}" if group else "the core API (apiVersion v1)"
+    raise InputError(
+        f"{where} has no kind {kind!r}{_did_you_mean(_closest(kind, sorted(known)))}",
+        location=location or Location(field="kind"),
+    )
+
+
+@functools.cache
+def _builtin_names() -> dict[str, str]:
+    """Every built-in kind, singular and plural as ``fleet get`` accepts them → how the suggestion reads."""
+    names: dict[str, str] = {}
+    for kinds in builtin_kinds().values():
+        for kind in kinds:
+            if kind.endswith("List") or kind in ("DeleteOptions", "WatchEvent", "Status", "APIGroup"):
+                continue
+            names.setdefault(kind.lower(), kind)
+            plural = guess_plural(kind)
+            names.setdefault(plural, plural)
+    return names
+
+
+def check_resource_name(name: str, *, field: str = "kind") -> None:
+    """An ``InputError`` for a near miss of a built-in kind or resource name (``deploymnets``); any
+    other name may be a custom resource and is left to discovery."""
+    names = _builtin_names()
+    if name.lower() in names or f"{name.lower()}s" in names:  # ``endpoint``, ``roles``
+        return
+    suggestion = _closest(name, sorted(names))
+    if suggestion is not None:
+        raise InputError(
+            f"unknown resource type {name!r}{_did_you_mean(names[suggestion.lower()])}", location=Location(field=field)
+        )
 
 
 # -- CRD schemas (OpenAPI v3, structural) → JSON Schema -----------------------------------------------
@@ -281,6 +377,8 @@ def validate_manifests(
     """Check every manifest against its schema: the official one for built-in kinds (for
     ``server_version``), else its CRD's, from the batch or from ``crd_schemas`` (read from the cluster).
     Raise one ``InputError`` for all violations; kinds without a schema are left to the server."""
+    for m in manifests:
+        check_builtin_kind(m.api_version, m.kind, location=m.location("kind"))
     version = schema_version(server_version)
     crds = [m for m in manifests if is_crd(m)]
     findings: list[Finding] = []
@@ -296,4 +394,12 @@ def validate_manifests(
             validator = crd_validator(schema) if schema is not None else None
         if validator is not None:
             findings.extend(check(m, validator))
-    raise_findings(findings, schema=f"the Kubernetes {version} schemas")
+    raise_findings(findings, schema=schemas_used(server_version))
+
+
+def schemas_used(server_version: str | None) -> str:
+    """Which schemas ``validate_manifests`` checks against, as its error says it."""
+    version = schema_version(server_version)
+    if server_version is None:
+        return f"the Kubernetes {version} schemas, the newest shipped: the cluster's version is not known yet"
+    return f"the Kubernetes {version} schemas, for the cluster's version {server_version}"

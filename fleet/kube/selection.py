@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypedDict, TypeVar
 from fleet.errors import InputError, Location
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.objects import JsonObject
+from fleet.kube.schemas import builtin_kinds, check_builtin_kind, check_resource_name
 from fleet.labels import SelectorError, parse_selector
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def check_selector(text: str | None, field_name: str = "labelSelector") -> str |
     try:
         parse_selector(text)
     except SelectorError as e:
-        raise InputError(f"invalid label selector {text!r}: {e}", location=Location(field=field_name)) from e
+        raise InputError(e.pointed(), location=Location(field=field_name)) from e
     return text
 
 
@@ -98,8 +99,18 @@ def reject_unknown(where: Mapping[str, object], options: type[KindOptions], oper
         raise TypeError(f"{operation}() got unexpected keyword arguments: {', '.join(unknown)}")
 
 
+def check_kind(kind: str, *, api_version: str | None = None, api_group: str | None = None) -> None:
+    """Reject a typo of a built-in kind or resource name (``deploymnets``) before any cluster is asked,
+    with the closest built-in name; any other name may be a custom resource and is left to discovery."""
+    if api_version:
+        check_builtin_kind(api_version, kind)
+    elif api_group is None or api_group in builtin_kinds():
+        check_resource_name(kind)
+
+
 async def locate(client: KubeClient, kind: str, **where: Unpack[ListOptions]) -> Located:
-    """Resolve ``kind`` on this cluster and the namespace the operation uses."""
+    """Resolve ``kind`` on this cluster (``check_kind`` first) and the namespace the operation uses."""
+    check_kind(kind, api_version=where.get("api_version"), api_group=where.get("api_group"))
     info = await client.discovery.lookup(kind, api_version=where.get("api_version"), api_group=where.get("api_group"))
     if not info.namespaced or where.get("all_namespaces"):
         return Located(info, None)

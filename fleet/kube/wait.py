@@ -9,6 +9,7 @@ time into a ``StepFailed`` that says what was last seen.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
@@ -18,17 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from fleet.errors import StepFailed
+from fleet.errors import ClusterError, StepFailed
 from fleet.kube.client import KubeClient
 from fleet.kube.discovery import ResourceInfo
 from fleet.kube.jsonpath import compile_jsonpath
-from fleet.kube.objects import JsonObject, find_condition
-from fleet.kube.readiness import Readiness, Status, compute
+from fleet.kube.objects import JsonObject, find_condition, get_path
+from fleet.kube.paths import resource_path
+from fleet.kube.readiness import Readiness, Status, compute, pod_stuck, replica_failure
 from fleet.kube.selection import KindOptions, locate, reject_unknown
 from fleet.kube.watch import Watcher
+from fleet.labels import selector_from_label_selector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,16 @@ async def wait(
     raise StepFailed(f"{where}: {what} did not hold within {timeout}: {last.message}", cluster=client.name)
 
 
+#: How long a workload must stay stuck (every pod not ready cannot start, or ReplicaFailure) before its
+#: readiness wait fails with the reason: longer than a single failed pull or a pod still being created.
+STUCK_GRACE = 10.0
+_PODS_AFTER = 2.0  # a rollout not done by then gets its pods looked at (a quick one costs no pod watch)
+_POLL = 0.5
+POD_OWNERS = frozenset(
+    {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("apps", "ReplicaSet"), ("batch", "Job")}
+)
+
+
 async def wait_ready(
     client: KubeClient,
     info: ResourceInfo,
@@ -187,9 +202,105 @@ async def wait_ready(
     *,
     timeout: timedelta | float | None,
     known: JsonObject | None = None,
+    stuck_grace: float = STUCK_GRACE,
 ) -> JsonObject | None:
-    """Wait until the object is Current (kstatus); Failed ends the wait at once with the reason."""
-    return await wait(client, info, namespace, name, ready_check, timeout=timeout, what="readiness", known=known)
+    """Wait until the object is Current (kstatus); Failed ends the wait at once with the reason. A
+    workload (``POD_OWNERS``) also fails once it has been stuck for ``stuck_grace`` seconds (``stuck``),
+    with the reason its pods give (``ImagePullBackOff``, ``CrashLoopBackOff``, ``Unschedulable``…)."""
+    if (info.group, info.kind) not in POD_OWNERS:
+        return await wait(client, info, namespace, name, ready_check, timeout=timeout, what="readiness", known=known)
+    latest = [known]
+
+    def tracking(state: JsonObject | None) -> Check:
+        latest[0] = state
+        return ready_check(state)
+
+    outcome: list[JsonObject | None] = []
+    failure: list[Exception] = []
+    async with trio.open_nursery() as nursery:
+
+        async def ready() -> None:
+            try:
+                outcome.append(
+                    await wait(client, info, namespace, name, tracking, timeout=timeout, what="readiness", known=known)
+                )
+            except Exception as e:  # raised as is below, not in an ExceptionGroup
+                failure.append(e)
+            nursery.cancel_scope.cancel()
+
+        async def pods() -> None:
+            reason = await stuck(client, namespace, lambda: latest[0], grace=stuck_grace)
+            where = f"{info.kind} {namespace + '/' if namespace else ''}{name}"
+            failure.append(StepFailed(f"{where} failed while waiting for readiness: {reason}", cluster=client.name))
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(ready)
+        nursery.start_soon(pods)
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+async def stuck(
+    client: KubeClient, namespace: str | None, workload: Callable[[], JsonObject | None], *, grace: float
+) -> str:
+    """Returns why the workload cannot become ready once that has held for ``grace`` seconds: its
+    ``ReplicaFailure``, or every pod of it that is not ready stuck (``readiness.pod_stuck``). Its pods are
+    watched from ``_PODS_AFTER`` seconds on; ``workload()`` is its latest state. Never returns otherwise."""
+    await trio.sleep(_PODS_AFTER)
+    watcher: Watcher | None = None
+    since: float | None = None
+    async with trio.open_nursery() as nursery:
+        while True:
+            if watcher is None and (selector := _pod_selector(workload())):
+                watcher = Watcher(client, resource_path("", "v1", "pods", namespace), {"labelSelector": selector})
+                nursery.start_soon(_follow, watcher)
+            pods = list(watcher.known.values()) if watcher is not None else []
+            reason = _stuck_reason(workload(), pods)
+            now = trio.current_time()
+            since = None if reason is None else now if since is None else since
+            if reason is not None and since is not None and now - since >= grace:
+                nursery.cancel_scope.cancel()
+                return reason
+            await trio.sleep(_POLL)
+    raise AssertionError("unreachable")
+
+
+def _pod_selector(workload: JsonObject | None) -> str:
+    if workload is None:
+        return ""
+    return str(selector_from_label_selector(get_path(workload, "spec", "selector")))
+
+
+async def _follow(watcher: Watcher) -> None:
+    """Keep ``watcher.known`` up to date; a cluster that will not show the pods leaves them unknown."""
+    events = watcher.events()
+    try:
+        async with aclosing(events):
+            async for _ in events:
+                pass
+    except ClusterError as e:
+        log.debug("not watching the pods of %s: %s", watcher.path, e)
+
+
+def _stuck_reason(workload: JsonObject | None, pods: list[JsonObject]) -> str | None:
+    if workload is None or compute(workload).current:
+        return None
+    failure = replica_failure(workload)
+    if failure is not None:
+        return failure
+    waiting = [
+        p
+        for p in pods
+        if not get_path(p, "metadata", "deletionTimestamp")
+        and get_path(p, "status", "phase") not in ("Succeeded", "Failed")
+        and (find_condition(p, "Ready") or {}).get("status") != "True"
+    ]
+    reasons = [pod_stuck(p) for p in waiting]
+    if not waiting or None in reasons:
+        return None
+    more = f" ({len(waiting) - 1} more pods alike)" if len(waiting) > 1 else ""
+    return f"pod {get_path(waiting[0], 'metadata', 'name')}: {reasons[0]}{more}"
 
 
 async def wait_gone(
@@ -233,6 +344,8 @@ async def wait_for(
     ``jsonpath_check(expression, value)``, ``gone_check`` (deleted)."""
     reject_unknown(where, KindOptions, "wait_for")
     located = await locate(client, kind, **where)
+    if predicate is ready_check:
+        return await wait_ready(client, located.info, located.namespace, name, timeout=timeout)
     names: dict[Predicate, str] = {ready_check: "readiness", gone_check: "deletion"}
     what = names.get(predicate, "the condition")
     return await wait(client, located.info, located.namespace, name, predicate, timeout=timeout, what=what)

@@ -68,6 +68,8 @@ def test_one_tenant_that_cannot_become_ready_is_rolled_back_alone(fleet8, fleet,
     failed = next(c for c in doc["clusters"] if c["cluster"] == "sim-5")
     assert failed["failedStep"] == "app"
     assert "Deployment rb/web" in failed["error"]
+    # the pods' reason, not "LessAvailable" at the 20 s deadline (fleet.kube.wait: stuck workloads)
+    assert 'ImagePullBackOff: Back-off pulling image "nginx:2.0-fail"' in failed["error"]
     journal = dict(fleet.rows("SELECT cluster, outcome FROM clusters WHERE run_id=?", doc["runId"]))
     assert journal == outcomes
     assert fleet.rows("SELECT status FROM runs WHERE id=?", doc["runId"]) == [("failed",)]

@@ -222,3 +222,13 @@ async def test_bad_patch_and_selector_send_nothing(kube, cluster, namespace):
     with pytest.raises(InputError, match="invalid field selector"):
         await get(kube, "ConfigMap", namespace=namespace, field_selector="metadata.name")
     assert await trio.to_thread.run_sync(cluster.sim.requests) == []
+
+
+async def test_the_schema_error_of_an_apply_names_the_cluster_version_it_used(kube, namespace):
+    from fleet.kube.schemas import schema_version
+
+    server = await kube.discovery.server_version()
+    with pytest.raises(InputError) as failed:
+        await apply(kube, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: 1}\n", namespace=namespace)
+    expected = f"the Kubernetes {schema_version(server)} schemas, for the cluster's version {server}"
+    assert expected in failed.value.message

@@ -330,3 +330,52 @@ def test_readiness_rules(obj, status, reason):
 def test_failure_message_names_the_container_and_reason():
     result = compute(pod("Pending", waiting="ImagePullBackOff"))
     assert "main: ImagePullBackOff" in result.message
+
+
+def _workload_pod(name, *, waiting=None, ready=False, scheduled=None, deleting=False):
+    status = {"phase": "Running" if ready else "Pending", "conditions": [{"type": "Ready", "status": str(ready)}]}
+    if waiting:
+        status["containerStatuses"] = [{"name": "main", "state": {"waiting": {"reason": waiting, "message": "m"}}}]
+    if scheduled:
+        status["conditions"].append({"type": "PodScheduled", "status": "False", "reason": scheduled, "message": "0/3"})
+    meta = {"name": name, **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": status}
+
+
+ROLLING = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "generation": 2},
+    "spec": {"replicas": 2},
+    "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2},
+}
+
+
+@pytest.mark.parametrize(
+    ("pods", "expected"),
+    [
+        # the old pods are ready, the one new pod cannot pull: stuck
+        ([_workload_pod("old", ready=True), _workload_pod("new", waiting="ImagePullBackOff")], "pod new: container"),
+        # one new pod is still being created: not (yet) stuck
+        ([_workload_pod("a", waiting="ImagePullBackOff"), _workload_pod("b", waiting="ContainerCreating")], None),
+        ([_workload_pod("a", scheduled="Unschedulable")], "pod a: Unschedulable: 0/3"),
+        # a pod on its way out does not count
+        ([_workload_pod("a", waiting="CrashLoopBackOff", deleting=True)], None),
+        ([], None),
+    ],
+)
+def test_a_workload_is_stuck_only_when_every_pod_not_ready_cannot_start(pods, expected):
+    from fleet.kube.wait import _stuck_reason
+
+    reason = _stuck_reason(ROLLING, pods)
+    assert reason == expected if expected is None else reason.startswith(expected)
+
+
+def test_a_replica_failure_is_stuck_and_a_current_workload_never_is():
+    from fleet.kube.wait import _stuck_reason
+
+    quota = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "exceeded quota: q"}
+    failing = {**ROLLING, "status": {**ROLLING["status"], "conditions": [quota]}}
+    assert _stuck_reason(failing, []) == "ReplicaFailure: FailedCreate: exceeded quota: q"
+    current = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    assert _stuck_reason(current, [_workload_pod("a", waiting="ImagePullBackOff")]) is None
