@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from fleet.errors import InputError, Location
+from fleet.errors import InputError
 
 FORMS = "Go form like 90s, 5m, 1h30m, 500ms, or ISO 8601 like PT1M"
 
@@ -50,9 +50,8 @@ def parse_duration(text: str, *, flag: str | None = None) -> timedelta:
     value = text.strip()
     duration = _go(value) if value[:1].isdigit() or value[:1] == "." else _iso(value)
     if duration is None:
-        raise InputError(
-            f"{text!r} is not a duration: expected the {FORMS}", location=Location(field=flag) if flag else None
-        )
+        # The flag leads the message (no location): "--wait: '90' is not a duration: …".
+        raise InputError(f"{flag + ': ' if flag else ''}{text!r} is not a duration: expected the {FORMS}")
     return duration
 
 

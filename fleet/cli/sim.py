@@ -35,7 +35,7 @@ ClustersOpt = typer.Option(
 )
 TlsOpt = typer.Option(True, "--tls/--no-tls", help="Serve HTTPS with a generated CA (default) or plain HTTP.")
 OutOpt = typer.Option(
-    DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="Where kubeconfigs, inventory and control file go."
+    DEFAULT_DIR, "--dir", "--out", "-d", metavar="DIR", help="Where kubeconfigs, inventory and control file go."
 )
 DirOpt = typer.Option(DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="The --dir of `fleet sim up`.")
 PathOpt = typer.Option([], "--path", metavar="PREFIX", help="Only requests under this path prefix (repeatable).")
@@ -48,14 +48,14 @@ def register(root: typer.Typer) -> None:
 @app.command("up")
 def up(
     clusters: int = ClustersOpt,
-    out: Path = OutOpt,
+    directory: Path = OutOpt,
     tls: bool = TlsOpt,
 ) -> None:
     """Start the clusters, write their kubeconfigs and an inventory, and serve until Ctrl-C."""
     started = time.perf_counter()
     from fleet.sim import SimFleet
 
-    with SimFleet(clusters, tls=tls, out_dir=out, control=True) as sim:
+    with SimFleet(clusters, tls=tls, out_dir=directory, control=True) as sim:
         elapsed = time.perf_counter() - started
         table = Table(title=f"{clusters} simulated clusters up in {elapsed:.2f} s")
         table.add_column("cluster")
@@ -64,14 +64,14 @@ def up(
         for cluster in sim.clusters[:_SHOWN_CLUSTERS]:
             table.add_row(cluster.name, cluster.server, str(cluster.kubeconfig_path))
         if clusters > _SHOWN_CLUSTERS:
-            table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(out / "kubeconfigs"))
+            table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(directory / "kubeconfigs"))
         console.print(table)
         console.print(f"inventory: [bold]{sim.inventory_path}[/bold]")
         if tls:
             console.print(f"try:       KUBECONFIG={sim.clusters[0].kubeconfig_path} kubectl get namespaces")
         else:
             console.print("note:      kubectl sends no bearer token over plain HTTP; drop --no-tls to use kubectl")
-        console.print(f"faults:    fleet sim fault --dir {out} --cluster {sim.clusters[0].name} --latency 0.2")
+        console.print(f"faults:    fleet sim fault --dir {directory} --cluster {sim.clusters[0].name} --latency 0.2")
         console.print("Ctrl-C stops the fleet.")
         _wait_for_interrupt()
     console.print("stopped")
@@ -147,13 +147,17 @@ def _describe(faults: dict[str, Any]) -> str:
 def fault(
     cluster: str = typer.Option(..., "--cluster", metavar="CLUSTER", help="Cluster name, e.g. sim-0."),
     directory: Path = DirOpt,
-    latency: float = typer.Option(0.0, min=0, help="Seconds added to every response."),
-    error_rate: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 500/503."),
-    error_codes: str = typer.Option("500,503", help="Codes the error rate picks from, comma-separated."),
-    throttle_rate: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 429."),
-    retry_after: int = typer.Option(1, min=0, help="Retry-After seconds of a 429."),
-    drop_rate: float = typer.Option(0.0, min=0, max=1, help="Share of responses cut off mid-body."),
-    drop_watch_after: float | None = typer.Option(None, min=0, help="Cut every watch after this many seconds."),
+    latency: float = typer.Option(0.0, min=0, metavar="SECONDS", help="Seconds added to every response."),
+    error_rate: float = typer.Option(0.0, min=0, max=1, metavar="SHARE", help="Share of requests answered 500/503."),
+    error_codes: str = typer.Option(
+        "500,503", metavar="CODES", help="Codes the error rate picks from, comma-separated."
+    ),
+    throttle_rate: float = typer.Option(0.0, min=0, max=1, metavar="SHARE", help="Share of requests answered 429."),
+    retry_after: int = typer.Option(1, min=0, metavar="SECONDS", help="Retry-After seconds of a 429."),
+    drop_rate: float = typer.Option(0.0, min=0, max=1, metavar="SHARE", help="Share of responses cut off mid-body."),
+    drop_watch_after: float | None = typer.Option(
+        None, min=0, metavar="SECONDS", help="Cut every watch after this many seconds."
+    ),
     down: bool = typer.Option(False, "--down", help="Close the cluster's port (connection refused)."),
     stall: bool = typer.Option(False, "--stall", help="Answer nothing until the client gives up."),
     path: list[str] = PathOpt,

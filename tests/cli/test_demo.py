@@ -19,7 +19,7 @@ def test_demo_releases_every_cluster_and_isolates_the_one_that_is_down():
         assert "smoke.txt" in rows[name]
         assert "2/2 ready" in rows[name]
     assert "failed: cluster sim-2" in rows["sim-2"]
-    assert "1 of 3 clusters failed; the others were released" in result.output
+    assert "3 clusters: 2 succeeded, 1 failed (sim-2); the others were released" in result.output
 
 
 def test_demo_refuses_more_clusters_down_than_started():
