@@ -2,21 +2,22 @@
 one report of what happened on each.
 
 Clusters come from ``--inventory`` (files plus their discovery sources, through
-``fleet.inventory.load_clusters``; ``--select``, ``--tenant``, ``--limit``, ``--refresh``) or from
-``--kubeconfig`` (+ ``--context``, repeatable); the engine's ``fan_out`` runs the operation on each.
-``report`` prints one table (or JSON/YAML keyed by cluster) and exits 1 if any cluster failed.
-``fan_out_command`` gives a Typer command these options as one ``Clusters`` object. Used by
-``fleet get|apply|patch|restart|delete``
-(``fleet.cli.ops``) and ``fleet demo``.
+``fleet.inventory.load_clusters``; ``--select``, ``--tenant``, ``--limit``, ``--refresh``), from
+``--kubeconfig`` (+ ``--context``, repeatable), or else from ``$KUBECONFIG``; the engine's ``fan_out``
+runs the operation on each. Ctrl-C (or SIGTERM) stops the clusters in flight and still reports what each
+did so far (exit 130). ``report`` prints one table (``fleet.report.ops``) and exits 1 if any cluster
+failed. ``fan_out_command`` gives a Typer command these options as one ``Clusters`` object; the options
+every operation shares (``-n``, ``-o``, ``--wait``, ``--dry-run``, ``-f``) are declared here too, once.
+Used by ``fleet get|apply|diff|patch|restart|delete`` (``fleet.cli.ops``), ``fleet run`` and ``fleet demo``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import functools
 import inspect
-import json
-import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,18 +25,57 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from fleet.errors import InputError, Location
+from fleet.errors import FleetError, InputError
+from fleet.report.ops import OpResult, Output, View, render, summary
 
 if TYPE_CHECKING:  # imported where used, so that ``fleet --help`` needs none of them
+    from datetime import timedelta
+
     from fleet.engine.fanout import ClusterResult, Target
     from fleet.kube import KubeClient
+    from fleet.kube.limiters import RunLimiters
+    from fleet.settings import FleetSettings
 
-log = logging.getLogger(__name__)
+__all__ = ["Clusters", "Output", "View", "fan_out_command", "finish", "record_progress", "report"]
+
 console = Console()
 err_console = Console(stderr=True)
+
+EXIT_INTERRUPTED = 130
+
+
+# -- the options the operations share ------------------------------------------------------------------
+
+
+class DryRun(enum.StrEnum):
+    """As kubectl's ``--dry-run``: ``server`` sends the requests with dryRun=All, ``client`` contacts no
+    cluster (apply) or changes nothing (delete), ``none`` does it."""
+
+    NONE = "none"
+    SERVER = "server"
+    CLIENT = "client"
+
+
+NamespaceOpt = typer.Option(None, "--namespace", "-n", metavar="NAMESPACE", help="Namespace (default: 'default').")
+ManifestNamespaceOpt = typer.Option(
+    None, "--namespace", "-n", metavar="NAMESPACE", help="Namespace where a manifest has none (default: 'default')."
+)
+OutputOpt = typer.Option(Output.TABLE, "--output", "-o", metavar="FORMAT", help="table, wide, name, json or yaml.")
+WaitOpt = typer.Option(
+    None, "--wait", metavar="DURATION", help="Wait until ready, at most this long (90s, 5m, 1h30m or PT5M)."
+)
+DryRunOpt = typer.Option(
+    DryRun.NONE, "--dry-run", metavar="MODE", help="server (dryRun=All), client (no change sent) or none."
+)
+FileOpt = typer.Option(..., "--filename", "-f", metavar="FILE", help="Manifest file (YAML or JSON, multi-document).")
+
+
+def wait_duration(text: str | None, flag: str = "--wait") -> timedelta | None:
+    """A ``--wait``-like option's value (None when not given); a bad duration is an input error."""
+    from fleet.durations import parse_duration
+
+    return None if text is None else parse_duration(text, flag=flag)
 
 
 # -- the cluster options of a command --------------------------------------------------------------------
@@ -43,7 +83,8 @@ err_console = Console(stderr=True)
 
 @dataclass(frozen=True)
 class Clusters:
-    """The clusters a command runs on (the options every fan-out command shares) and how many at once."""
+    """The clusters a command runs on (the options every fan-out command shares), how many at once and
+    how hard to try to reach each."""
 
     inventory: list[Path]
     select: str | None
@@ -53,46 +94,149 @@ class Clusters:
     kubeconfig: Path | None
     context: list[str]
     concurrency: int | None
+    retries: int | None = None
 
     def check(self) -> None:
         """Reject option combinations that cannot work (before anything is loaded or contacted)."""
         if self.concurrency is not None and self.concurrency < 1:
-            raise InputError("--concurrency must be at least 1", location=Location(field="--concurrency"))
+            raise InputError(f"--concurrency must be at least 1, not {self.concurrency}")
+        if self.retries is not None and self.retries < 1:
+            raise InputError(f"--retries must be at least 1 (the first attempt counts), not {self.retries}")
+        if self.inventory and (self.kubeconfig is not None or self.context):
+            raise InputError("--inventory and --kubeconfig/--context each say which clusters: give one of them")
         if self.inventory:
             return
         if self.select or self.tenant or self.limit or self.refresh:
-            raise InputError(
-                "--select, --tenant, --limit and --refresh need --inventory", location=Location(field="--select")
-            )
-        if self.kubeconfig is None:
-            raise InputError(
-                "say which clusters: --inventory FILE (with --select) or --kubeconfig FILE (with --context)"
-            )
+            raise InputError("--select, --tenant, --limit and --refresh need --inventory")
+        self.kubeconfig_file()
 
-    async def targets(self) -> list[Target]:
+    def kubeconfig_file(self) -> Path:
+        """``--kubeconfig``, else the one file ``$KUBECONFIG`` names."""
+        if self.kubeconfig is not None:
+            return self.kubeconfig
+        files = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
+        if not files:
+            raise InputError(
+                "say which clusters: --inventory FILE (with --select), --kubeconfig FILE (with --context), "
+                "or set KUBECONFIG"
+            )
+        if len(files) > 1:
+            raise InputError(f"KUBECONFIG lists {len(files)} files; fleet reads one: pass --kubeconfig FILE")
+        return Path(files[0])
+
+    def settings(self) -> FleetSettings:
+        """The settings, with ``--retries`` as the connection attempts when given."""
+        from fleet.settings import FleetSettings, RetrySettings
+
+        if self.retries is None:
+            return FleetSettings()
+        return FleetSettings(retry=RetrySettings(attempts=self.retries))
+
+    async def targets(self, settings: FleetSettings | None = None, limiters: RunLimiters | None = None) -> list[Target]:
         from fleet.engine.fanout import inventory_targets, kubeconfig_targets
 
         self.check()
         if self.inventory:
             return await inventory_targets(
-                self.inventory, select=self.select, tenants=self.tenant, limit=self.limit, refresh=self.refresh
+                self.inventory,
+                select=self.select,
+                tenants=self.tenant,
+                limit=self.limit,
+                refresh=self.refresh,
+                settings=settings,
+                limiters=limiters,
             )
-        assert self.kubeconfig is not None  # check() said so
-        return kubeconfig_targets(self.kubeconfig, self.context)
+        return kubeconfig_targets(self.kubeconfig_file(), self.context, settings=settings, limiters=limiters)
 
-    def run(self, operation: Callable[[KubeClient], Awaitable[Any]]) -> list[ClusterResult]:
-        """``operation`` on every selected cluster (bad input fails before any cluster is contacted)."""
+    def run(self, operation: Callable[[KubeClient], Awaitable[Any]]) -> Ran:
+        """``operation`` on every selected cluster (bad input fails before any cluster is contacted); a
+        signal stops the clusters in flight, and each cluster's part so far is in the result."""
         import trio
 
         from fleet.engine.fanout import fan_out
-        from fleet.settings import FleetSettings
+        from fleet.kube.limiters import RunLimiters
 
-        limit = self.concurrency or FleetSettings().concurrency
+        self.check()
+        settings = self.settings()
+        ran = Ran([])
 
-        async def main() -> list[ClusterResult]:
-            return await fan_out(await self.targets(), operation, concurrency=limit)
+        async def one(client: KubeClient) -> Any:
+            result = _CURRENT.get()
+            result.value = await operation(client)
+            result.state = "succeeded"
+            return result.value
 
-        return trio.run(main)
+        async def fleet_wide(limiters: RunLimiters) -> None:
+            targets = await self.targets(settings, limiters)
+            ran.results = [OpResult(t.name) for t in targets]
+            tracked = [_tracked(t, r) for t, r in zip(targets, ran.results, strict=True)]
+            done = await fan_out(tracked, one, concurrency=self.concurrency or settings.concurrency)
+            for outcome, result in zip(done, ran.results, strict=True):
+                if outcome.error is not None:
+                    result.state, result.error = "failed", outcome.error
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_stop_on_signal, nursery.cancel_scope, ran)
+                try:
+                    await fleet_wide(RunLimiters.from_settings(settings))
+                except FleetError as e:  # raised as itself, not inside the nursery's exception group
+                    failure.append(e)
+                nursery.cancel_scope.cancel()
+
+        failure: list[FleetError] = []
+        trio.run(main)
+        if failure:
+            raise failure[0]
+        if ran.interrupted:
+            for result in ran.results:
+                if result.state == "running":
+                    result.state = "interrupted"
+        return ran
+
+
+@dataclass
+class Ran:
+    """What a fan-out did on each cluster, and whether a signal stopped it."""
+
+    results: list[OpResult]
+    interrupted: bool = False
+
+
+_CURRENT: contextvars.ContextVar[OpResult] = contextvars.ContextVar("fleet_cli_cluster_result")
+
+
+def _tracked(target: Target, result: OpResult) -> Target:
+    """``target`` whose opening marks its result running and makes it the task's current one (the
+    operation runs in the same task, after the opening)."""
+    from fleet.engine.fanout import Target
+
+    async def open_client() -> KubeClient:
+        result.state = "running"
+        _CURRENT.set(result)
+        return await target.open()
+
+    return Target(target.name, open_client, target.cluster)
+
+
+def record_progress(value: Any) -> None:
+    """What the operation on the current cluster has done so far (shown if it then fails or is stopped)."""
+    _CURRENT.get().value = value
+
+
+async def _stop_on_signal(scope: Any, ran: Ran) -> None:
+    import signal
+    import sys
+
+    import trio
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if ran.interrupted:
+                os._exit(EXIT_INTERRUPTED)  # a second Ctrl-C: out at once
+            ran.interrupted = True
+            print("interrupted: stopping the clusters in flight (Ctrl-C again to quit now)", file=sys.stderr)
+            scope.cancel()
 
 
 def _option(name: str, annotation: object, default: Any) -> inspect.Parameter:
@@ -101,26 +245,57 @@ def _option(name: str, annotation: object, default: Any) -> inspect.Parameter:
 
 _CLUSTER_PARAMETERS = [
     _option(
-        "inventory", list[Path], typer.Option([], "--inventory", "-i", help="Inventory file or directory (repeatable).")
+        "inventory",
+        list[Path],
+        typer.Option([], "--inventory", "-i", metavar="FILE", help="Inventory file or directory (repeatable)."),
     ),
     _option(
         "select",
         str | None,
-        typer.Option(None, "--select", help="Label selector over the inventory's clusters, e.g. 'env=prod'."),
+        typer.Option(
+            None, "--select", metavar="SELECTOR", help="Label selector over the inventory's clusters, e.g. 'env=prod'."
+        ),
     ),
-    _option("tenant", list[str], typer.Option([], "--tenant", help="Only these tenants (repeatable).")),
+    _option(
+        "tenant", list[str], typer.Option([], "--tenant", metavar="TENANT", help="Only these tenants (repeatable).")
+    ),
     _option(
         "limit",
         str | None,
-        typer.Option(None, "--limit", help="Cluster name globs (comma-separated; '!glob' excludes)."),
+        typer.Option(None, "--limit", metavar="GLOBS", help="Cluster name globs (comma-separated; '!glob' excludes)."),
     ),
     _option("refresh", bool, typer.Option(False, "--refresh", help="Ask the inventory's discovery sources again.")),
-    _option("kubeconfig", Path | None, typer.Option(None, "--kubeconfig", help="A kubeconfig file, not an inventory.")),
-    _option("context", list[str], typer.Option([], "--context", help="Context(s) of --kubeconfig (repeatable).")),
+    _option(
+        "kubeconfig",
+        Path | None,
+        typer.Option(
+            None, "--kubeconfig", metavar="FILE", help="A kubeconfig file, not an inventory (default: $KUBECONFIG)."
+        ),
+    ),
+    _option(
+        "context",
+        list[str],
+        typer.Option(
+            [],
+            "--context",
+            metavar="CONTEXT",
+            help="Context(s) of the kubeconfig (repeatable; default: its current one).",
+        ),
+    ),
     _option(
         "concurrency",
         int | None,
-        typer.Option(None, "--concurrency", "-c", help="Clusters at once (default: FLEET_CONCURRENCY)."),
+        typer.Option(None, "--concurrency", "-c", metavar="N", help="Clusters at once (default: FLEET_CONCURRENCY)."),
+    ),
+    _option(
+        "retries",
+        int | None,
+        typer.Option(
+            None,
+            "--retries",
+            metavar="N",
+            help="Attempts per request, the first included (default: FLEET_RETRY_ATTEMPTS).",
+        ),
     ),
 ]
 
@@ -143,60 +318,34 @@ def fan_out_command(fn: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-# -- rendering -----------------------------------------------------------------------------------------
+# -- the report ----------------------------------------------------------------------------------------
 
 
-class Output(enum.StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    YAML = "yaml"
-
-
-@dataclass(frozen=True)
-class View:
-    """How a command shows one cluster's value: table columns and rows, and the data for JSON/YAML."""
-
-    columns: list[str]
-    rows: Callable[[Any], list[list[str]]]
-    data: Callable[[Any], Any] = lambda value: value
-
-
-def report(
-    results: list[ClusterResult], view: View, output: Output, *, details: Callable[[], None] | None = None
-) -> None:
-    """One table (or a JSON/YAML document keyed by cluster), then ``details``; exit 1 if any cluster failed."""
-    if output is Output.TABLE:
-        blank = [""] * (len(view.columns) - 1)
-        table = Table(*["CLUSTER", *view.columns], show_lines=False)
-        for r in results:
-            if r.error is not None:
-                table.add_row(r.cluster, Text(f"error: {r.error}", style="red"), *blank)
-                continue
-            body = view.rows(r.value)
-            if not body:
-                table.add_row(r.cluster, Text("(none)", style="dim"), *blank)
-            for row in body:
-                table.add_row(r.cluster, *row)
-        console.print(table)
-        if details is not None:
-            details()
-    else:
-        doc = {r.cluster: ({"error": str(r.error)} if r.error is not None else view.data(r.value)) for r in results}
-        if output is Output.JSON:
-            typer.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
-        else:
-            import yaml
-
-            typer.echo(yaml.safe_dump(doc, sort_keys=True))
-    # JSON/YAML on stdout stay parseable: the summary goes to stderr then.
-    finish(results, to=console if output is Output.TABLE else err_console)
+def report(ran: Ran, view: View, output: Output, *, details: Callable[[], None] | None = None) -> None:
+    """One table (or JSON/YAML keyed by cluster, or ``-o name`` lines), ``details`` after a table, and the
+    summary line; exit 130 if a signal stopped the command, 1 if any cluster failed."""
+    if ran.interrupted and not ran.results:
+        err_console.print("interrupted before any cluster was contacted", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    render(ran.results, view, output, out=console, err=err_console)
+    if details is not None and output in (Output.TABLE, Output.WIDE):
+        details()
+    if ran.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if any(r.state == "failed" for r in ran.results):
+        raise typer.Exit(1)
 
 
 def finish(results: list[ClusterResult], *, suffix: str = "", to: Console = console) -> None:
-    """Say which clusters failed (on ``to``) and exit 1 if any did."""
-    failed = [r.cluster for r in results if r.error is not None]
+    """The summary line of engine results (on ``to``, then ``suffix``); exit 1 if any cluster failed."""
+    states = [
+        OpResult(r.cluster, "failed" if r.error is not None else "succeeded" if r.started else "not started")
+        for r in results
+    ]
+    line = summary(states)
+    failed = any(r.error is not None for r in results)
+    if failed and suffix:
+        line.append(suffix)
+    to.print(line, highlight=False, soft_wrap=True)
     if failed:
-        to.print(
-            f"[red]{len(failed)} of {len(results)} clusters failed[/red]{suffix}: {', '.join(failed)}", highlight=False
-        )
         raise typer.Exit(1)

@@ -28,6 +28,7 @@ console = Console()
 class Format(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
+    YAML = "yaml"
 
 
 def _row(cluster: Cluster) -> dict[str, object]:
@@ -42,15 +43,18 @@ def _row(cluster: Cluster) -> dict[str, object]:
 
 
 InventoryOpt = typer.Option(
-    [], "--inventory", "-i", help="Inventory file or directory (repeatable; default: ./inventories)."
+    [], "--inventory", "-i", metavar="FILE", help="Inventory file or directory (repeatable; default: ./inventories)."
 )
 SelectOpt = typer.Option(
-    None, "--select", help="Label selector, e.g. 'env=prod,region in (eu-west-1,eu-central-1),!deprecated'."
+    None,
+    "--select",
+    metavar="SELECTOR",
+    help="Label selector, e.g. 'env=prod,region in (eu-west-1,eu-central-1),!deprecated'.",
 )
-TenantOpt = typer.Option([], "--tenant", help="Only these tenants (repeatable).")
-LimitOpt = typer.Option(None, "--limit", help="Cluster name globs, comma-separated; '!glob' excludes.")
+TenantOpt = typer.Option([], "--tenant", metavar="TENANT", help="Only these tenants (repeatable).")
+LimitOpt = typer.Option(None, "--limit", metavar="GLOBS", help="Cluster name globs, comma-separated; '!glob' excludes.")
 RefreshOpt = typer.Option(False, "--refresh", help="Ask discovery sources again instead of the cache.")
-OutputOpt = typer.Option(Format.TABLE, "--output", "-o", help="table or json.")
+OutputOpt = typer.Option(Format.TABLE, "--output", "-o", metavar="FORMAT", help="table, json or yaml.")
 
 
 @inventory_app.command("ls")
@@ -72,9 +76,17 @@ def ls(
         raise InputError("no inventory: pass --inventory FILE or create ./inventories", location=Location(
             field="--inventory"))
     selected = trio.run(lambda: load_clusters(paths, select=select, tenants=tenant, limit=limit, refresh=refresh))
+    if not selected.inventory.clusters:
+        where = ", ".join(str(p) for p in paths)
+        raise InputError(f"no inventory found: {where} holds no cluster (pass --inventory FILE)")
     rows = [_row(c) for c in selected.clusters]
     if output is Format.JSON:
         typer.echo(json.dumps(rows, indent=2))
+        return
+    if output is Format.YAML:
+        import yaml
+
+        typer.echo(yaml.safe_dump(rows, sort_keys=False).rstrip("\n"))
         return
     table = Table("NAME", "TENANT", "REGION", "LABELS", "CREDENTIALS", box=None, pad_edge=False)
     for row in rows:

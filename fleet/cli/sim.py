@@ -1,7 +1,8 @@
-"""``fleet sim``: run a simulated fleet (``up``), show what it serves (``demo``), inject faults (``fault``).
+"""``fleet sim``: run a simulated fleet (``up``), inject faults (``fault``), show them (``faults``).
 
-``fleet sim up`` writes one kubeconfig per cluster and an inventory into ``--out`` and a
+``fleet sim up`` writes one kubeconfig per cluster and an inventory into ``--dir`` and a
 ``control.json`` that ``fleet sim fault`` uses to reach the running fleet's control endpoint.
+``fleet demo`` runs a release across a simulated fleet.
 """
 
 from __future__ import annotations
@@ -10,19 +11,15 @@ import json
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleet.errors import ApiError, ClusterError, InputError, Location
-
-if TYPE_CHECKING:
-    from fleet.sim import SimFleet
+from fleet.errors import ClusterError, InputError, Location
 
 # fleet.sim (servers, controllers, kubelet) is imported by the commands that run it, not at start-up:
 # every other fleet command would pay for it.
@@ -33,11 +30,15 @@ console = Console()
 DEFAULT_DIR = Path(".fleet/sim")
 _SHOWN_CLUSTERS = 20
 
-ClustersOpt = typer.Option(3, "--clusters", "-n", min=1, max=5000, help="How many clusters to start.")
+ClustersOpt = typer.Option(
+    3, "--clusters", "-N", min=1, max=5000, metavar="N", help="How many clusters to start."
+)
 TlsOpt = typer.Option(True, "--tls/--no-tls", help="Serve HTTPS with a generated CA (default) or plain HTTP.")
-OutOpt = typer.Option(DEFAULT_DIR, "--out", "-o", help="Where kubeconfigs, inventory and control file go.")
-DirOpt = typer.Option(DEFAULT_DIR, "--dir", "-d", help="The --out directory of `fleet sim up`.")
-PathOpt = typer.Option([], "--path", help="Only requests under this path prefix (repeatable).")
+OutOpt = typer.Option(
+    DEFAULT_DIR, "--dir", "--out", "-d", metavar="DIR", help="Where kubeconfigs, inventory and control file go."
+)
+DirOpt = typer.Option(DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="The --dir of `fleet sim up`.")
+PathOpt = typer.Option([], "--path", metavar="PREFIX", help="Only requests under this path prefix (repeatable).")
 
 
 def register(root: typer.Typer) -> None:
@@ -47,14 +48,14 @@ def register(root: typer.Typer) -> None:
 @app.command("up")
 def up(
     clusters: int = ClustersOpt,
-    out: Path = OutOpt,
+    directory: Path = OutOpt,
     tls: bool = TlsOpt,
 ) -> None:
     """Start the clusters, write their kubeconfigs and an inventory, and serve until Ctrl-C."""
     started = time.perf_counter()
     from fleet.sim import SimFleet
 
-    with SimFleet(clusters, tls=tls, out_dir=out, control=True) as sim:
+    with SimFleet(clusters, tls=tls, out_dir=directory, control=True) as sim:
         elapsed = time.perf_counter() - started
         table = Table(title=f"{clusters} simulated clusters up in {elapsed:.2f} s")
         table.add_column("cluster")
@@ -63,14 +64,14 @@ def up(
         for cluster in sim.clusters[:_SHOWN_CLUSTERS]:
             table.add_row(cluster.name, cluster.server, str(cluster.kubeconfig_path))
         if clusters > _SHOWN_CLUSTERS:
-            table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(out / "kubeconfigs"))
+            table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(directory / "kubeconfigs"))
         console.print(table)
         console.print(f"inventory: [bold]{sim.inventory_path}[/bold]")
         if tls:
             console.print(f"try:       KUBECONFIG={sim.clusters[0].kubeconfig_path} kubectl get namespaces")
         else:
             console.print("note:      kubectl sends no bearer token over plain HTTP; drop --no-tls to use kubectl")
-        console.print(f"faults:    fleet sim fault --dir {out} --cluster {sim.clusters[0].name} --latency 0.2")
+        console.print(f"faults:    fleet sim fault --dir {directory} --cluster {sim.clusters[0].name} --latency 0.2")
         console.print("Ctrl-C stops the fleet.")
         _wait_for_interrupt()
     console.print("stopped")
@@ -100,7 +101,7 @@ def _control(directory: Path) -> tuple[str, str]:
         return str(data["url"]), str(data["token"])
     except FileNotFoundError:
         raise InputError(
-            "no running simulated fleet writes here; start one with `fleet sim up --out DIR`",
+            "no running simulated fleet writes here; start one with `fleet sim up --dir DIR`",
             location=Location(file=str(path)),
         ) from None
     except (ValueError, KeyError, TypeError) as e:
@@ -144,15 +145,19 @@ def _describe(faults: dict[str, Any]) -> str:
 
 @app.command("fault")
 def fault(
-    cluster: str = typer.Option(..., "--cluster", "-c", help="Cluster name, e.g. sim-0."),
+    cluster: str = typer.Option(..., "--cluster", metavar="CLUSTER", help="Cluster name, e.g. sim-0."),
     directory: Path = DirOpt,
-    latency: float = typer.Option(0.0, min=0, help="Seconds added to every response."),
-    error_rate: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 500/503."),
-    error_codes: str = typer.Option("500,503", help="Codes the error rate picks from, comma-separated."),
-    throttle_rate: float = typer.Option(0.0, min=0, max=1, help="Share of requests answered 429."),
-    retry_after: int = typer.Option(1, min=0, help="Retry-After seconds of a 429."),
-    drop_rate: float = typer.Option(0.0, min=0, max=1, help="Share of responses cut off mid-body."),
-    drop_watch_after: float | None = typer.Option(None, min=0, help="Cut every watch after this many seconds."),
+    latency: float = typer.Option(0.0, min=0, metavar="SECONDS", help="Seconds added to every response."),
+    error_rate: float = typer.Option(0.0, min=0, max=1, metavar="SHARE", help="Share of requests answered 500/503."),
+    error_codes: str = typer.Option(
+        "500,503", metavar="CODES", help="Codes the error rate picks from, comma-separated."
+    ),
+    throttle_rate: float = typer.Option(0.0, min=0, max=1, metavar="SHARE", help="Share of requests answered 429."),
+    retry_after: int = typer.Option(1, min=0, metavar="SECONDS", help="Retry-After seconds of a 429."),
+    drop_rate: float = typer.Option(0.0, min=0, max=1, metavar="SHARE", help="Share of responses cut off mid-body."),
+    drop_watch_after: float | None = typer.Option(
+        None, min=0, metavar="SECONDS", help="Cut every watch after this many seconds."
+    ),
     down: bool = typer.Option(False, "--down", help="Close the cluster's port (connection refused)."),
     stall: bool = typer.Option(False, "--stall", help="Answer nothing until the client gives up."),
     path: list[str] = PathOpt,
@@ -189,100 +194,3 @@ def list_faults(
     for entry in _call(directory, "GET", "/clusters"):
         table.add_row(entry["name"], entry["server"], _describe(entry["faults"]))
     console.print(table)
-
-
-# -- demo ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ClusterFacts:
-    """What one cluster serves, as its discovery and lists tell."""
-
-    name: str
-    version: str = ""
-    groups: int = 0
-    resources: int = 0
-    namespaces: int = 0
-    nodes: int = 0
-    per_group: dict[str, int] | None = None
-    seconds: float = 0.0
-    error: str = ""
-
-
-async def _facts(kubeconfig: Path, name: str) -> ClusterFacts:
-    import trio
-
-    from fleet.kube import KubeClient
-
-    facts = ClusterFacts(name)
-    started = trio.current_time()
-    try:
-        with KubeClient.from_kubeconfig(kubeconfig, name=name) as kube:
-            facts.version = await kube.ping()
-            group_list = await kube.request("GET", "/apis")
-            versions = ["/api/v1"] + [f"/apis/{g['preferredVersion']['groupVersion']}" for g in group_list["groups"]]
-            per_group: dict[str, int] = {}
-            for path in versions:
-                listing = await kube.request("GET", path)
-                top = [r for r in listing["resources"] if "/" not in r["name"]]
-                per_group[listing["groupVersion"]] = len(top)
-            facts.groups = len(versions)
-            facts.resources = sum(per_group.values())
-            facts.per_group = per_group
-            facts.namespaces = len((await kube.request("GET", "/api/v1/namespaces"))["items"])
-            facts.nodes = len((await kube.request("GET", "/api/v1/nodes"))["items"])
-    except (ApiError, ClusterError) as e:
-        facts.error = str(e)
-    facts.seconds = trio.current_time() - started
-    return facts
-
-
-async def _all_facts(sim: SimFleet) -> list[ClusterFacts]:
-    import trio
-
-    results: list[ClusterFacts] = []
-    limiter = trio.CapacityLimiter(20)
-
-    async def one(kubeconfig: Path, name: str) -> None:
-        async with limiter:
-            results.append(await _facts(kubeconfig, name))
-
-    async with trio.open_nursery() as nursery:
-        for cluster in sim.clusters:
-            nursery.start_soon(one, cluster.kubeconfig_path, cluster.name)
-    return sorted(results, key=lambda f: int(f.name.rpartition("-")[2]))
-
-
-@app.command("demo")
-def demo(clusters: int = ClustersOpt, tls: bool = TlsOpt) -> None:
-    """Start a simulated fleet, show what each cluster serves (through the official client), and stop."""
-    started = time.perf_counter()
-    import trio
-
-    from fleet.sim import SimFleet
-
-    with SimFleet(clusters, tls=tls) as sim:
-        console.print(f"[bold]{clusters} simulated clusters[/bold] up in {time.perf_counter() - started:.2f} s")
-        facts = trio.run(_all_facts, sim)
-        table = Table(title="What each cluster serves (discovery and lists through the kubernetes client)")
-        for column in ("cluster", "server", "version", "groups", "kinds", "ns", "nodes", "ms"):
-            table.add_column(column, justify="right" if column not in ("cluster", "server", "version") else "left")
-        for f, cluster in zip(facts, sim.clusters, strict=True):
-            took = f"{f.seconds * 1000:.0f}"
-            if f.error:
-                table.add_row(f.name, cluster.server, f"[red]{f.error}[/red]", "", "", "", "", took)
-                continue
-            version = f.version.split("+")[0]
-            table.add_row(
-                f.name, cluster.server, version, str(f.groups), str(f.resources), str(f.namespaces), str(f.nodes), took
-            )
-        console.print(table)
-        first = next((f for f in facts if f.per_group), None)
-        if first is not None and first.per_group:
-            groups = Table(title=f"Resources per API group version on {first.name}")
-            groups.add_column("group/version")
-            groups.add_column("resources", justify="right")
-            for group_version, count in first.per_group.items():
-                groups.add_row(group_version, str(count))
-            console.print(groups)
-        console.print(f"kubeconfigs were in {sim.out_dir}; `fleet sim up` keeps a fleet running.")

@@ -20,7 +20,9 @@ from fleet.errors import ClusterError, FleetError
 from fleet.inventory import Cluster, load_clusters, resolve_connection
 from fleet.kube import KubeClient
 from fleet.kube.kubeconfig import check_contexts
+from fleet.kube.limiters import RunLimiters
 from fleet.secrets import SecretResolver
+from fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,21 @@ class Target:
     cluster: Cluster | None = None
 
 
-def _opener(cluster: Cluster, resolver: SecretResolver) -> Callable[[], Awaitable[KubeClient]]:
+def _opener(
+    cluster: Cluster,
+    resolver: SecretResolver,
+    settings: FleetSettings | None = None,
+    limiters: RunLimiters | None = None,
+) -> Callable[[], Awaitable[KubeClient]]:
     async def open_client() -> KubeClient:
         conn = await resolve_connection(cluster, resolver)
         return KubeClient.from_kubeconfig(
-            conn.kubeconfig, context=conn.cluster, name=conn.cluster, token_provider=conn.token_provider
+            conn.kubeconfig,
+            context=conn.cluster,
+            name=conn.cluster,
+            token_provider=conn.token_provider,
+            settings=settings,
+            limiters=limiters,
         )
 
     return open_client
@@ -51,10 +63,14 @@ async def inventory_targets(
     tenants: Sequence[str] = (),
     limit: str | None = None,
     refresh: bool = False,
+    settings: FleetSettings | None = None,
+    limiters: RunLimiters | None = None,
 ) -> list[Target]:
     """The selected clusters of the inventory, discovery sources included. An empty selection is an input
-    error."""
-    targets, _ = await inventory_selection(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
+    error. ``settings`` and ``limiters`` go to each cluster's client (``KubeClient.from_kubeconfig``)."""
+    targets, _ = await inventory_selection(
+        paths, select=select, tenants=tenants, limit=limit, refresh=refresh, settings=settings, limiters=limiters
+    )
     return targets
 
 
@@ -65,22 +81,31 @@ async def inventory_selection(
     tenants: Sequence[str] = (),
     limit: str | None = None,
     refresh: bool = False,
+    settings: FleetSettings | None = None,
+    limiters: RunLimiters | None = None,
 ) -> tuple[list[Target], SecretResolver]:
     """``inventory_targets`` and the run's secret resolver (one per run: it is the secret cache)."""
     fleet = await load_clusters(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
     if not fleet.clusters:
         raise fleet.nothing_selected()
-    return [Target(c.name, _opener(c, fleet.resolver), c) for c in fleet.clusters], fleet.resolver
+    targets = [Target(c.name, _opener(c, fleet.resolver, settings, limiters), c) for c in fleet.clusters]
+    return targets, fleet.resolver
 
 
-def kubeconfig_targets(kubeconfig: Path, contexts: Sequence[str]) -> list[Target]:
+def kubeconfig_targets(
+    kubeconfig: Path,
+    contexts: Sequence[str],
+    *,
+    settings: FleetSettings | None = None,
+    limiters: RunLimiters | None = None,
+) -> list[Target]:
     """One target per context of a kubeconfig file (its current context when none is named); a context
     the file lacks is an input error here, before any cluster is contacted."""
     check_contexts(kubeconfig, contexts)
 
     def from_file(context: str | None) -> Callable[[], Awaitable[KubeClient]]:
         async def open_client() -> KubeClient:
-            return KubeClient.from_kubeconfig(kubeconfig, context=context)
+            return KubeClient.from_kubeconfig(kubeconfig, context=context, settings=settings, limiters=limiters)
 
         return open_client
 

@@ -30,10 +30,12 @@ async def test_apply_get_patch_delete_by_kubeconfig(cluster, namespace, tmp_path
     assert json.loads(got.stdout) == {key: ["debug"]}
     bad = await run("get", "cm", "-n", namespace, "-l", "level in (x")
     assert bad.returncode == 2
-    assert "--label-selector" in bad.stderr
+    assert "--selector" in bad.stderr
     deleted = await run("delete", "cm", "via-cli", "-n", namespace, "--cascade", "Foreground", "-o", "json")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
-    assert json.loads(deleted.stdout) == {key: [{"name": "via-cli", "namespace": namespace, "found": True}]}
+    assert json.loads(deleted.stdout) == {
+        key: [{"kind": "ConfigMap", "name": "via-cli", "namespace": namespace, "found": True}]
+    }
 
 
 async def test_concurrency_limit_bounds_clusters_in_flight(cluster):

@@ -93,8 +93,10 @@ async def test_apply_get_patch_delete_across_the_fleet(sim, ns_manifest):
     conflict = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", inv, "--diff"))
     assert conflict.returncode == 1  # sim-1's level now belongs to the patch's field manager
     assert "fleet-patch" in conflict.stdout
-    diff = await trio.to_thread.run_sync(lambda: fleet("apply", "-f", str(path), "-i", inv, "--diff", "--force"))
-    assert diff.returncode == 0, diff.stdout + diff.stderr
+    diff = await trio.to_thread.run_sync(
+        lambda: fleet("apply", "-f", str(path), "-i", inv, "--diff", "--force-conflicts")
+    )
+    assert diff.returncode == 1, diff.stdout + diff.stderr  # as kubectl diff: 1 when there are differences
     assert "-  level: debug" in diff.stdout  # only sim-1 drifted
     assert "+  level: info" in diff.stdout
 
@@ -102,7 +104,7 @@ async def test_apply_get_patch_delete_across_the_fleet(sim, ns_manifest):
     assert table.returncode == 0
     for cluster in ("sim-0", "sim-1", "sim-2"):
         assert cluster in table.stdout
-    deleted = await trio.to_thread.run_sync(lambda: fleet("delete", "namespace", name, "-i", inv, "--timeout", "PT1M"))
+    deleted = await trio.to_thread.run_sync(lambda: fleet("delete", "namespace", name, "-i", inv, "--wait", "1m"))
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert deleted.stdout.count("deleted") == 3
 
@@ -116,7 +118,7 @@ async def test_a_failing_cluster_fails_the_command_but_not_the_others(sim, ns_ma
     finally:
         await trio.to_thread.run_sync(down.set_faults, Faults())
     assert result.returncode == 1
-    assert "1 of 3 clusters failed" in result.stdout
+    assert "3 clusters: 2 succeeded, 1 failed (sim-2)" in result.stdout
     assert "sim-2" in result.stdout
     assert result.stdout.count("created") == 4  # two objects on each healthy cluster
     cleanup = await trio.to_thread.run_sync(
@@ -168,12 +170,12 @@ async def test_restart_across_the_fleet_reports_each_cluster(sim, tmp_path):
     assert applied.returncode == 0, applied.stdout + applied.stderr
     try:
         restarted = await trio.to_thread.run_sync(
-            lambda: fleet("restart", "deploy", "web", "-n", name, "-i", inv, "-c", "1", "-o", "yaml", "--timeout", "60")
+            lambda: fleet("restart", "deploy", "web", "-n", name, "-i", inv, "-c", "1", "-o", "yaml", "--wait", "60s")
         )
         # sim-2 has no such Deployment: it fails alone, the others restart and report their rollout.
         assert restarted.returncode == 1
         doc = yaml.safe_load(restarted.stdout)  # the failure summary is on stderr
-        assert "1 of 3 clusters failed" in restarted.stderr
+        assert "3 clusters: 2 succeeded, 1 failed (sim-2)" in restarted.stderr
         assert sorted(doc) == ["sim-0", "sim-1", "sim-2"]
         assert "not found" in doc["sim-2"]["error"]
         for cluster in ("sim-0", "sim-1"):
@@ -182,7 +184,7 @@ async def test_restart_across_the_fleet_reports_each_cluster(sim, tmp_path):
             assert doc[cluster]["status"]["readyReplicas"] == 1
     finally:
         await trio.to_thread.run_sync(
-            lambda: fleet("delete", "namespace", name, "-i", inv, "--ignore-not-found", "--timeout", "PT1M")
+            lambda: fleet("delete", "namespace", name, "-i", inv, "--ignore-not-found", "--wait", "1m")
         )
 
 
@@ -228,6 +230,6 @@ async def test_a_missing_secret_fails_that_cluster_alone(sim, tmp_path):
     result = await trio.to_thread.run_sync(lambda: fleet("get", "ns", "default", "-i", str(inventory), "-o", "json"))
     assert result.returncode == 1
     doc = json.loads(result.stdout)  # the summary goes to stderr: stdout stays JSON
-    assert "1 of 2 clusters failed" in result.stderr
+    assert "2 clusters: 1 succeeded, 1 failed (vaulted)" in result.stderr
     assert doc["sim-0"][0]["metadata"]["name"] == "default"
     assert "env:FLEET_TEST_NO_SUCH_KUBECONFIG" in doc["vaulted"]["error"]

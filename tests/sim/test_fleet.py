@@ -1,4 +1,4 @@
-"""``SimFleet`` as a context manager, and the ``fleet sim`` commands (up, fault, faults, demo)."""
+"""``SimFleet`` as a context manager, and the ``fleet sim`` commands (up, fault, faults)."""
 
 from __future__ import annotations
 
@@ -145,20 +145,6 @@ def test_cli_fault_without_a_running_fleet_says_so(tmp_path):
     result = CliRunner().invoke(app, ["sim", "fault", "--dir", str(tmp_path), "--cluster", "sim-0"])
     assert result.exit_code != 0
     assert "control.json" in str(result.exception) or "control.json" in result.output
-
-
-def test_cli_demo(tmp_path):
-    result = subprocess.run(
-        _fleet_cmd("sim", "demo", "--clusters", "2", "--no-tls"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "sim-1" in result.stdout
-    assert "apps/v1" in result.stdout
 
 
 def test_pods_become_ready_after_the_configured_delay(tmp_path):
