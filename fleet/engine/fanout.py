@@ -109,7 +109,7 @@ async def fan_out(
     limiter = concurrency if isinstance(concurrency, trio.CapacityLimiter) else trio.CapacityLimiter(concurrency)
     results = [ClusterResult(t.name) for t in targets]
 
-    async def run(target: Target, result: ClusterResult) -> None:
+    async def run(target: Target, result: ClusterResult, slot: object) -> None:
         client: KubeClient | None = None
         try:
             client = await target.open()
@@ -122,16 +122,17 @@ async def fan_out(
         finally:
             if client is not None:
                 client.close()
-            limiter.release_on_behalf_of(result)
+            limiter.release_on_behalf_of(slot)
 
     # The slot is taken here, before the task starts, so that clusters start in the targets' order
     # (trio does not run newly started tasks in a fixed order) and the budget sees them in that order.
     async with trio.open_nursery() as nursery:
         for target, result in zip(targets, results, strict=True):
-            await limiter.acquire_on_behalf_of(result)
+            slot = object()  # the limiter's borrower (a ClusterResult is not hashable)
+            await limiter.acquire_on_behalf_of(slot)
             if admit is not None and not admit(target):
-                limiter.release_on_behalf_of(result)
+                limiter.release_on_behalf_of(slot)
                 continue
             result.started = True
-            nursery.start_soon(run, target, result)
+            nursery.start_soon(run, target, result, slot)
     return results
