@@ -223,6 +223,9 @@ class ClusterSteps:
                 step_timeout=step.timeout,
                 detach=self.detach,
                 new_run=self.new_run and step.id not in self.resumed.in_flight,
+                on_log=lambda container, text: self.emit(
+                    LogLine(cluster=self.cluster, step=step.id, container=container, text=text)
+                ),
             )
             if self.dry_run:
                 return StepResult({"dryRun": True})
