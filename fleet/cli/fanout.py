@@ -85,12 +85,15 @@ class Clusters:
         import trio
 
         from fleet.engine.fanout import fan_out
+        from fleet.report.progress import FanOutProgress
         from fleet.settings import FleetSettings
 
         limit = self.concurrency or FleetSettings().concurrency
 
         async def main() -> list[ClusterResult]:
-            return await fan_out(await self.targets(), operation, concurrency=limit)
+            targets = await self.targets()
+            with FanOutProgress(len(targets)) as progress:
+                return await fan_out(targets, operation, concurrency=limit, on_done=progress.advance)
 
         return trio.run(main)
 
