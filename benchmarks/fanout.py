@@ -192,7 +192,8 @@ def _round(sim_dir: Path, home: Path, args: argparse.Namespace, index: int) -> l
     out = []
     for label, command in runs:
         m = measure(label, command, env)
-        print(f"  round {index + 1}: {label:<20} {m.wall:7.2f} s wall  {m.cpu:7.2f} s CPU  {m.rss_mb:6.0f} MB", flush=True)
+        figures = f"{m.wall:7.2f} s wall  {m.cpu:7.2f} s CPU  {m.rss_mb:6.0f} MB"
+        print(f"  round {index + 1}: {label:<20} {figures}", flush=True)
         out.append(m)
     return out
 
