@@ -48,10 +48,19 @@ class Measured:
     wall: float
     cpu: float
     rss_mb: float
+    sim_cpu: float
 
 
-def measure(label: str, command: list[str], env: dict[str, str]) -> Measured:
-    """Run ``command`` to its end; its wall time, CPU seconds and peak RSS (the process's own)."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(label: str, command: list[str], env: dict[str, str], sim_pid: int) -> Measured:
+    """Run ``command`` to its end; its wall time, CPU seconds and peak RSS (the process's own), and the
+    CPU seconds the sim spent meanwhile."""
+    sim_before = _cpu_seconds(sim_pid)
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
@@ -62,7 +71,8 @@ def measure(label: str, command: list[str], env: dict[str, str]) -> Measured:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{label} exited {proc.returncode}:\n{output.decode(errors='replace')[-3000:]}")
-    return Measured(label, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(label, wall, cpu, usage.ru_maxrss / 1024, _cpu_seconds(sim_pid) - sim_before)
 
 
 # -- the raw baseline (a process of its own) -----------------------------------------------------------
@@ -171,7 +181,7 @@ def engine_main(inventory: Path, concurrency: int, name: str, journal: Path | No
 # -- the invocation --------------------------------------------------------------------------------------
 
 
-def _round(sim_dir: Path, home: Path, args: argparse.Namespace, index: int) -> list[Measured]:
+def _round(sim_dir: Path, sim_pid: int, home: Path, args: argparse.Namespace, index: int) -> list[Measured]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
@@ -191,8 +201,8 @@ def _round(sim_dir: Path, home: Path, args: argparse.Namespace, index: int) -> l
     ]
     out = []
     for label, command in runs:
-        m = measure(label, command, env)
-        figures = f"{m.wall:7.2f} s wall  {m.cpu:7.2f} s CPU  {m.rss_mb:6.0f} MB"
+        m = measure(label, command, env, sim_pid)
+        figures = f"{m.wall:7.2f} s wall  {m.cpu:7.2f} s CPU  {m.rss_mb:6.0f} MB  (sim: {m.sim_cpu:.2f} s CPU)"
         print(f"  round {index + 1}: {label:<20} {figures}", flush=True)
         out.append(m)
     return out
@@ -221,10 +231,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         sim_dir = Path(tmp) / "sim"
         started = time.perf_counter()
-        with sim_up(args.clusters, sim_dir, tls=args.tls):
+        with sim_up(args.clusters, sim_dir, tls=args.tls) as (sim, _):
             print(f"sim: {args.clusters} clusters up in {time.perf_counter() - started:.1f} s (its own process)")
             print(f"{os.cpu_count()} CPUs; concurrency {args.concurrency}; {args.rounds} round(s)", flush=True)
-            rounds = [_round(sim_dir, Path(tmp), args, i) for i in range(args.rounds)]
+            rounds = [_round(sim_dir, sim.pid, Path(tmp), args, i) for i in range(args.rounds)]
     report(rounds, args.clusters)
 
 
@@ -238,10 +248,10 @@ def report(rounds: list[list[Measured]], clusters: int) -> None:
         return statistics.median(getattr(m, field) for m in by_label[label])
 
     print(f"\nmedians over {len(rounds)} round(s), {clusters} clusters:")
-    print(f"{'':<22}{'wall s':>10}{'CPU s':>10}{'CPU ms/cluster':>16}{'peak RSS MB':>13}")
+    print(f"{'':<22}{'wall s':>10}{'CPU s':>10}{'CPU ms/cluster':>16}{'peak RSS MB':>13}{'sim CPU s':>11}")
     for label in by_label:
-        wall, cpu, rss = med(label, "wall"), med(label, "cpu"), med(label, "rss_mb")
-        print(f"{label:<22}{wall:>10.2f}{cpu:>10.2f}{cpu / clusters * 1000:>16.1f}{rss:>13.0f}")
+        wall, cpu, rss, sim = (med(label, f) for f in ("wall", "cpu", "rss_mb", "sim_cpu"))
+        print(f"{label:<22}{wall:>10.2f}{cpu:>10.2f}{cpu / clusters * 1000:>16.1f}{rss:>13.0f}{sim:>11.2f}")
     ratio = med("fleet run", "wall") / med("raw client", "wall")
     rss = med("fleet run", "rss_mb")
     on, off = med("engine, journal on", "wall"), med("engine, journal off", "wall")
