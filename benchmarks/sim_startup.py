@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
+from simproc import sim_up
 
-READY_MARK = "Ctrl-C stops the fleet."
 SETTLE_SECONDS = 2.0
 GOAL_SECONDS = 10.0
 GOAL_MB = 500.0
@@ -64,21 +61,8 @@ def _first_request_ms(out: Path, clusters: int) -> float:
 def measure(clusters: int, tls: bool) -> Startup:
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         out = Path(tmp) / "fleet"
-        command = [sys.executable, "-m", "fleet", "sim", "up", "--clusters", str(clusters), "--out", str(out)]
-        command.append("--tls" if tls else "--no-tls")
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"}
-        )
-        assert proc.stdout is not None
-        try:
-            seen = []
-            for line in proc.stdout:
-                seen.append(line)
-                if READY_MARK in line:
-                    break
-            else:
-                raise RuntimeError("fleet sim up exited:\n" + "".join(seen))
+        with sim_up(clusters, out, tls=tls) as (proc, seen):
             seconds = time.perf_counter() - started
             reported = re.search(r"clusters up in ([0-9.]+) s", "".join(seen))
             fleet_seconds = float(reported.group(1)) if reported else float("nan")
@@ -86,10 +70,6 @@ def measure(clusters: int, tls: bool) -> Startup:
             time.sleep(SETTLE_SECONDS)
             rss = _rss_mb(proc.pid)
             first_ms = _first_request_ms(out, clusters)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=120)
-            proc.stdout.close()
         return Startup(clusters, seconds, fleet_seconds, rss, first_ms)
 
 

@@ -7,8 +7,8 @@ registry sits beside ``fleet.errors``, outside the layers; ``fleet.secrets`` re-
 from __future__ import annotations
 
 import base64
+import bisect
 import logging
-import re
 import threading
 
 MASK = "***"
@@ -17,26 +17,37 @@ MIN_LENGTH = 4
 
 
 class RedactionRegistry:
-    """A thread-safe set of secret values and one compiled pattern that finds any of them."""
+    """A thread-safe set of secret values, kept longest first, and ``redact`` that masks them.
+
+    No regular expression: a run registers one value per cluster connection (a whole kubeconfig, and
+    its base64 form), and rebuilding an alternation of thousands of such values after each
+    registration took seconds per compile, and as much memory again in ``re``'s pattern cache. A
+    substring test per value is cheap, and a value longer than the text is not even tried."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        # Longest first, so a secret that contains another is masked whole; replaced, never mutated,
+        # so that ``redact`` reads a consistent snapshot without the lock.
+        self._ordered: tuple[str, ...] = ()
+        self._lengths: tuple[int, ...] = ()  # -len of each value in _ordered (ascending, for bisect)
 
     def register(self, value: str) -> None:
         """Remember ``value`` (and its base64 form, as kubeconfigs carry data) as a secret."""
         forms = {value, value.strip(), base64.b64encode(value.encode()).decode()}
         with self._lock:
-            before = len(self._values)
-            self._values.update(f for f in forms if len(f) >= MIN_LENGTH)
-            if len(self._values) != before:
-                self._pattern = None
+            new = {f for f in forms if len(f) >= MIN_LENGTH} - self._values
+            if new:
+                self._values.update(new)
+                self._set_order()
 
     def redact(self, text: str) -> str:
         """``text`` with every registered value replaced by ``***``."""
-        pattern = self._compiled()
-        return pattern.sub(MASK, text) if pattern is not None else text
+        ordered, lengths = self._ordered, self._lengths
+        for value in ordered[bisect.bisect_left(lengths, -len(text)) :]:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
 
     def values(self) -> frozenset[str]:
         with self._lock:
@@ -45,15 +56,11 @@ class RedactionRegistry:
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
-            self._pattern = None
+            self._set_order()
 
-    def _compiled(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None and self._values:
-                # Longest first, so a secret that contains another is masked whole.
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-            return self._pattern
+    def _set_order(self) -> None:
+        ordered = sorted(self._values, key=len, reverse=True)
+        self._ordered, self._lengths = tuple(ordered), tuple(-len(v) for v in ordered)
 
 
 REGISTRY = RedactionRegistry()

@@ -13,6 +13,7 @@ a block), ``b64encode``, ``b64decode``.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -66,9 +67,16 @@ def render(text: str, variables: Mapping[str, Any], *, location: Location | None
     if not is_template(text):
         return text
     try:
-        return TEMPLATES.from_string(text).render(variables)
+        return _compiled(text).render(variables)
     except jinja2.TemplateError as e:
         raise _error(e, location) from e
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(text: str) -> jinja2.Template:
+    """A template compiled once: a run renders the same step for every cluster (compiling is most of
+    the cost of a render)."""
+    return TEMPLATES.from_string(text)
 
 
 def render_data(value: Any, variables: Mapping[str, Any], *, location: Location) -> Any:

@@ -35,7 +35,8 @@ def demo(
     from fleet.engine.run import RunOptions, new_run_id, run_playbook
     from fleet.playbook.loader import load_playbook
     from fleet.playbook.variables import check_inputs
-    from fleet.report.runs import RunView, print_end
+    from fleet.report.live import RunView
+    from fleet.report.runs import print_end
     from fleet.sim import Faults, SimFleet  # here, not at start-up: other commands would pay for it
 
     loaded = load_playbook(RELEASE)
@@ -52,7 +53,7 @@ def demo(
             concurrency=concurrency,
             handle_signals=True,
         )
-        with RunView() as view:
+        with RunView(total=len(targets)) as view:
             options.on_event = view
             report = trio.run(lambda: run_playbook(loaded, targets, inputs, resolver=resolver, options=options))
     print_end(report, output="table", console=console)

@@ -155,6 +155,7 @@ class Clusters:
 
         from fleet.engine.fanout import fan_out
         from fleet.kube.limiters import RunLimiters
+        from fleet.report.progress import FanOutProgress
 
         self.check()
         settings = self.settings()
@@ -170,7 +171,10 @@ class Clusters:
             targets = await self.targets(settings, limiters)
             ran.results = [OpResult(t.name) for t in targets]
             tracked = [_tracked(t, r) for t, r in zip(targets, ran.results, strict=True)]
-            done = await fan_out(tracked, one, concurrency=self.concurrency or settings.concurrency)
+            with FanOutProgress(len(tracked)) as progress:
+                done = await fan_out(
+                    tracked, one, concurrency=self.concurrency or settings.concurrency, on_done=progress.advance
+                )
             for outcome, result in zip(done, ran.results, strict=True):
                 if outcome.error is not None:
                     result.state, result.error = "failed", outcome.error

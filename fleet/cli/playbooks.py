@@ -120,7 +120,8 @@ def _execute(
 
     from fleet.artifacts import LocalArtifactStore
     from fleet.engine.run import RunOptions, run_playbook
-    from fleet.report.runs import RunView, junit, print_end
+    from fleet.report.live import RunView
+    from fleet.report.runs import junit, print_end
     from fleet.settings import FleetSettings
 
     settings = FleetSettings()
@@ -137,7 +138,7 @@ def _execute(
     if not quiet:
         verb = "resuming" if resume else ("planning" if dry_run else "run")
         err_console.print(f"{verb} {run_id}: {loaded.playbook.id} on {len(targets)} cluster(s)", highlight=False)
-    with RunView(quiet=quiet or output == "json", logs=logs) as view:
+    with RunView(total=len(targets), quiet=quiet or output == "json", logs=logs) as view:
         options.on_event = view
         report: RunReport = trio.run(lambda: run_playbook(loaded, targets, inputs, resolver=resolver, options=options))
     print_end(report, output=output)

@@ -19,7 +19,7 @@ from fleet.engine.logcontext import bound
 from fleet.errors import FleetError, InputError, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.context import Snapshot, StepContext, StepResult
-from fleet.playbook.events import Event, ObjectWritten, Retrying, StepEnded, StepStarted, StepStatus
+from fleet.playbook.events import Event, LogLine, ObjectWritten, Retrying, StepEnded, StepStarted, StepStatus
 from fleet.playbook.loader import LoadedPlaybook, parse_condition, secret_references
 from fleet.playbook.steps import (
     IDEMPOTENT,
@@ -250,6 +250,9 @@ class ClusterSteps:
                 step_timeout=step.timeout,
                 detach=self.detach,
                 new_run=self.new_run and step.id not in self.resumed.in_flight,
+                on_log=lambda container, text: self.emit(
+                    LogLine(cluster=self.cluster, step=step.id, container=container, text=text)
+                ),
             )
             if self.dry_run:
                 return None

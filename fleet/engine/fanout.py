@@ -130,10 +130,12 @@ async def fan_out(
     *,
     concurrency: int | trio.CapacityLimiter,
     admit: Callable[[Target], bool] | None = None,
+    on_done: Callable[[ClusterResult], None] | None = None,
 ) -> list[ClusterResult]:
     """Run ``operation`` on every target, at most ``concurrency`` at once (or under a limiter shared
     across calls: a run's waves); errors stay per cluster. ``admit`` is asked when a target's turn
-    comes: False leaves it not started (``started`` False), how a failure budget stops a rollout."""
+    comes: False leaves it not started (``started`` False), how a failure budget stops a rollout.
+    ``on_done`` is called with each started cluster's result as it finishes (a progress bar)."""
     limiter = concurrency if isinstance(concurrency, trio.CapacityLimiter) else trio.CapacityLimiter(concurrency)
     results = [ClusterResult(t.name) for t in targets]
 
@@ -151,6 +153,8 @@ async def fan_out(
             if client is not None:
                 client.close()
             limiter.release_on_behalf_of(slot)
+            if on_done is not None:
+                on_done(result)
 
     # The slot is taken here, before the task starts, so that clusters start in the targets' order
     # (trio does not run newly started tasks in a fixed order) and the budget sees them in that order.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -73,6 +74,8 @@ class PodRunContext:
     #: The run was started by this process (not resumed): no earlier process can have left a pod of this
     #: step, so the resume lookup (one list request per step) is skipped. Only the caller can know this.
     new_run: bool = False
+    #: Called with (container, line) for every log line that is not an outputs marker (a run's view).
+    on_log: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -319,6 +322,8 @@ class _PodStep:
 
     def _emit(self, container: str, text: str) -> None:
         if not self.collector.feed(text, container=container):
+            if self.context.on_log is not None:
+                self.context.on_log(container, text)
             pod_log.info("%s", text, extra={**self.extra, "container": container, "pod": self.name})
 
     def _gate_open(self, pod: JsonObject) -> bool | None:

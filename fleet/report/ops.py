@@ -67,7 +67,7 @@ class View:
 
 def _error_text(error: FleetError | None) -> str:
     """The error in one line, without the "cluster NAME:" its row already shows."""
-    from fleet.secrets.redaction import REGISTRY  # here: the secrets package is not needed for `--help`
+    from fleet.redaction import REGISTRY  # here: the secrets package is not needed for `--help`
 
     if error is None:
         return ""
