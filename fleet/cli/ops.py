@@ -212,8 +212,9 @@ def register(app: typer.Typer) -> None:
         from fleet.kube.get import get
         from fleet.kube.jsonpath import compile_jsonpath
         from fleet.kube.readiness import compute
-        from fleet.kube.selection import check_field_selector, check_selector
+        from fleet.kube.selection import check_field_selector, check_kind, check_selector
 
+        check_kind(kind, api_group=api_group)  # a misspelt built-in kind: once, before any cluster
         check_selector(label_selector, "--selector")
         check_field_selector(field_selector)
         if jsonpath:
@@ -424,8 +425,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rolling restart (as kubectl rollout restart) on every selected cluster; waits for the rollout."""
         from fleet.kube.readiness import compute
-        from fleet.kube.restart import restart
+        from fleet.kube.restart import check_restartable, restart
 
+        check_restartable(kind)  # once, before any cluster
         duration = wait_duration(wait)
 
         async def op(client: KubeClient) -> JsonObject:

@@ -60,23 +60,12 @@ async def test_a_misspelt_built_in_kind_in_a_manifest_is_named_with_a_suggestion
     assert f"{path}:1: document 1: kind" in line
 
 
-# fleet/cli/ops.py (another helper's file) has to call these library checks before ``clusters.run``:
-# ``fleet.kube.selection.check_kind(kind, api_group=api_group)`` in get/patch/delete and
-# ``fleet.kube.restart.check_restartable(kind)`` in restart. Until then each cluster reports the error
-# (still before any request); strict, so that the marker goes once the CLI calls them.
-_NEEDS_CLI_PRECHECK = pytest.mark.xfail(
-    strict=True, reason="fleet/cli/ops.py does not yet call check_kind/check_restartable before the fan-out"
-)
-
-
-@_NEEDS_CLI_PRECHECK
 @pytest.mark.usefixtures("no_request_sent")
 async def test_a_misspelt_resource_type_is_named_once_with_a_suggestion(sim):
     result = await trio.to_thread.run_sync(lambda: fleet("get", "deploymnets", "-i", str(sim.inventory_path)))
     _one_error(result, "unknown resource type 'deploymnets' (did you mean 'deployments'?)")
 
 
-@_NEEDS_CLI_PRECHECK
 @pytest.mark.usefixtures("no_request_sent")
 async def test_restart_of_a_kind_it_cannot_restart_is_named_once(sim):
     result = await trio.to_thread.run_sync(lambda: fleet("restart", "configmap", "x", "-i", str(sim.inventory_path)))
