@@ -28,6 +28,8 @@
         ├── EnvError              a pod's environment refers to something missing (fleet.sim.kubelet.env)
         ├── RuntimeRefused        the OS refused a container's mounts (fleet.sim.kubelet.runtime)
         ├── VolumeError           a volume cannot be set up (fleet.sim.kubelet.volumes)
+        ├── ProtobufError         a request body that is not well-formed protobuf (fleet.sim.protobuf.wire)
+        │   └── UndecodedKind     a protobuf body of a kind the sim has no messages for (fleet.sim.protobuf)
         └── _BadRequest           a request the sim's HTTP/1.1 loop cannot serve (fleet.sim.http1)
 
 Errors from libraries become fleet errors at one boundary per library, chained with ``from e``, with

@@ -42,7 +42,7 @@ def test_a_selection_that_keeps_no_cluster_names_its_flag(sim, selection, messag
     assert not [r for c in sim for r in c.requests() if r.time >= start]
 
 
-@pytest.mark.parametrize(("flag", "field"), [("--select", "--select"), ("-l", "--label-selector")])
+@pytest.mark.parametrize(("flag", "field"), [("--select", "--select"), ("-l", "--selector")])
 def test_a_selector_that_does_not_parse_is_shown_once_with_a_caret(sim, flag, field):
     result = fleet_get_ns(sim.inventory_path, flag, "tier in")
     assert result.returncode == 2, result.stdout + result.stderr

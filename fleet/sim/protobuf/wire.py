@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from fleet.sim.errors import SimError
+
 VARINT, FIXED64, LENGTH, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 WIRE_NAMES = {VARINT: "varint", FIXED64: "fixed64", LENGTH: "length-delimited", FIXED32: "fixed32"}
 _MAX_VARINT_BYTES = 10
@@ -18,7 +20,7 @@ _MAX_VARINT_BYTES = 10
 Value = int | tuple[int, int]
 
 
-class ProtobufError(ValueError):
+class ProtobufError(SimError, ValueError):
     """A body that is not a well-formed Kubernetes protobuf object: what is wrong, at which byte, and in
     which field (``path``, outermost first, filled in as the error leaves each message)."""
 
