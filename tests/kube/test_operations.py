@@ -204,7 +204,7 @@ async def test_delete_by_selector_across_all_namespaces(kube, namespace):
     assert [(d.ref.namespace, d.ref.name) for d in gone] == [(namespace, "tagged")]
     with pytest.raises(InputError, match="labelSelector"):
         await delete(kube, "ConfigMap", namespace=namespace, label_selector="sweep in (x")
-    with pytest.raises(InputError, match="a name or a selector"):
+    with pytest.raises(InputError, match="a name, a selector or all"):
         await delete(kube, "ConfigMap", namespace=namespace)
     with pytest.raises(TypeError, match="namespce"):
         await delete(kube, "ConfigMap", "kept", namespce=namespace)
