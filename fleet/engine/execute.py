@@ -32,7 +32,7 @@ from fleet.playbook.steps import (
     Step,
 )
 from fleet.playbook.variables import ClusterInfo, NotRun, variables
-from fleet.pods import Detach, PodRunContext, run_pod_task
+from fleet.pods import Detach, PodIdentity, PodRunContext, resume, run_pod_task
 from fleet.pods.render import pod_task
 from fleet.secrets import SecretResolver
 
@@ -45,6 +45,8 @@ class Resumed:
 
     done: dict[str, tuple[str, Any]] = field(default_factory=dict)  # step -> (status, outputs)
     in_flight: dict[str, int] = field(default_factory=dict)  # step -> attempt
+    #: Pod steps whose result was recorded but whose pod's deletion the crash may have cut short.
+    collected: dict[str, tuple[int, Any]] = field(default_factory=dict)  # step -> (attempt, outputs)
     snapshots: list[Snapshot] = field(default_factory=list)
 
 
@@ -55,6 +57,7 @@ class StepJournal:
     started: Callable[[str, int, str], Awaitable[None]]
     ended: Callable[[str, int, str, Any, str | None], Awaitable[None]]
     snapshot: Callable[[str, Snapshot], Awaitable[None]]
+    collected: Callable[[str, int, Any], Awaitable[None]]
 
 
 @dataclass
@@ -125,6 +128,9 @@ class ClusterSteps:
         if self.resumed.done.get(step.id, ("", None))[0] in ("succeeded", "skipped", "allowed_failure"):
             self.statuses[step.id] = self.resumed.done[step.id][0]  # type: ignore[assignment]
             return
+        if step.id in self.resumed.collected:
+            await self._finish_collected(step)
+            return
         if step.when is not None and not await self._when(step, step.when):
             self._skipped(step)
             await self.journal.started(step.id, 0, step.type)
@@ -147,6 +153,19 @@ class ClusterSteps:
             self.statuses[step.id] = "succeeded"
             return
         await self._attempts(step)
+
+    async def _finish_collected(self, step: Step) -> None:
+        """A pod step whose result the journal has: its pod is deleted if the crash left it, nothing re-runs."""
+        attempt, outputs = self.resumed.collected[step.id]
+        identity = PodIdentity(self.run_id, self.cluster, step.id, attempt)
+        with bound(step=step.id):
+            removed = await resume.remove_leftovers(self.client, str(outputs.get("namespace")), identity)
+            if removed:
+                log.info("deleted pod %s left by the interrupted run", ", ".join(removed))
+            self.outputs[step.id] = outputs
+            self.statuses[step.id] = "succeeded"
+            await self.journal.ended(step.id, attempt, "succeeded", outputs, None)
+            self.emit(StepEnded(cluster=self.cluster, step=step.id, attempt=attempt, status="succeeded"))
 
     async def _when(self, step: Step, condition: str) -> bool:
         """A step's ``when``; in a plan, one that reads what the plan did not run counts as true."""
@@ -253,6 +272,7 @@ class ClusterSteps:
                 on_log=lambda container, text: self.emit(
                     LogLine(cluster=self.cluster, step=step.id, container=container, text=text)
                 ),
+                on_collected=lambda result: self.journal.collected(step.id, attempt, result.as_outputs()),
             )
             if self.dry_run:
                 return None

@@ -193,6 +193,16 @@ class Journal:
             )
         )
 
+    async def step_collected(self, run_id: str, cluster: str, step: str, attempt: int, outputs: Any) -> None:
+        """A pod step's result, recorded before its pod is deleted; the step stays ``running`` until then."""
+        row = (_json(outputs), run_id, cluster, step, attempt)
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE steps SET outputs=? WHERE run_id=? AND cluster=? AND step=? AND attempt=?",
+                row,
+            )
+        )
+
     async def snapshot(self, run_id: str, cluster: str, step: str, snapshot: Snapshot) -> None:
         text = _snapshot_json(snapshot)
         await self._write(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fleet.errors import ApiError
 from fleet.kube.client import KubeClient
 from fleet.kube.objects import JsonObject, get_path
 from fleet.pods.identity import PodIdentity
@@ -65,3 +66,23 @@ def _rv(pod: JsonObject) -> int:
         return int(get_path(pod, "metadata", "resourceVersion", default="0"))
     except ValueError:
         return 0
+
+
+async def remove_leftovers(client: KubeClient, namespace: str, identity: PodIdentity) -> list[str]:
+    """Delete the pods of a step whose result is already recorded (a crash cut its cleanup short); returns
+    their names. Pods already terminating are left to finish."""
+    pods, _ = await find_pods(client, namespace, identity)
+    removed = []
+    for pod in pods:
+        if get_path(pod, "metadata", "deletionTimestamp"):
+            continue
+        name = str(pod["metadata"]["name"])
+        try:
+            await client.request(
+                "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", operation=f"delete leftover pod {name}"
+            )
+        except ApiError as e:
+            if e.code != 404:
+                raise
+        removed.append(name)
+    return removed

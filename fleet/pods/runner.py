@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -76,6 +76,9 @@ class PodRunContext:
     new_run: bool = False
     #: Called with (container, line) for every log line that is not an outputs marker (a run's view).
     on_log: Callable[[str, str], None] | None = None
+    #: Awaited with a successful result before its pod is deleted: the caller makes it durable first, so a
+    #: crash during the delete loses neither the result nor the pod's whereabouts (resume cleans up).
+    on_collected: Callable[[PodResult], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -170,6 +173,10 @@ class _PodStep:
                 try:
                     result = await self._drive(tracker, resumed, completion)
                     if self.task.delete:
+                        collected = self.context.on_collected
+                        succeeded = failures.pod_failure(tracker.pod, ignore=TRANSFER_CONTAINERS) is None
+                        if collected is not None and succeeded:
+                            await collected(result)
                         # Before the watch and the log streams are torn down: that can wait, the delete not.
                         await self._delete(grace=None)
                 finally:

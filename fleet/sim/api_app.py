@@ -125,7 +125,7 @@ class ClusterApp:
     ) -> int:
         faults = self.runtime.faults
         fault = None
-        if faults.active and faults.applies_to(req.path):
+        if faults.active and faults.applies_to(req.path, req.method):
             if faults.latency:
                 await trio.sleep(faults.latency)
             fault = faults.pick(self.runtime.rng)

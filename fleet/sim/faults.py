@@ -27,10 +27,13 @@ class Faults:
     drop_watch_after: float | None = None  # seconds after which a watch stream is cut off
     down: bool = False  # the listener is closed: connection refused
     stall: bool = False  # requests get no byte back until the client gives up
-    # Paths (prefixes) the faults apply to; empty means every path.
+    # Paths (prefixes) and HTTP methods the faults apply to; empty means every path, every method.
     paths: tuple[str, ...] = field(default=())
+    methods: tuple[str, ...] = field(default=())
 
-    def applies_to(self, path: str) -> bool:
+    def applies_to(self, path: str, method: str = "GET") -> bool:
+        if self.methods and method.upper() not in self.methods:
+            return False
         return not self.paths or any(path.startswith(p) for p in self.paths)
 
     def pick(self, rng: random.Random) -> tuple[FaultAction, int] | None:
@@ -86,6 +89,12 @@ def faults_from_mapping(data: Mapping[str, Any]) -> Faults:
             if not isinstance(value, list | tuple) or not all(isinstance(p, str) for p in value):
                 raise ValueError(f"paths: expected a list of path prefixes, got {value!r}")
             values[name] = tuple(value)
+        elif name == "methods":
+            verbs = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+            if not isinstance(value, list | tuple) or not all(isinstance(m, str) and m.upper() in verbs for m in value):
+                allowed = ", ".join(sorted(verbs))
+                raise ValueError(f"methods: expected a list of HTTP methods ({allowed}), got {value!r}")
+            values[name] = tuple(m.upper() for m in value)
     return Faults(**values)
 
 

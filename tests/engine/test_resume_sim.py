@@ -4,6 +4,7 @@ no pod left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sim import SimFleet
+from fleet.sim import Faults, SimFleet
 from fleet.sim.requestlog import RequestRecord
 from tests.engine.conftest import Fleet, core, inventory
 
@@ -119,11 +120,6 @@ def _wait_for(fleet: Fleet, what: str, done: Callable[[Counter[str], Counter[str
     raise AssertionError(f"the journal never showed {what}")
 
 
-# Known bug, open in issue 8: a SIGKILL in the window after a pod step's pod was created but before the
-# journal has its name makes resume create a second pod (seen once in a full-suite run: two POSTs for one
-# cluster). Not strict: the test passes when the kill misses that window; the fix is to journal the pod's
-# name before its POST (or label-search the run's pod on resume).
-@pytest.mark.xfail(strict=False, reason="resume may create a second pod if killed between pod POST and its journal row")
 def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_path):
     with SimFleet(clusters=51, tls=True, out_dir=tmp_path / "sim") as sim:
         names = [c.name for c in sim.clusters]
@@ -162,6 +158,12 @@ def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_pa
         outcomes = Counter(r[0] for r in fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id))
         assert 0 < outcomes["succeeded"] < len(killed), outcomes
 
+        # Pod steps in flight at the kill: reattached (attempt 2), or, when their result was already recorded,
+        # finished from it with their pod deleted (attempt 1).
+        running = "SELECT cluster FROM steps WHERE run_id=? AND step='work' AND status='running'"
+        in_flight = {r[0] for r in fleet.rows(running, run_id)}
+        assert in_flight
+
         resumed = fleet("resume", run_id)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert "Traceback" not in resumed.stderr
@@ -170,12 +172,17 @@ def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_pa
             "succeeded": len(killed)
         }
 
-        reattached = fleet.rows("SELECT COUNT(*) FROM steps WHERE run_id=? AND step='work' AND attempt=2", run_id)
-        assert reattached[0][0] >= 1  # pod steps were in flight at the kill, and their clusters were resumed
+        for name in in_flight:
+            last = fleet.rows(
+                "SELECT status FROM steps WHERE run_id=? AND cluster=? AND step='work' ORDER BY attempt DESC",
+                run_id,
+                name,
+            )
+            assert last[0] == ("succeeded",), (name, last)
         for name in killed:
             assert _objects(sim, name) == expected, name
             records = sim[name].requests()
-            assert _pod_creations(records) == 1, (name, [(r.method, r.path) for r in _writes(records)])
+            assert _pod_creations(records) == 1, (name, [(r.method, r.path, r.status) for r in _writes(records)])
             assert _live_pods(sim, name, run_id) == [], name
             # A write done twice is an idempotent step in flight at the kill and run again by the resume,
             # with the same outcome: the re-run apply found the object as the first one left it.
@@ -198,6 +205,47 @@ def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_pa
                     name,
                 )[0][0]
                 assert json.loads(last)["unchanged"] == 1, (name, last)
+
+
+def test_a_kill_after_a_pod_result_is_recorded_but_before_its_pod_is_deleted(fleet, tmp_path):
+    """The window a random kill hits now and then, held open: the pod's DELETE stalls, fleet is killed with
+    the result in the journal. Resume reuses the result, deletes the pod, and creates no second one."""
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        _namespace(sim, [name])
+        playbook = _playbook(tmp_path, concurrency=1, sleep=1)
+        sim[name].set_faults(Faults(stall=True, methods=("DELETE",), paths=(f"/api/v1/namespaces/{NAMESPACE}/pods/",)))
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")), "-q")
+        try:
+            deadline = time.monotonic() + 120
+            collected: list[tuple[object, ...]] = []
+            while not collected and time.monotonic() < deadline:
+                with contextlib.suppress(sqlite3.OperationalError):  # the journal is not created yet
+                    collected = fleet.rows(
+                        "SELECT run_id FROM steps WHERE step='work' AND status='running' AND outputs IS NOT NULL"
+                    )
+                time.sleep(0.05)
+            assert collected, "the pod step's result never reached the journal"
+            run_id = str(collected[0][0])
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()  # type: ignore[union-attr]
+            process.stderr.close()  # type: ignore[union-attr]
+        sim[name].set_faults(Faults())
+        assert len(_live_pods(sim, name, run_id)) == 1  # the kill left the pod behind
+
+        resumed = fleet("resume", run_id)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert _pod_creations(sim[name].requests()) == 1
+        assert _live_pods(sim, name, run_id) == []
+        assert _objects(sim, name)["data"] == {"state": "applied", "answer": "42", "marked": "yes"}
+        assert fleet.rows("SELECT attempt, status FROM steps WHERE run_id=? AND step='work'", run_id) == [
+            (1, "succeeded")
+        ]
 
 
 def test_ctrl_c_deletes_the_pods_records_the_run_interrupted_and_resume_completes_it(fleet, tmp_path):

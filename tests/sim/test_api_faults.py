@@ -11,6 +11,7 @@ from kubernetes import watch
 from kubernetes.client import ApiException
 
 from fleet.sim import Faults
+from fleet.sim.faults import faults_from_mapping
 
 pytestmark = pytest.mark.sim_only
 
@@ -114,6 +115,22 @@ def test_faults_can_target_paths(faulty, core, namespace):
     assert core.list_namespace().items
     with pytest.raises(ApiException):
         core.list_namespaced_config_map("default")
+
+
+def test_faults_can_target_methods(faulty, core):
+    faulty.set_faults(Faults(error_rate=1.0, methods=("DELETE",)))
+    core.create_namespaced_config_map("default", {"metadata": {"name": "by-method"}}, field_manager="fleet-test")
+    assert core.read_namespaced_config_map("by-method", "default").metadata.name == "by-method"
+    with pytest.raises(ApiException):
+        core.delete_namespaced_config_map("by-method", "default")
+    faulty.set_faults(Faults())
+    core.delete_namespaced_config_map("by-method", "default")
+
+
+def test_a_fault_mapping_names_a_bad_method():
+    with pytest.raises(ValueError, match="methods: expected a list of HTTP methods"):
+        faults_from_mapping({"methods": ["FETCH"]})
+    assert faults_from_mapping({"methods": ["delete"]}).methods == ("DELETE",)
 
 
 def test_request_log_records_what_was_sent(faulty, core):
