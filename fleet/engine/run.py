@@ -214,7 +214,9 @@ class _Run:
             for name in self.outcomes:
                 state = Resumed(snapshots=reader.snapshots(self.run_id, name))
                 for step in reader.steps(self.run_id, name):
-                    if step.status == "running":
+                    if step.status == "running" and step.type == "pod" and step.outputs is not None:
+                        state.collected[step.step] = (step.attempt, step.outputs)
+                    elif step.status == "running":
                         state.in_flight[step.step] = step.attempt
                     elif step.status in ("succeeded", "skipped", "allowed_failure"):
                         state.done[step.step] = (step.status, step.outputs)
@@ -236,11 +238,17 @@ class _Run:
                 return
             todo = [n for n in names if self.outcomes[n].outcome not in FINAL]
             self.emit(WaveStarted(wave=index, clusters=tuple(names)))
+            for name in names:
+                if name not in todo:  # finished before a resume
+                    done = self.outcomes[name]
+                    self.emit(
+                        ClusterEnded(cluster=name, outcome=done.outcome, error=done.error, wave=index, earlier=True)
+                    )
             wave_budget = budget_of(wave.max_failures, len(names)) if wave is not None else None
             results: list[ClusterResult] = []
             with trio.CancelScope() as wave_scope:
                 results = await self._fan_out(todo, index, wave_scope, names, wave_budget)
-            self._unreachable(results)
+            await self._unreachable(results, index)
             if self.stopped or self.interrupted:
                 return
             if index + 1 < len(names_by_wave):  # a wave that reached its budget stops the waves after it
@@ -289,13 +297,16 @@ class _Run:
             return f"the wave's failure budget ({wave_budget}) was reached"
         return None
 
-    def _unreachable(self, results: list[ClusterResult]) -> None:
-        """A cluster whose client could not be opened failed before any step."""
+    async def _unreachable(self, results: list[ClusterResult], wave: int) -> None:
+        """A cluster whose client could not be opened failed before any step: journaled and shown as such."""
         for result in results:
             outcome = self.outcomes[result.cluster]
             if result.error is not None and outcome.outcome in ("not_started", "interrupted") and result.started:
                 outcome.outcome = "failed"
                 outcome.error = str(result.error)
+                with trio.CancelScope(shield=True):
+                    await self.journal.cluster(self.run_id, outcome.name, wave, "failed", outcome.error)
+                self.emit(ClusterEnded(cluster=outcome.name, outcome="failed", error=outcome.error, wave=wave))
 
     async def _gate(self, index: int) -> bool:
         if self.options.approve is not None:
@@ -339,6 +350,7 @@ class _Run:
                 run_id, name, step, attempt, status, outputs, error
             ),
             snapshot=lambda step, snapshot: journal.snapshot(run_id, name, step, snapshot),
+            collected=lambda step, attempt, outputs: journal.step_collected(run_id, name, step, attempt, outputs),
         )
         rollback = self.playbook.rollback
         state = ClusterSteps(

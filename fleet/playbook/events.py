@@ -84,3 +84,7 @@ class ClusterEnded(Event):
     outcome: Outcome
     error: str | None = None
     rollback_error: str | None = None
+    #: Set when the cluster never started here: it could not be reached, or an earlier process of a resumed
+    #: run finished it (``earlier``).
+    wave: int | None = None
+    earlier: bool = False

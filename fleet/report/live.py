@@ -72,6 +72,10 @@ class RunState:
             self.total = max(self.total, sum(self.waves.values()))
         elif isinstance(event, ClusterStarted):
             self.clusters[name] = ClusterState(event.wave)
+        elif isinstance(event, ClusterEnded) and name not in self.clusters and event.wave is not None:
+            self.clusters[name] = ClusterState(event.wave)  # unreachable, or finished before a resume
+            self.clusters[name].state = event.outcome.replace("_", " ")
+            self.outcomes[name] = event.outcome
         elif name not in self.clusters:
             return
         elif isinstance(event, StepStarted):
@@ -207,8 +211,10 @@ class RunView:
             error = redact(event.error)
             if tail:
                 error = error.split("\n", 1)[0]
+            earlier = " (before the resume)" if event.earlier else ""
             self._line(
-                f"{name}: {event.outcome.replace('_', ' ')}{': ' + error if error else ''}", STYLE.get(event.outcome)
+                f"{name}: {event.outcome.replace('_', ' ')}{earlier}{': ' + error if error else ''}",
+                STYLE.get(event.outcome),
             )
             if event.rollback_error:
                 self._line(f"{name}: rollback failed: {redact(event.rollback_error)}", "bold red")

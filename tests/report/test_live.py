@@ -191,3 +191,21 @@ def test_quiet_view_prints_nothing():
         for event in _recorded_run("a-third-secret-value"):
             view(event)
     assert console.export_text() == ""
+
+
+def test_live_view_counts_clusters_finished_before_a_resume_and_unreachable_ones():
+    console = _terminal()
+    view = RunView(total=4, console=console)
+    with view:
+        view(WaveStarted(wave=0, clusters=("a", "b", "c", "d")))
+        view(ClusterEnded(cluster="a", outcome="succeeded", wave=0, earlier=True))
+        view(ClusterEnded(cluster="b", outcome="failed", error="app: not ready", wave=0, earlier=True))
+        view(ClusterEnded(cluster="c", outcome="failed", error="connection refused", wave=0))
+        frame = Console(record=True, width=120, color_system=None)
+        frame.print(view.render())
+        text = frame.export_text()
+    assert "1 succeeded · 2 failed · 0 rolled back · 0 rollback failed · 0 running · 1 not started" in text
+    assert re.search(r"wave 1 .* 3/4", text), text
+    printed = console.export_text()
+    assert "b: failed (before the resume): app: not ready" in printed
+    assert "c: failed: connection refused" in printed
