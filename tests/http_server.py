@@ -4,7 +4,7 @@ Slack-compatible webhook, and endpoints that answer a given status, answer late,
     POST /models             register a model (needs ``Authorization: Bearer <token>``): 201 with the
                              model's JSON, plus the Authorization header it received (as a careless
                              service would echo it)
-    GET  /models/<name>      a registered model, or 404
+    GET  /models/<name>      the model last registered under <name>, or 404
     GET  /status/<code>      answers <code> with a long text body
     GET  /slow/<seconds>     answers 200 after <seconds>
     GET  /flaky/<key>/<n>    503 for the first <n> requests of <key>, then 200 with JSON
@@ -45,7 +45,7 @@ class TestServer:
 
     url: str
     requests: list[Received] = field(default_factory=list)
-    models: dict[str, Any] = field(default_factory=dict)
+    models: list[Any] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,12 +80,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "POST" and parts == ["models"]:
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return self._send(401, {"error": "unauthorized"})
-            model = {**json.loads(body), "id": f"m-{len(state.models) + 1}"}
             with state.lock:
-                state.models[model["name"]] = model
+                model = {**json.loads(body), "id": f"m-{len(state.models) + 1}"}
+                state.models.append(model)
             return self._send(201, {**model, "receivedAuthorization": self.headers.get("Authorization")})
         if self.command == "GET" and parts[0] == "models" and len(parts) == 2:
-            model = state.models.get(parts[1])
+            model = next((m for m in reversed(state.models) if m["name"] == parts[1]), None)
             return self._send(200, model) if model else self._send(404, {"error": f"no model {parts[1]}"})
         if parts[0] == "status" and len(parts) == 2:
             return self._send(int(parts[1]), "the server said no. " * 100)
