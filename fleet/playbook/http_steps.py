@@ -16,12 +16,13 @@ logs; a ``notify`` webhook must come from ``secret()`` and is never shown.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
 from fleet.boundary.http import http_problem, status_problem
@@ -38,8 +39,14 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 _CREDENTIAL_WORDS = ("token", "secret", "password", "key")
 #: Answer headers that carry credentials of their own: masked in the outputs.
 _SET_CREDENTIAL_HEADERS = frozenset({"set-cookie", "www-authenticate", "proxy-authenticate"})
-#: A status (201) or a class of them ("2xx").
-Status = Annotated[int, Field(ge=100, le=599)] | Annotated[str, Field(pattern=r"^[1-5]([0-9]{2}|xx)$")]
+_STATUS_CLASS = re.compile(r"^[1-5]xx$")
+_STATUS_SCHEMA: JsonMap = {
+    "anyOf": [{"type": "integer", "minimum": 100, "maximum": 599}, {"type": "string", "pattern": _STATUS_CLASS.pattern}]
+}
+#: Statuses (201) or classes of them ("2xx"): one, or a list, as written; a list inside.
+Statuses = Annotated[
+    list[int | str], WithJsonSchema({"anyOf": [_STATUS_SCHEMA, {"type": "array", "items": _STATUS_SCHEMA}]})
+]
 
 
 class _Options(BaseModel):
@@ -52,7 +59,7 @@ class _Options(BaseModel):
 class _Exchange(_Options):
     """What every request step shares: the statuses that count as success and each request's deadline."""
 
-    expected_status: list[Status] = Field(default_factory=lambda: list[Status](["2xx"]))
+    expected_status: Statuses = Field(default_factory=lambda: list[int | str](["2xx"]))
     request_timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
 
     @field_validator("expected_status", mode="before")
@@ -61,6 +68,15 @@ class _Exchange(_Options):
         values = value if isinstance(value, list) else [value]
         # "201" written in YAML quotes is the status 201, as 201 is.
         return [int(v) if isinstance(v, str) and v.isdigit() else v for v in values]
+
+    @field_validator("expected_status")
+    @classmethod
+    def _statuses(cls, value: list[int | str]) -> list[int | str]:
+        for status in value:
+            ok = 100 <= status <= 599 if isinstance(status, int) else bool(_STATUS_CLASS.match(status))
+            if not ok:
+                raise ValueError(f"expected HTTP statuses (100 to 599) or classes of them (2xx), got {status!r}")
+        return value
 
     def accepts(self, status: int) -> bool:
         return any(status == e if isinstance(e, int) else str(status)[0] == e[0] for e in self.expected_status)
