@@ -34,7 +34,7 @@
 
 Errors from libraries become fleet errors at one boundary per library, chained with ``from e``, with
 registered secrets redacted and long payloads cut (``clean``): the kubernetes client, urllib3 and
-websocket-client in ``fleet.kube.api_errors``; botocore, hvac and google-auth in ``fleet.boundary``.
+websocket-client in ``fleet.kube.api_errors``; botocore, hvac, google-auth and httpx in ``fleet.boundary``.
 tests/test_error_tree.py checks that this drawing holds every class and that none is outside it.
 """
 

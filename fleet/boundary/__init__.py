@@ -3,6 +3,7 @@
     aws      botocore (boto3): STS for EKS tokens, Secrets Manager, S3
     vault    hvac and the requests it sends: Vault / OpenBao
     google   google-auth: GKE tokens
+    http     httpx: the http and notify steps
 
 (The kubernetes client, urllib3 and websocket-client have theirs in ``fleet.kube.api_errors``.)
 

@@ -37,6 +37,15 @@ TlsOpt = typer.Option(True, "--tls/--no-tls", help="Serve HTTPS with a generated
 OutOpt = typer.Option(
     DEFAULT_DIR, "--dir", "--out", "-d", metavar="DIR", help="Where kubeconfigs, inventory and control file go."
 )
+GpuNodesOpt = typer.Option(
+    0,
+    "--gpu-nodes",
+    min=0,
+    max=100,
+    metavar="N",
+    help="Nodes of a GPU pool in each cluster: nvidia.com/gpu: 4 each, label nvidia.com/gpu.present=true, "
+    "taint nvidia.com/gpu=present:NoSchedule (0: the last ordinary node has GPUs, untainted).",
+)
 DirOpt = typer.Option(DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="The --dir of `fleet sim up`.")
 PathOpt = typer.Option([], "--path", metavar="PREFIX", help="Only requests under this path prefix (repeatable).")
 
@@ -50,12 +59,14 @@ def up(
     clusters: int = ClustersOpt,
     directory: Path = OutOpt,
     tls: bool = TlsOpt,
+    gpu_nodes: int = GpuNodesOpt,
 ) -> None:
     """Start the clusters, write their kubeconfigs and an inventory, and serve until Ctrl-C."""
     started = time.perf_counter()
     from fleet.sim import SimFleet
+    from fleet.sim.cluster import SimConfig
 
-    with SimFleet(clusters, tls=tls, out_dir=directory, control=True) as sim:
+    with SimFleet(clusters, tls=tls, out_dir=directory, control=True, config=SimConfig(gpu_nodes=gpu_nodes)) as sim:
         elapsed = time.perf_counter() - started
         table = Table(title=f"{clusters} simulated clusters up in {elapsed:.2f} s")
         table.add_column("cluster")
@@ -67,6 +78,11 @@ def up(
             table.add_row("…", f"{clusters - _SHOWN_CLUSTERS} more", str(directory / "kubeconfigs"))
         console.print(table)
         console.print(f"inventory: [bold]{sim.inventory_path}[/bold]")
+        if gpu_nodes:
+            console.print(
+                f"GPU pool:  {gpu_nodes} node(s) per cluster with nvidia.com/gpu, "
+                "nodeSelector nvidia.com/gpu.present=true, taint nvidia.com/gpu=present:NoSchedule"
+            )
         if tls:
             console.print(f"try:       KUBECONFIG={sim.clusters[0].kubeconfig_path} kubectl get namespaces")
         else:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from fleet import templating
+from fleet.playbook.http_steps import HttpTask, NotifyTask
 from fleet.playbook.kube_steps import ApplyTask, DeleteTask, GetTask, PatchTask, RestartTask, WaitTask
 from fleet.pods import PodTask
 
@@ -35,6 +36,8 @@ OPTIONS: dict[str, type[BaseModel]] = {
     "delete": DeleteTask,
     "wait": WaitTask,
     "pod": PodTask,
+    "http": HttpTask,
+    "notify": NotifyTask,
 }
 #: Steps that write to the cluster: ``rollback: auto`` snapshots what they touch.
 WRITING = frozenset({"apply", "patch", "restart", "delete"})
@@ -83,7 +86,11 @@ class _StepBase(_Model):
 class OperationStep(_StepBase):
     """A cluster operation or a pod; ``options`` are everything beside the common fields, as written."""
 
-    type: Literal["apply", "get", "patch", "restart", "delete", "wait", "pod"]
+    type: Literal[
+        "apply", "get", "patch", "restart", "delete", "wait", "pod",
+        "http",
+        "notify",
+    ]
     options: JsonMap = Field(default_factory=dict)
 
     @model_validator(mode="before")

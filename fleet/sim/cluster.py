@@ -17,6 +17,9 @@ class SimConfig:
     """Behaviour knobs of a simulated cluster (the same for every cluster of a fleet unless set)."""
 
     nodes: int = 2
+    # Nodes of a GPU pool beside those: nvidia.com/gpu capacity, the pool's labels and taint
+    # (fleet.sim.kubelet.nodes). 0: the last of the ``nodes`` has GPUs, untainted.
+    gpu_nodes: int = 0
     # How long a container with no command takes to become ready once started (seconds).
     ready_delay: float = 0.2
     # How long an image pull "takes" before a container starts (seconds).

@@ -23,7 +23,8 @@ async def running_cluster(**config: Any) -> AsyncIterator[ClusterState]:
     before = child_processes()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_kubelet, state)
-        await wait_for(state, lambda s: len(s.store.list_objects(s.rt("", "Node"))) == state.config.nodes)
+        nodes = state.config.nodes + state.config.gpu_nodes
+        await wait_for(state, lambda s: len(s.store.list_objects(s.rt("", "Node"))) == nodes)
         yield state
         await delete_all_pods(state)
         nursery.cancel_scope.cancel()

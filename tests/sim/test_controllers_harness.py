@@ -24,7 +24,8 @@ async def controlled_cluster(*, kubelet: bool = True, **config: Any) -> AsyncIte
         await nursery.start(run_controllers, state)
         if kubelet:
             nursery.start_soon(run_kubelet, state)
-            await wait_for(state, lambda s: len(s.store.list_objects(s.rt("", "Node"))) == s.config.nodes)
+            nodes = state.config.nodes + state.config.gpu_nodes
+            await wait_for(state, lambda s: len(s.store.list_objects(s.rt("", "Node"))) == nodes)
         yield state
         nursery.cancel_scope.cancel()
 

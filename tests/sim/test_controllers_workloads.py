@@ -203,6 +203,19 @@ async def test_a_daemonset_honours_its_node_selector():
         assert [p["spec"]["nodeName"] for p in listed(state, "Pod")] == ["ctl-node-1"]
 
 
+async def test_a_daemonset_stays_off_tainted_nodes_unless_it_tolerates_them():
+    async with controlled_cluster(nodes=1, gpu_nodes=1) as state:
+        create(state, daemonset())
+        got = await wait_for(state, _ds_done)
+        assert got["status"]["desiredNumberScheduled"] == 1
+        assert [p["spec"]["nodeName"] for p in listed(state, "Pod")] == ["ctl-node-0"]
+        tolerating = daemonset("gpu-agent")
+        tolerating["spec"]["template"]["spec"]["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists"}]
+        create(state, tolerating)
+        await wait_for(state, lambda s: _ds_done(s, "gpu-agent"))
+        assert sorted(p["spec"]["nodeName"] for p in listed(state, "Pod")) == ["ctl-node-0", "ctl-node-0", "ctl-node-1"]
+
+
 def job(name, command, **spec):
     return {
         "kind": "Job",

@@ -20,6 +20,7 @@ from fleet.sim.controllers.pods import (
 from fleet.sim.controllers.revisions import REVISION_LABEL, Revisions
 from fleet.sim.controllers.rollout import scaled_value
 from fleet.sim.controllers.selectors import node_selector_matches
+from fleet.sim.kubelet.nodes import untolerated
 from fleet.sim.model import JsonObject, WatchEvent
 
 
@@ -62,6 +63,7 @@ class DaemonSetController(Controller):
             n["metadata"]["name"]
             for n in self.state.store.list_objects(self.node_rt)
             if node_selector_matches(node_selector, n["metadata"].get("labels"))
+            and untolerated(template.get("spec") or {}, (n.get("spec") or {}).get("taints") or []) is None
         }
         by_node: dict[str, list[JsonObject]] = {}
         for pod in self.ctx.owners.owned(self.state, ds["metadata"]["uid"], self.pod_rt):

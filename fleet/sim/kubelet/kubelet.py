@@ -18,7 +18,7 @@ import trio
 
 from fleet.sim.cluster import ClusterState
 from fleet.sim.kubelet.lifecycle import PodWorker
-from fleet.sim.kubelet.nodes import host_ip, node_name, node_object, schedule
+from fleet.sim.kubelet.nodes import host_ip, node_objects, schedule
 from fleet.sim.model import JsonObject, StatusError, WatchEvent
 from fleet.sim.store import now_rfc3339
 
@@ -95,10 +95,10 @@ class Kubelet:
                     self._on_events(events)
 
     def _create_nodes(self) -> None:
-        count = self.state.config.nodes
-        for i in range(count):
-            if self.state.store.get(self.nodes, "", node_name(self.state.name, i)) is None:
-                self.state.store.create(self.nodes, node_object(self.state.name, i, count))
+        config = self.state.config
+        for node in node_objects(self.state.name, config.nodes, config.gpu_nodes):
+            if self.state.store.get(self.nodes, "", node["metadata"]["name"]) is None:
+                self.state.store.create(self.nodes, node)
 
     def _on_events(self, events: list[WatchEvent]) -> None:
         retry = False

@@ -1,4 +1,6 @@
-"""The simulated nodes of a cluster and the scheduler that binds pods to them."""
+"""The simulated nodes of a cluster (ordinary ones, and a tainted GPU pool) and the scheduler that binds
+pods to them: cordons, taints and tolerations, node selectors and affinity, and requests against what
+is allocatable, with kube-scheduler's messages when nothing fits."""
 
 from __future__ import annotations
 
@@ -20,6 +22,14 @@ NODE_CAPACITY: Mapping[str, str] = {
 }
 GPUS_PER_GPU_NODE = "4"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+#: What the nodes of a GPU pool carry (``SimConfig.gpu_nodes``), as the NVIDIA GPU operator and GKE label
+#: and taint them: only a pod that tolerates the taint runs there.
+GPU_POOL_LABELS: Mapping[str, str] = {
+    "nvidia.com/gpu.present": "true",
+    "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB",
+    "fleet.sim/node-pool": "gpu",
+}
+GPU_POOL_TAINT: Mapping[str, str] = {"key": GPU, "value": "present", "effect": "NoSchedule"}
 
 
 def node_name(cluster: str, index: int) -> str:
@@ -30,8 +40,19 @@ def host_ip(index: int) -> str:
     return f"192.168.0.{10 + index}"
 
 
-def node_object(cluster: str, index: int, count: int) -> JsonObject:
-    """A Ready node; the last node of the cluster carries GPUs (label ``nvidia.com/gpu.present``)."""
+def node_objects(cluster: str, nodes: int, gpu_nodes: int) -> list[JsonObject]:
+    """The nodes of a cluster: ``nodes`` ordinary ones, then ``gpu_nodes`` of a tainted GPU pool. Without
+    a GPU pool the last ordinary node carries GPUs, untainted (one node of a small cluster shares them)."""
+    shared_gpu = nodes - 1 if gpu_nodes == 0 else None
+    return [
+        *(node_object(cluster, i, gpus=i == shared_gpu) for i in range(nodes)),
+        *(node_object(cluster, i, gpus=True, pool=True) for i in range(nodes, nodes + gpu_nodes)),
+    ]
+
+
+def node_object(cluster: str, index: int, *, gpus: bool = False, pool: bool = False) -> JsonObject:
+    """A Ready node; with ``gpus`` it has ``nvidia.com/gpu`` (label ``nvidia.com/gpu.present``), and in the
+    GPU ``pool`` it also has the pool's labels and taint."""
     name = node_name(cluster, index)
     capacity = dict(NODE_CAPACITY)
     labels = {
@@ -41,13 +62,17 @@ def node_object(cluster: str, index: int, count: int) -> JsonObject:
         "node-role.kubernetes.io/worker": "",
         "topology.kubernetes.io/zone": f"{cluster}-zone-{index % 3}",
     }
-    if index == count - 1:
+    spec: JsonObject = {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]}
+    if gpus:
         capacity[GPU] = GPUS_PER_GPU_NODE
         labels["nvidia.com/gpu.present"] = "true"
+    if pool:
+        labels.update(GPU_POOL_LABELS)
+        spec["taints"] = [dict(GPU_POOL_TAINT)]
     now = now_rfc3339()
     return {
         "metadata": {"name": name, "labels": labels},
-        "spec": {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]},
+        "spec": spec,
         "status": {
             "capacity": capacity,
             "allocatable": dict(capacity),
@@ -152,13 +177,23 @@ def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return True
 
 
-def _tolerates_unschedulable(spec: Mapping[str, Any]) -> bool:
-    """Whether the pod tolerates the taint a cordoned node has (DaemonSet pods do)."""
-    for t in spec.get("tolerations") or []:
-        key_ok = t.get("key") == UNSCHEDULABLE_TAINT or (not t.get("key") and t.get("operator") == "Exists")
-        if key_ok and t.get("effect") in (None, "", "NoSchedule"):
-            return True
-    return False
+def _tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
+    """Kubernetes' rule: the effect matches (or is empty), and the key matches with ``Exists`` (an empty key
+    with ``Exists`` tolerates every taint) or key and value match with ``Equal`` (the default)."""
+    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
+        return False
+    if toleration.get("operator") == "Exists":
+        return not toleration.get("key") or toleration.get("key") == taint.get("key")
+    return toleration.get("key") == taint.get("key") and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def untolerated(spec: Mapping[str, Any], taints: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The first taint that keeps the pod off a node (NoSchedule, NoExecute) and that it does not tolerate."""
+    tolerations = spec.get("tolerations") or []
+    for taint in taints:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not any(_tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
 
 
 def schedule(pod: JsonObject, nodes: Iterable[JsonObject], bound: Iterable[JsonObject]) -> tuple[str | None, str]:
@@ -177,8 +212,15 @@ def schedule(pod: JsonObject, nodes: Iterable[JsonObject], bound: Iterable[JsonO
     reasons: Counter[str] = Counter()
     for node in nodes:
         name = node["metadata"]["name"]
-        if (node.get("spec") or {}).get("unschedulable") and not _tolerates_unschedulable(spec):
+        node_spec = node.get("spec") or {}
+        cordoned = {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}
+        if node_spec.get("unschedulable") and untolerated(spec, [cordoned]):
             reasons["node(s) were unschedulable"] += 1
+            continue
+        taint = untolerated(spec, node_spec.get("taints") or [])
+        if taint is not None:
+            value = f": {taint['value']}" if taint.get("value") else ""
+            reasons[f"node(s) had untolerated taint {{{taint.get('key')}{value}}}"] += 1
             continue
         if not _selector_matches(spec, node["metadata"].get("labels") or {}):
             reasons["node(s) didn't match Pod's node affinity/selector"] += 1
@@ -192,7 +234,7 @@ def schedule(pod: JsonObject, nodes: Iterable[JsonObject], bound: Iterable[JsonO
             continue
         return name, ""
     count = len(nodes)
-    why = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+    why = ", ".join(sorted(f"{n} {r}" for r, n in reasons.items()))  # as kube-scheduler sorts them
     return None, (
         f"0/{count} nodes are available: {why}. preemption: 0/{count} nodes are available: "
         f"{count} Preemption is not helpful for scheduling."
