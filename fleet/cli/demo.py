@@ -16,8 +16,9 @@ from rich.console import Console
 
 console = Console()
 
-#: The release playbook that comes with fleet (beside the package in a checkout or an editable install).
-RELEASE = Path(__file__).resolve().parents[2] / "playbooks" / "release.yaml"
+#: The release playbook that comes with fleet: ``fleet/_playbooks`` is a link to the checkout's ``playbooks/``,
+#: which the wheel carries as package data (so an installed fleet has it too).
+RELEASE = Path(__file__).resolve().parents[1] / "_playbooks" / "release.yaml"
 
 
 def demo(

@@ -1,5 +1,7 @@
 """`fleet demo`: the README's first command, playbooks/release.yaml run by the engine on a simulated fleet."""
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -34,3 +36,27 @@ def test_demo_leaves_n_to_the_namespace():
     result = CliRunner().invoke(app, ["demo", "-n", "3"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "No such option: -n" in result.output
+
+
+def test_the_wheel_carries_the_playbooks_the_demo_runs(tmp_path):
+    """``fleet demo`` from an installed wheel finds release.yaml and its manifests in the package."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from fleet.cli.demo import RELEASE
+
+    root = Path(__file__).resolve().parents[2]
+    assert RELEASE.read_text() == (root / "playbooks" / "release.yaml").read_text()
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)]
+    subprocess.run(
+        [sys.executable, "-m", "pip", *build],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    (wheel,) = tmp_path.glob("fleet-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in (root / "playbooks").rglob("*"):
+        if path.is_file():
+            assert f"fleet/_playbooks/{path.relative_to(root / 'playbooks').as_posix()}" in names, path
