@@ -104,6 +104,10 @@ from fleet.cli import playbooks  # noqa: E402
 
 playbooks.register(app)
 
+from fleet.cli import report  # noqa: E402
+
+report.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""

@@ -95,6 +95,8 @@ class Clusters:
     context: list[str]
     concurrency: int | None
     retries: int | None = None
+    #: ``fleet run --shard I/N``: only the clusters of the selection this shard owns (fleet.inventory.shards).
+    shard: str | None = None
 
     def check(self) -> None:
         """Reject option combinations that cannot work (before anything is loaded or contacted)."""

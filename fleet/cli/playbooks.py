@@ -35,6 +35,13 @@ SET = typer.Option([], "--set", metavar="KEY=VALUE", help="An input value (repea
 INPUTS = typer.Option(None, "--inputs", metavar="FILE", help="Input values from a YAML file.")
 JUNIT = typer.Option(None, "--junit", metavar="FILE", help="Write a JUnit XML report.")
 OUTPUT = typer.Option("table", "--output", "-o", metavar="FORMAT", help="table or json.")
+SHARD = typer.Option(
+    None,
+    "--shard",
+    metavar="I/N",
+    help="Run only shard I of N (from 0) of the selected clusters: a stable share by cluster name. "
+    "The failure budget counts this shard's clusters.",
+)
 
 
 def _inputs(loaded: LoadedPlaybook, sets: list[str], inputs_file: Path | None) -> dict[str, Any]:
@@ -55,35 +62,42 @@ def _selection(clusters: Clusters, playbook: Playbook) -> Clusters:
 
 async def _targets(clusters: Clusters) -> tuple[list[Target], SecretResolver]:
     from fleet.engine.fanout import inventory_selection, kubeconfig_targets
+    from fleet.inventory.shards import Shard
     from fleet.secrets import SecretResolver
 
     clusters.check()
+    shard = Shard.parse(clusters.shard) if clusters.shard is not None else None
     if clusters.inventory:
-        return await inventory_selection(
+        targets, resolver = await inventory_selection(
             clusters.inventory,
             select=clusters.select,
             tenants=clusters.tenant,
             limit=clusters.limit,
             refresh=clusters.refresh,
         )
-    assert clusters.kubeconfig is not None
-    return kubeconfig_targets(clusters.kubeconfig, clusters.context), SecretResolver()
+    else:
+        assert clusters.kubeconfig is not None
+        targets, resolver = kubeconfig_targets(clusters.kubeconfig, clusters.context), SecretResolver()
+    return (shard.select(targets, lambda t: t.name) if shard is not None else targets), resolver
 
 
 def _prepare(
-    playbook: Path, sets: list[str], inputs_file: Path | None, clusters: Clusters
+    playbook: Path, sets: list[str], inputs_file: Path | None, clusters: Clusters, shard: str | None = None
 ) -> tuple[LoadedPlaybook, dict[str, Any], Clusters, list[Target], SecretResolver]:
     """Everything a run needs, checked without contacting a cluster (bad input: exit 2 here)."""
     import trio
 
     from fleet.engine.waves import assign_waves
+    from fleet.inventory.shards import Shard
     from fleet.playbook.loader import load_playbook
     from fleet.playbook.validate import check_renders
     from fleet.settings import FleetSettings
 
+    if shard is not None:
+        Shard.parse(shard)  # a bad --shard is refused before the playbook is read
     loaded = load_playbook(playbook, installation_defaults=FleetSettings().defaults)
     inputs = _inputs(loaded, sets, inputs_file)
-    selection = _selection(clusters, loaded.playbook)
+    selection = dataclasses.replace(_selection(clusters, loaded.playbook), shard=shard)
     targets, resolver = trio.run(_targets, selection)
     assign_waves(loaded, [t.cluster for t in targets if t.cluster is not None])
     check_renders(loaded, inputs, [t.cluster for t in targets if t.cluster is not None])
@@ -98,6 +112,7 @@ def _inventory_record(clusters: Clusters) -> dict[str, Any]:
         "limit": clusters.limit,
         "kubeconfig": str(clusters.kubeconfig.resolve()) if clusters.kubeconfig else None,
         "context": list(clusters.context),
+        "shard": clusters.shard,
     }
 
 
@@ -159,13 +174,14 @@ def run(
     junit_file: Path | None = JUNIT,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary (for cron)."),
     logs: bool = typer.Option(False, "--logs", help="Show every pod log line."),
+    shard: str | None = SHARD,
     *,
     clusters: Clusters,
 ) -> None:
     """Run a playbook across the selected clusters (waves, failure budget, per-tenant rollback)."""
     from fleet.engine.run import new_run_id
 
-    loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters)
+    loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters, shard)
     _execute(
         loaded,
         inputs,
@@ -188,13 +204,14 @@ def plan(
     sets: list[str] = SET,
     inputs_file: Path | None = INPUTS,
     output: str = OUTPUT,
+    shard: str | None = SHARD,
     *,
     clusters: Clusters,
 ) -> None:
     """Render every step for every selected cluster and dry-run applies on the servers; changes nothing."""
     from fleet.engine.run import new_run_id
 
-    loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters)
+    loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters, shard)
     _execute(
         loaded,
         inputs,
@@ -250,6 +267,7 @@ def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to 
         kubeconfig=Path(record["kubeconfig"]) if record.get("kubeconfig") else None,
         context=list(record.get("context") or []),
         concurrency=None,
+        shard=record.get("shard"),
     )
     loaded = load_playbook(row["playbook"], installation_defaults=settings.defaults)
     given = {k: (v.removeprefix("secret:") if isinstance(v, str) else v) for k, v in row["inputs"].items()}
