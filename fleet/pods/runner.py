@@ -225,7 +225,8 @@ class _PodStep:
                     with trio.fail_after(completion.total_seconds()):
                         downloaded = await self._download()
                 except trio.TooSlowError:
-                    raise _Timeout(f"downloading the output files took longer than {format_duration(completion)}") from None
+                    took = format_duration(completion)
+                    raise _Timeout(f"downloading the output files took longer than {took}") from None
             else:
                 state = sidecar.state if sidecar else "missing"
                 log.warning(
