@@ -54,20 +54,7 @@ def _selection(clusters: Clusters, playbook: Playbook) -> Clusters:
 
 
 async def _targets(clusters: Clusters) -> tuple[list[Target], SecretResolver]:
-    from fleet.engine.fanout import inventory_selection, kubeconfig_targets
-    from fleet.secrets import SecretResolver
-
-    clusters.check()
-    if clusters.inventory:
-        return await inventory_selection(
-            clusters.inventory,
-            select=clusters.select,
-            tenants=clusters.tenant,
-            limit=clusters.limit,
-            refresh=clusters.refresh,
-        )
-    assert clusters.kubeconfig is not None
-    return kubeconfig_targets(clusters.kubeconfig, clusters.context), SecretResolver()
+    return await clusters.selection(clusters.settings())
 
 
 def _prepare(
@@ -96,7 +83,7 @@ def _inventory_record(clusters: Clusters) -> dict[str, Any]:
         "select": clusters.select,
         "tenant": list(clusters.tenant),
         "limit": clusters.limit,
-        "kubeconfig": str(clusters.kubeconfig.resolve()) if clusters.kubeconfig else None,
+        "kubeconfig": [str(p.resolve()) for p in clusters.kubeconfig_files()] if not clusters.inventory else None,
         "context": list(clusters.context),
     }
 
@@ -241,15 +228,17 @@ def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to 
     if row["status"] in ("succeeded", "failed", "stopped"):
         raise InputError(f"run {run_id} already ended ({row['status']}): nothing to resume")
     record = row["inventory"]
+    kubeconfigs = record.get("kubeconfig") or []
     clusters = Clusters(
         inventory=[Path(p) for p in record.get("inventory") or []],
         select=record.get("select"),
         tenant=list(record.get("tenant") or []),
         limit=record.get("limit"),
         refresh=False,
-        kubeconfig=Path(record["kubeconfig"]) if record.get("kubeconfig") else None,
+        kubeconfig=None,
         context=list(record.get("context") or []),
         concurrency=None,
+        kubeconfigs=tuple(Path(p) for p in ([kubeconfigs] if isinstance(kubeconfigs, str) else kubeconfigs)),
     )
     loaded = load_playbook(row["playbook"], installation_defaults=settings.defaults)
     given = {k: (v.removeprefix("secret:") if isinstance(v, str) else v) for k, v in row["inputs"].items()}
