@@ -361,7 +361,7 @@ def runs_show(
         console.print(detail)
 
 
-schema_app = typer.Typer(help="JSON schemas of fleet's files.", no_args_is_help=True)
+schema_app = typer.Typer(help="JSON schemas of fleet's files, and the playbook reference.", no_args_is_help=True)
 
 
 @schema_app.command("playbook")
@@ -370,6 +370,14 @@ def schema_playbook() -> None:
     from fleet.playbook.schema import playbook_schema
 
     sys.stdout.write(json.dumps(playbook_schema(), indent=2, sort_keys=True) + "\n")
+
+
+@schema_app.command("reference")
+def schema_reference() -> None:
+    """The playbook reference in Markdown: every property and step type (published as docs/reference.md)."""
+    from fleet.playbook.reference import reference_markdown
+
+    sys.stdout.write(reference_markdown())
 
 
 def register(app: typer.Typer) -> None:
