@@ -71,3 +71,52 @@ def test_a_step_type_added_to_options_appears_without_a_change(monkeypatch):
     assert "| `url` | string | *required* | Where the message goes. |" in section
     assert "| `text` | string | `done` |  |" in section
     assert "[`vault.read`](#vaultread)" in text  # GitHub's anchor of the heading
+
+
+# -- docs/concepts.md: its examples load, and what it says they do is what fleet does ---------------------
+
+CONCEPTS = PUBLISHED.parent / "concepts.md"
+
+
+def _examples(tmp_path: Path) -> dict[str, Path]:
+    """Every YAML example of concepts.md written to ``tmp_path`` under the name its first line gives."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```", CONCEPTS.read_text(), flags=re.MULTILINE | re.DOTALL)
+    assert blocks
+    written: dict[str, Path] = {}
+    for block in blocks:
+        header = re.match(r"# (inventory|playbook): (\S+)\n", block)
+        assert header, f"an example without '# inventory: NAME' or '# playbook: NAME': {block[:60]!r}"
+        path = tmp_path / header.group(1) / header.group(2)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(block)
+        written[header.group(2)] = path
+    return written
+
+
+def test_the_concepts_examples_load_and_do_what_the_text_says(tmp_path):
+    from fleet.engine.waves import assign_waves
+    from fleet.inventory import load_inventory
+    from fleet.inventory.selection import select_clusters
+    from fleet.playbook.loader import load_playbook
+    from fleet.playbook.validate import check_renders
+    from fleet.playbook.variables import check_inputs
+
+    examples = _examples(tmp_path)
+    clusters = load_inventory([examples["clusters.yaml"]]).clusters
+    assert {c.name: c.labels["env"] for c in clusters} == {"eu-1": "prod", "eu-2": "prod", "us-1": "staging"}
+
+    def names(selected):
+        return [c.name for c in selected]
+
+    assert names(select_clusters(clusters, "env=prod")) == ["eu-1", "eu-2"]
+    assert names(select_clusters(clusters, tenants=["acme"])) == ["eu-1", "us-1"]
+    assert names(select_clusters(clusters, limit="eu-*,!eu-2")) == ["eu-1"]
+
+    playbooks = {name: load_playbook(path) for name, path in examples.items() if path.parent.name == "playbook"}
+    assert set(playbooks) == {"config.yaml", "waves.yaml", "rollback.yaml"}
+    for name, loaded in playbooks.items():
+        inputs = check_inputs(loaded.playbook, {"level": "debug"} if name == "config.yaml" else {}, file=name)
+        check_renders(loaded, inputs, clusters)
+    waves = assign_waves(playbooks["waves.yaml"], clusters)
+    assert [names(w) for w in waves] == [["eu-1"], [], ["eu-2", "us-1"], []]
+    assert playbooks["rollback.yaml"].playbook.rollback.auto
