@@ -3,7 +3,8 @@ one report of what happened on each.
 
 Clusters come from ``--inventory`` (files plus their discovery sources, through
 ``fleet.inventory.load_clusters``; ``--select``, ``--tenant``, ``--limit``, ``--refresh``), from
-``--kubeconfig`` (+ ``--context``, repeatable), or else from ``$KUBECONFIG``; the engine's ``fan_out``
+``--kubeconfig`` (+ ``--context``, repeatable), or else from ``$KUBECONFIG`` (several files merged as
+kubectl merges them); the engine's ``fan_out``
 runs the operation on each. Ctrl-C (or SIGTERM) stops the clusters in flight and still reports what each
 did so far (exit 130). ``report`` prints one table (``fleet.report.ops``) and exits 1 if any cluster
 failed. ``fan_out_command`` gives a Typer command these options as one ``Clusters`` object; the options
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from fleet.errors import FleetError, InputError
 from fleet.report.ops import OpResult, Output, View, render, summary
@@ -32,9 +34,12 @@ from fleet.report.ops import OpResult, Output, View, render, summary
 if TYPE_CHECKING:  # imported where used, so that ``fleet --help`` needs none of them
     from datetime import timedelta
 
+    from typer._click.core import Context as ClickContext  # the Click that Typer ships
+
     from fleet.engine.fanout import ClusterResult, Target
     from fleet.kube import KubeClient
     from fleet.kube.limiters import RunLimiters
+    from fleet.secrets import SecretResolver
     from fleet.settings import FleetSettings
 
 __all__ = ["Clusters", "Output", "View", "fan_out_command", "finish", "record_progress", "report"]
@@ -66,8 +71,46 @@ WaitOpt = typer.Option(
     None, "--wait", metavar="DURATION", help="Wait until ready, at most this long (90s, 5m, 1h30m or PT5M)."
 )
 DryRunOpt = typer.Option(
-    DryRun.NONE, "--dry-run", metavar="MODE", help="server (dryRun=All), client (no change sent) or none."
+    DryRun.NONE,
+    "--dry-run",
+    metavar="MODE",
+    help="server (dryRun=All), client (no change sent) or none; a bare --dry-run is client, as in kubectl.",
 )
+#: strconv.ParseBool's words, which kubectl 1.32 still takes as --dry-run values (deprecated).
+_BOOLEANS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), DryRun.CLIENT),
+             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), DryRun.NONE)}  # fmt: skip
+
+
+def kubectl_dry_run(args: list[str]) -> tuple[list[str], list[str]]:
+    """The arguments with ``--dry-run`` read as kubectl 1.32 reads it, and kubectl's warnings: a bare
+    ``--dry-run`` (not followed by a mode) is ``client``, ``--dry-run=true|false`` are ``client|none``.
+    ``--dry-run MODE`` (a separate word) stays fleet's too."""
+    out: list[str] = []
+    warnings: list[str] = []
+    modes = {m.value for m in DryRun}
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return out + args[index:], warnings
+        following = args[index + 1] if index + 1 < len(args) else None
+        if arg == "--dry-run" and following not in modes:
+            warnings.append("--dry-run is deprecated and can be replaced with --dry-run=client.")
+            arg = f"--dry-run={DryRun.CLIENT.value}"
+        elif arg.startswith("--dry-run=") and arg.partition("=")[2] in _BOOLEANS:
+            value = arg.partition("=")[2]
+            arg = f"--dry-run={_BOOLEANS[value].value}"
+            warnings.append(f"--dry-run={value} is deprecated (boolean value) and can be replaced with {arg}.")
+        out.append(arg)
+    return out, warnings
+
+
+class DryRunCommand(TyperCommand):
+    """A command whose ``--dry-run`` takes its value as kubectl's does (``kubectl_dry_run``)."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        args, warnings = kubectl_dry_run(args)
+        for warning in warnings:
+            err_console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+        return super().parse_args(ctx, args)
 FileOpt = typer.Option(..., "--filename", "-f", metavar="FILE", help="Manifest file (YAML or JSON, multi-document).")
 
 
@@ -97,6 +140,8 @@ class Clusters:
     retries: int | None = None
     #: ``fleet run --shard I/N``: only the clusters of the selection this shard owns (fleet.inventory.shards).
     shard: str | None = None
+    #: The kubeconfig files a resumed run recorded (else ``--kubeconfig`` or ``$KUBECONFIG`` says).
+    kubeconfigs: tuple[Path, ...] = ()
 
     def check(self) -> None:
         """Reject option combinations that cannot work (before anything is loaded or contacted)."""
@@ -110,21 +155,21 @@ class Clusters:
             return
         if self.select or self.tenant or self.limit or self.refresh:
             raise InputError("--select, --tenant, --limit and --refresh need --inventory")
-        self.kubeconfig_file()
+        self.kubeconfig_files()
 
-    def kubeconfig_file(self) -> Path:
-        """``--kubeconfig``, else the one file ``$KUBECONFIG`` names."""
+    def kubeconfig_files(self) -> list[Path]:
+        """``--kubeconfig``, else the files ``$KUBECONFIG`` lists (merged as kubectl merges them)."""
         if self.kubeconfig is not None:
-            return self.kubeconfig
-        files = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
+            return [self.kubeconfig]
+        if self.kubeconfigs:
+            return list(self.kubeconfigs)
+        files = [Path(f) for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
         if not files:
             raise InputError(
                 "say which clusters: --inventory FILE (with --select), --kubeconfig FILE (with --context), "
                 "or set KUBECONFIG"
             )
-        if len(files) > 1:
-            raise InputError(f"KUBECONFIG lists {len(files)} files; fleet reads one: pass --kubeconfig FILE")
-        return Path(files[0])
+        return files
 
     def settings(self) -> FleetSettings:
         """The settings, with ``--retries`` as the connection attempts when given."""
@@ -134,12 +179,17 @@ class Clusters:
             return FleetSettings()
         return FleetSettings(retry=RetrySettings(attempts=self.retries))
 
-    async def targets(self, settings: FleetSettings | None = None, limiters: RunLimiters | None = None) -> list[Target]:
-        from fleet.engine.fanout import inventory_targets, kubeconfig_targets
+    async def selection(
+        self, settings: FleetSettings | None = None, limiters: RunLimiters | None = None
+    ) -> tuple[list[Target], SecretResolver]:
+        """The selected clusters, whose clients use ``settings`` and ``limiters``, and the run's secret
+        resolver: every command's one rule for which clusters."""
+        from fleet.engine.fanout import inventory_selection, kubeconfig_targets
+        from fleet.secrets import SecretResolver
 
         self.check()
         if self.inventory:
-            return await inventory_targets(
+            return await inventory_selection(
                 self.inventory,
                 select=self.select,
                 tenants=self.tenant,
@@ -148,7 +198,11 @@ class Clusters:
                 settings=settings,
                 limiters=limiters,
             )
-        return kubeconfig_targets(self.kubeconfig_file(), self.context, settings=settings, limiters=limiters)
+        targets = kubeconfig_targets(self.kubeconfig_files(), self.context, settings=settings, limiters=limiters)
+        return targets, SecretResolver()
+
+    async def targets(self, settings: FleetSettings | None = None, limiters: RunLimiters | None = None) -> list[Target]:
+        return (await self.selection(settings, limiters))[0]
 
     def run(self, operation: Callable[[KubeClient], Awaitable[Any]]) -> Ran:
         """``operation`` on every selected cluster (bad input fails before any cluster is contacted); a

@@ -22,6 +22,7 @@ from rich.text import Text
 from fleet.cli.fanout import (
     Clusters,
     DryRun,
+    DryRunCommand,
     DryRunOpt,
     FileOpt,
     ManifestNamespaceOpt,
@@ -274,7 +275,7 @@ def register(app: typer.Typer) -> None:
         )
         report(ran, view, output)
 
-    @app.command("apply")
+    @app.command("apply", cls=DryRunCommand)
     @fan_out_command
     def apply_cmd(
         clusters: Clusters,
@@ -440,7 +441,7 @@ def register(app: typer.Typer) -> None:
         )
         report(clusters.run(op), view, output)
 
-    @app.command("delete")
+    @app.command("delete", cls=DryRunCommand)
     @fan_out_command
     def delete_cmd(
         clusters: Clusters,

@@ -61,24 +61,12 @@ def _selection(clusters: Clusters, playbook: Playbook) -> Clusters:
 
 
 async def _targets(clusters: Clusters) -> tuple[list[Target], SecretResolver]:
-    from fleet.engine.fanout import inventory_selection, kubeconfig_targets
     from fleet.inventory.shards import Shard
-    from fleet.secrets import SecretResolver
 
-    clusters.check()
-    shard = Shard.parse(clusters.shard) if clusters.shard is not None else None
-    if clusters.inventory:
-        targets, resolver = await inventory_selection(
-            clusters.inventory,
-            select=clusters.select,
-            tenants=clusters.tenant,
-            limit=clusters.limit,
-            refresh=clusters.refresh,
-        )
-    else:
-        assert clusters.kubeconfig is not None
-        targets, resolver = kubeconfig_targets(clusters.kubeconfig, clusters.context), SecretResolver()
-    return (shard.select(targets, lambda t: t.name) if shard is not None else targets), resolver
+    targets, resolver = await clusters.selection(clusters.settings())
+    if clusters.shard is None:
+        return targets, resolver
+    return Shard.parse(clusters.shard).select(targets, lambda t: t.name), resolver
 
 
 def _prepare(
@@ -110,7 +98,7 @@ def _inventory_record(clusters: Clusters) -> dict[str, Any]:
         "select": clusters.select,
         "tenant": list(clusters.tenant),
         "limit": clusters.limit,
-        "kubeconfig": str(clusters.kubeconfig.resolve()) if clusters.kubeconfig else None,
+        "kubeconfig": [str(p.resolve()) for p in clusters.kubeconfig_files()] if not clusters.inventory else None,
         "context": list(clusters.context),
         "shard": clusters.shard,
     }
@@ -258,16 +246,18 @@ def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to 
     if row["status"] in ("succeeded", "failed", "stopped"):
         raise InputError(f"run {run_id} already ended ({row['status']}): nothing to resume")
     record = row["inventory"]
+    kubeconfigs = record.get("kubeconfig") or []
     clusters = Clusters(
         inventory=[Path(p) for p in record.get("inventory") or []],
         select=record.get("select"),
         tenant=list(record.get("tenant") or []),
         limit=record.get("limit"),
         refresh=False,
-        kubeconfig=Path(record["kubeconfig"]) if record.get("kubeconfig") else None,
+        kubeconfig=None,
         context=list(record.get("context") or []),
         concurrency=None,
         shard=record.get("shard"),
+        kubeconfigs=tuple(Path(p) for p in ([kubeconfigs] if isinstance(kubeconfigs, str) else kubeconfigs)),
     )
     loaded = load_playbook(row["playbook"], installation_defaults=settings.defaults)
     given = {k: (v.removeprefix("secret:") if isinstance(v, str) else v) for k, v in row["inputs"].items()}
@@ -390,7 +380,7 @@ def runs_show(
         console.print(detail)
 
 
-schema_app = typer.Typer(help="JSON schemas of fleet's files.", no_args_is_help=True)
+schema_app = typer.Typer(help="JSON schemas of fleet's files, and the playbook reference.", no_args_is_help=True)
 
 
 @schema_app.command("playbook")
@@ -399,6 +389,14 @@ def schema_playbook() -> None:
     from fleet.playbook.schema import playbook_schema
 
     sys.stdout.write(json.dumps(playbook_schema(), indent=2, sort_keys=True) + "\n")
+
+
+@schema_app.command("reference")
+def schema_reference() -> None:
+    """The playbook reference in Markdown: every property and step type (published as docs/reference.md)."""
+    from fleet.playbook.reference import reference_markdown
+
+    sys.stdout.write(reference_markdown())
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ import trio
 
 from fleet import templating
 from fleet.artifacts import ArtifactStore
+from fleet.durations import format_duration
 from fleet.engine.logcontext import bound
 from fleet.errors import FleetError, InputError, StepFailed
 from fleet.kube import KubeClient
@@ -220,7 +221,8 @@ class ClusterSteps:
                     scope.deadline = trio.current_time() + step.timeout.total_seconds()
                 result = await self._execute(step, attempt)
             if scope.cancelled_caught:
-                raise StepFailed(f"timed out after {step.timeout}", step=step.id, cluster=self.cluster)
+                timeout = format_duration(step.timeout or 0)
+                raise StepFailed(f"timed out after {timeout}", step=step.id, cluster=self.cluster)
             outputs = result.outputs if result is not None else NotRun(f"outputs.{step.id}")
             status = "succeeded" if result is not None else "skipped"
             self.outputs[step.id] = outputs

@@ -19,7 +19,7 @@ import trio
 from fleet.errors import ClusterError, FleetError
 from fleet.inventory import Cluster, load_clusters, resolve_connection
 from fleet.kube import KubeClient
-from fleet.kube.kubeconfig import check_contexts
+from fleet.kube.kubeconfig import check_contexts, read_kubeconfigs
 from fleet.kube.limiters import RunLimiters
 from fleet.secrets import SecretResolver
 from fleet.settings import FleetSettings
@@ -93,24 +93,28 @@ async def inventory_selection(
 
 
 def kubeconfig_targets(
-    kubeconfig: Path,
+    kubeconfig: Path | Sequence[Path],
     contexts: Sequence[str],
     *,
     settings: FleetSettings | None = None,
     limiters: RunLimiters | None = None,
 ) -> list[Target]:
-    """One target per context of a kubeconfig file (its current context when none is named); a context
-    the file lacks is an input error here, before any cluster is contacted."""
-    check_contexts(kubeconfig, contexts)
+    """One target per context of a kubeconfig file, or of several files merged as kubectl merges
+    ``$KUBECONFIG`` (the current context when none is named: named after the file, or after the context
+    when several are merged); a context they lack is an input error here, before any cluster is contacted."""
+    files = [kubeconfig] if isinstance(kubeconfig, Path) else list(kubeconfig)
+    config, source = read_kubeconfigs(files)
+    chosen = check_contexts(config, contexts, source)
+    opened: Path | dict[str, Any] = files[0] if len(files) == 1 else config
 
     def from_file(context: str | None) -> Callable[[], Awaitable[KubeClient]]:
         async def open_client() -> KubeClient:
-            return KubeClient.from_kubeconfig(kubeconfig, context=context, settings=settings, limiters=limiters)
+            return KubeClient.from_kubeconfig(opened, context=context, settings=settings, limiters=limiters)
 
         return open_client
 
     if not contexts:
-        return [Target(kubeconfig.stem, from_file(None))]
+        return [Target(files[0].stem if len(files) == 1 else chosen[0], from_file(None))]
     return [Target(ctx, from_file(ctx)) for ctx in contexts]
 
 

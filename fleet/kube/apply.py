@@ -149,7 +149,9 @@ async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: 
         planned.append(_Planned(m, body, info, order))
     crd_schemas = await _cluster_crd_schemas(client, manifests, infos, versions[0])
     await trio.to_thread.run_sync(
-        functools.partial(validate_manifests, manifests, server_version=versions[0], crd_schemas=crd_schemas),
+        functools.partial(
+            validate_manifests, manifests, server_version=versions[0], crd_schemas=crd_schemas, cluster=client.name
+        ),
         limiter=client.request_limiter,
     )
     planned.sort(key=lambda p: p.order)  # stable: file order within each group

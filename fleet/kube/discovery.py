@@ -186,7 +186,7 @@ class Discovery:
             try:
                 body = await self._get("/version")
             except ApiError as e:
-                if e.code not in (401, 403):
+                if e.code not in (401, 403, 404):
                     raise
                 body = None
             self._version = (str(body.get("gitVersion") or "") or None if body else None,)

@@ -8,12 +8,15 @@ entries are written first, 0600 in a private 0700 directory, and handed to the l
 ``KeyFiles.remove`` (``KubeClient.close``) deletes them; if a client is never closed, they go when it
 is garbage-collected or at exit. Certificates an exec plugin returns at run time still go through the
 loader's own temporary files.
+
+Several files (``$KUBECONFIG=a.yaml:b.yaml``) are merged as kubectl merges them (``merge_kubeconfigs``).
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,10 @@ _FILE_ENTRIES = (
     ("user", "client-certificate-data", "client-certificate"),
     ("user", "client-key-data", "client-key"),
 )
+# The paths a kubeconfig's entries hold, relative to the file's folder (as kubectl reads them).
+_PATH_KEYS = (("clusters", "cluster", ("certificate-authority",)),
+              ("users", "user", ("client-certificate", "client-key", "tokenFile")))  # fmt: skip
+_NAMED = ("clusters", "users", "contexts")
 
 
 def _named(items: Any, name: Any, key: str) -> dict[str, Any] | None:
@@ -54,13 +61,11 @@ def _data_to_files(
         "cluster": _named(config.get("clusters"), chosen.get("cluster"), "cluster"),
         "user": _named(config.get("users"), chosen.get("user"), "user"),
     }
+    if base_dir is not None:
+        _absolute_paths(config, base_dir)
     for section_name, data_key, file_key in _FILE_ENTRIES:
         section = sections[section_name]
-        if section is None:
-            continue
-        if not section.get(data_key):
-            if base_dir is not None and isinstance(section.get(file_key), str):
-                section[file_key] = str(base_dir / Path(section[file_key]).expanduser())
+        if section is None or not section.get(data_key):
             continue
         try:
             content = base64.standard_b64decode(section[data_key])
@@ -68,10 +73,19 @@ def _data_to_files(
             raise InputError(f"{data_key} is not base64", location=Location(field=f"{section_name}.{data_key}")) from e
         section[file_key] = str(files.write(file_key, content))
         del section[data_key]
-    user = sections["user"]
-    if base_dir is not None and user is not None and isinstance(user.get("tokenFile"), str):
-        user["tokenFile"] = str(base_dir / Path(user["tokenFile"]).expanduser())
     return config
+
+
+def _absolute_paths(config: dict[str, Any], base_dir: Path) -> None:
+    """Every entry's file paths made absolute against ``base_dir`` (in place)."""
+    for list_key, key, path_keys in _PATH_KEYS:
+        for item in config.get(list_key) or ():
+            section = item.get(key) if isinstance(item, dict) else None
+            if not isinstance(section, dict):
+                continue
+            for path_key in path_keys:
+                if isinstance(section.get(path_key), str) and section[path_key]:
+                    section[path_key] = str(base_dir / Path(section[path_key]).expanduser())
 
 
 def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -90,6 +104,30 @@ def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[st
     return config, source
 
 
+def merge_kubeconfigs(paths: Sequence[Path]) -> tuple[dict[str, Any], str]:
+    """Several kubeconfig files as one, merged as kubectl merges ``$KUBECONFIG``: a file that does not
+    exist is skipped; a cluster, user or context comes from the first file that has one of its name;
+    ``current-context`` (and any other top-level value) from the first file that sets it; each file's
+    relative paths are relative to its own folder. Also what to call the files in errors."""
+    source = os.pathsep.join(str(p) for p in paths)
+    existing = [p for p in paths if p.expanduser().exists()]
+    if not existing:
+        raise InputError(f"none of the {len(paths)} kubeconfig files exists", location=Location(file=source))
+    merged: dict[str, Any] = {}
+    for path in existing:
+        config = copy.deepcopy(read_kubeconfig(path)[0])
+        _absolute_paths(config, path.expanduser().parent)
+        for key, value in config.items():
+            if key in _NAMED:
+                entries = merged.setdefault(key, [])
+                for item in value or ():
+                    if isinstance(item, dict) and item.get("name") not in {e.get("name") for e in entries}:
+                        entries.append(item)
+            elif value not in (None, "", [], {}) and key not in merged:
+                merged[key] = value
+    return merged, source
+
+
 def check_context(config: Mapping[str, Any], context: str | None, source: str) -> str:
     """The context to use (``context``, else the current one); an ``InputError`` naming the file's
     contexts when it has no such context."""
@@ -104,12 +142,15 @@ def check_context(config: Mapping[str, Any], context: str | None, source: str) -
     return str(wanted)
 
 
-def check_contexts(kubeconfig: str | Path, contexts: Sequence[str]) -> None:
-    """Fail early (before any cluster is contacted) when a file lacks one of ``contexts`` (or, with none,
-    a current context)."""
-    config, source = read_kubeconfig(kubeconfig)
-    for context in contexts or (None,):
-        check_context(config, context, source)
+def read_kubeconfigs(paths: Sequence[Path]) -> tuple[dict[str, Any], str]:
+    """``read_kubeconfig`` of one file; several files merged as kubectl merges them (``merge_kubeconfigs``)."""
+    return read_kubeconfig(paths[0]) if len(paths) == 1 else merge_kubeconfigs(paths)
+
+
+def check_contexts(config: Mapping[str, Any], contexts: Sequence[str], source: str) -> list[str]:
+    """The contexts to use (``contexts``, else the current one); fails early (before any cluster is
+    contacted) when the kubeconfig lacks one of them."""
+    return [check_context(config, context, source) for context in contexts or (None,)]
 
 
 def load_configuration(

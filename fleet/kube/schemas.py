@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from referencing import Registry, Resource
 from fleet.errors import InputError, Location
 from fleet.kube.manifests import Manifest
 from fleet.kube.objects import JsonObject, split_api_version
+
+log = logging.getLogger(__name__)
 
 _SCHEMAS = files("kubernetes_validate") / "kubernetes-json-schema"
 _MAX_REPORTED = 5
@@ -332,7 +335,7 @@ def raise_findings(findings: Sequence[Finding], *, schema: str) -> None:
     if not findings:
         return
     first = findings[0]
-    message = f"{first.manifest.describe()}: {first.problem} (checked against {schema} before applying anything)"
+    message = f"{first.manifest.describe()}: {first.problem} (checked before applying anything, against {schema})"
     rest = [str(f) for f in findings[1:_MAX_REPORTED]]
     if rest:
         more = len(findings) - 1
@@ -373,12 +376,17 @@ def validate_manifests(
     *,
     server_version: str | None = None,
     crd_schemas: Mapping[Kind, JsonObject | None] | None = None,
+    cluster: str | None = None,
 ) -> None:
     """Check every manifest against its schema: the official one for built-in kinds (for
-    ``server_version``), else its CRD's, from the batch or from ``crd_schemas`` (read from the cluster).
-    Raise one ``InputError`` for all violations; kinds without a schema are left to the server."""
+    ``server_version``, the version ``cluster`` reported; ``cluster`` None: offline, before any cluster
+    is asked), else its CRD's, from the batch or from ``crd_schemas`` (read from the cluster). Raise one
+    ``InputError`` for all violations; kinds without a schema are left to the server. Which schemas were
+    used is logged (INFO) and named in the error."""
     for m in manifests:
         check_builtin_kind(m.api_version, m.kind, location=m.location("kind"))
+    used = schemas_used(server_version, cluster=cluster)
+    log.info("checking %d object(s) against %s", len(manifests), used, extra={"cluster": cluster} if cluster else None)
     version = schema_version(server_version)
     crds = [m for m in manifests if is_crd(m)]
     findings: list[Finding] = []
@@ -394,12 +402,15 @@ def validate_manifests(
             validator = crd_validator(schema) if schema is not None else None
         if validator is not None:
             findings.extend(check(m, validator))
-    raise_findings(findings, schema=schemas_used(server_version))
+    raise_findings(findings, schema=used)
 
 
-def schemas_used(server_version: str | None) -> str:
-    """Which schemas ``validate_manifests`` checks against, as its error says it."""
+def schemas_used(server_version: str | None, *, cluster: str | None = None) -> str:
+    """Which schemas ``validate_manifests`` checks against, as its error says it: those of the version
+    ``cluster`` reported on ``/version``, else the newest shipped (offline, or the cluster did not say)."""
     version = schema_version(server_version)
-    if server_version is None:
-        return f"the Kubernetes {version} schemas, the newest shipped: the cluster's version is not known yet"
-    return f"the Kubernetes {version} schemas, for the cluster's version {server_version}"
+    if server_version is not None:
+        return f"the Kubernetes {version} schemas, for the cluster's version {server_version}"
+    if cluster is not None:
+        return f"the Kubernetes {version} schemas, the newest shipped: cluster {cluster} does not serve /version"
+    return f"the Kubernetes {version} schemas, the newest shipped: the cluster's version is not known yet"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from fleet.durations import format_duration
 from fleet.errors import ClusterError, StepFailed
 from fleet.kube.client import KubeClient
 from fleet.kube.discovery import ResourceInfo
@@ -181,7 +182,8 @@ async def wait(
             raise StepFailed(f"{where} failed while waiting for {what}: {verdict.message}", cluster=client.name)
         return state
     assert scope.cancelled_caught
-    raise StepFailed(f"{where}: {what} did not hold within {timeout}: {last.message}", cluster=client.name)
+    within = format_duration(_seconds(timeout))
+    raise StepFailed(f"{where}: {what} did not hold within {within}: {last.message}", cluster=client.name)
 
 
 #: How long a workload must stay stuck (every pod not ready cannot start, or ReplicaFailure) before its

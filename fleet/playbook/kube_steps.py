@@ -49,18 +49,26 @@ class _Task(BaseModel):
 class _Kind(_Task):
     """Which kind, and where: ``apiVersion`` (exact kind) or ``apiGroup``, and ``namespace``."""
 
+    #: The kind (``Deployment``), its plural or its short name (``deploy``).
     kind: str
+    #: The exact group/version (``apps/v1``) when several serve the kind.
     api_version: str | None = None
+    #: The API group of the kind, any version (``apps``).
     api_group: str | None = None
+    #: The namespace of a namespaced kind (default: ``default``).
     namespace: str | None = None
 
 
 class _Selected(_Kind):
     """A kind plus a name, or the label/field selectors of a list (all namespaces if asked)."""
 
+    #: One object by name (else the objects the selectors match).
     name: str | None = None
+    #: A label selector (``app=web,tier in (a,b)``).
     label_selector: str | None = None
+    #: A field selector (``status.phase=Running``).
     field_selector: str | None = None
+    #: In every namespace.
     all_namespaces: bool = False
 
     @model_validator(mode="after")
@@ -73,7 +81,9 @@ class _Selected(_Kind):
 class _Source(_Task):
     """Where a document comes from: inline, a ``file`` relative to the playbook, or a ``template`` file."""
 
+    #: A file relative to the playbook, read as it is.
     file: str | None = None
+    #: A file relative to the playbook, rendered with the run's variables when the step runs.
     template: str | None = None
 
     def _one_source(self, inline: object, inline_name: str) -> None:
@@ -86,13 +96,19 @@ class _Source(_Task):
 class ApplyTask(_Source):
     """Server-side apply of one or many manifests (YAML or JSON, multi-document, any kind)."""
 
+    #: The manifests inline: YAML or JSON text (multi-document), an object or a list of objects.
     manifest: str | JsonMap | list[JsonMap] | None = Field(
         default=None, validation_alias=AliasChoices("manifest", "manifests", "resource", "resources")
     )
+    #: The namespace of namespaced objects that name none (default: ``default``).
     namespace: str | None = None
+    #: The server-side apply field manager.
     field_manager: str = "fleet"
+    #: Take over the fields other field managers own (kubectl's ``--force-conflicts``).
     force: bool = False
+    #: Send the apply as a server-side dry run (``dryRun=All``): nothing changes.
     dry_run: bool = False
+    #: Then wait, at most this long, until every applied object is ready.
     wait_until_ready: timedelta | None = None
 
     @model_validator(mode="after")
@@ -120,8 +136,11 @@ class ApplyTask(_Source):
 class GetTask(_Selected):
     """Read one object (``fetchType`` FETCH_ONE), a list (FETCH) or a big list into the artifact store (STORE)."""
 
+    #: ``FETCH_ONE``: one object (``name``); ``FETCH``: a list; ``STORE``: a list written to the artifact store.
     fetch_type: FetchType = FetchType.FETCH
+    #: Extract values from the objects (output ``values``).
     jsonpath: JsonPathText | None = None
+    #: Wait, at most this long, until the objects are ready.
     wait_until_ready: timedelta | None = None
 
     @field_validator("fetch_type", mode="before")
@@ -147,10 +166,15 @@ class GetTask(_Selected):
 class PatchTask(_Source, _Kind):
     """Patch one object: ``patchType`` strategic (default), merge or json."""
 
+    #: The object to patch.
     name: str
+    #: The patch inline: YAML or JSON text, or data (a list of operations for ``json``).
     patch: str | JsonMap | list[Any] | None = None
+    #: ``strategic`` (strategic merge patch), ``merge`` (JSON merge patch) or ``json`` (JSON patch).
     patch_type: PatchType = PatchType.STRATEGIC
+    #: The field manager the change is recorded under.
     field_manager: str = "fleet-patch"
+    #: Then wait, at most this long, until the object is ready.
     wait_until_ready: timedelta | None = None
 
     @field_validator("patch_type", mode="before")
@@ -194,9 +218,14 @@ class RestartTask(_Task):
     """Rolling restart of a Deployment, StatefulSet or DaemonSet; the rollout itself is the wait
     (``timeout``; ``waitUntilReady`` is accepted as the same deadline)."""
 
+    #: ``Deployment``, ``StatefulSet`` or ``DaemonSet`` (or their plural or short names).
     kind: str
+    #: The workload to restart.
     name: str
+    #: Its namespace (default: ``default``).
     namespace: str | None = None
+    #: How long the rollout may take. In a playbook it is set as ``waitUntilReady``: ``timeout:`` there is
+    #: the common property of every step (a limit on each attempt).
     timeout: timedelta = Field(
         default=timedelta(minutes=10), validation_alias=AliasChoices("timeout", "waitUntilReady")
     )
@@ -220,9 +249,14 @@ class RestartTask(_Task):
 class DeleteTask(_Selected):
     """Delete by kind and name or by selector, then wait (``timeout``) until gone."""
 
+    #: What happens to the objects' dependents (as ``kubectl delete --cascade``).
     propagation_policy: Propagation = Propagation.BACKGROUND
+    #: An object that does not exist is not an error.
     missing_ok: bool = False
+    #: The objects' grace period (default: each object's own).
     grace_period_seconds: int | None = None
+    #: How long to wait until the objects are gone (null: do not wait). In a playbook ``timeout:`` is the
+    #: common property of every step (a limit on each attempt), so this one keeps its default.
     timeout: timedelta | None = timedelta(minutes=5)
 
     @field_validator("propagation_policy", mode="before")
@@ -258,12 +292,20 @@ class WaitTask(_Kind):
     """Wait until a condition holds (``condition`` + ``status``), a ``jsonpath`` has ``value``, the object
     is ``deleted``, or (none of those) it is ready; at most ``timeout``."""
 
+    #: The object to wait on.
     name: str
+    #: A condition type (``Available``) that must have ``status``.
     condition: str | None = None
+    #: The status the ``condition`` must have.
     status: str = "True"
+    #: A JSONPath into the object that must have ``value``.
     jsonpath: JsonPathText | None = None
+    #: The value the ``jsonpath`` must have.
     value: Any = None
+    #: Wait until the object is gone.
     deleted: bool = False
+    #: How long to wait. In a playbook ``timeout:`` is the common property of every step (a limit on each
+    #: attempt), so this one keeps its default.
     timeout: timedelta = timedelta(minutes=5)
 
     @model_validator(mode="after")

@@ -24,19 +24,28 @@ class _Model(BaseModel):
 class Input(_Model):
     """One input: its type, whether it must be given, its default and allowed values."""
 
+    #: Its name: templates read it as ``inputs.ID``; a run gives it with ``--set ID=VALUE``.
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: What a given value is converted to and checked as (``SECRET``: redacted in every output).
     type: InputType = "STRING"
+    #: Free text.
     description: str | None = None
+    #: A run must give it.
     required: bool = False
+    #: The value when a run gives none.
     default: Any = None
+    #: The values allowed.
     values: list[Any] | None = None
 
 
 class Targets(_Model):
     """Which clusters of the inventory: the inventory's selector syntax, tenants, name globs."""
 
+    #: A label selector over the inventory's clusters (as ``--select``).
     select: str | None = None
+    #: Only these tenants (as ``--tenant``).
     tenants: list[str] = Field(default_factory=list)
+    #: Cluster name globs, comma-separated; ``!glob`` excludes (as ``--limit``).
     limit: str | None = None
 
 
@@ -74,12 +83,19 @@ class Wave(_Model):
     """One wave: the clusters a ``select`` matches, a ``percent`` of all, or the ``rest``. A wave with
     ``manual: true`` (or ``percent: 0``) is a gate: it waits for approval before the next wave."""
 
+    #: Its name in reports.
     name: str | None = None
+    #: The clusters no earlier wave took that this label selector matches.
     select: str | None = None
+    #: This share of all the selected clusters (rounded up), from those no earlier wave took.
     percent: float | None = Field(default=None, ge=0, le=100)
+    #: Every cluster no earlier wave took.
     rest: bool = False
+    #: How long to wait after this wave before the next one starts.
     pause: timedelta | None = None
+    #: Wait for ``fleet approve RUN_ID`` before this wave starts (at most 24 hours; then the run stops).
     manual: bool = False
+    #: This wave's failure budget: reaching it starts no further cluster and stops the waves after it.
     max_failures: Budget | None = None
 
     _budget = field_validator("max_failures")(classmethod(lambda cls, v: _check_budget(v)))
@@ -101,9 +117,14 @@ class Wave(_Model):
 
 
 class Strategy(_Model):
+    #: Clusters at once, one limit shared by all the waves.
     concurrency: int = Field(default=10, ge=1)
+    #: The run's failure budget: a count of clusters or a percentage (``25%``, rounded up); reaching it
+    #: starts no further cluster.
     max_failures: Budget | None = None
+    #: When a budget is reached, cancel the clusters in flight too (and delete their pods).
     fail_fast: bool = False
+    #: The waves, in order (none: one wave of every selected cluster).
     waves: list[Wave] = Field(default_factory=list)
 
     _budget = field_validator("max_failures")(classmethod(lambda cls, v: _check_budget(v)))
@@ -112,19 +133,28 @@ class Strategy(_Model):
 class Rollback(_Model):
     """``auto``: restore what the steps touched; ``steps``: custom steps (after the automatic restore)."""
 
+    #: Put every object the writing steps touched back as it was before the run, then wait until ready.
     auto: bool = False
+    #: Steps run after the automatic restore; they read ``failure.step`` and ``failure.error``.
     steps: list[Step] = Field(default_factory=list)
 
 
 class Playbook(_Model):
+    #: Names the playbook and its runs (a run id starts with it).
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    #: Free text.
     description: str | None = None
+    #: The values a run is given (``--set KEY=VALUE``, ``--inputs FILE``).
     inputs: list[Input] = Field(default_factory=list)
+    #: Which clusters of the inventory, unless the command line selects (``--select``, ``--tenant``, ``--limit``).
     targets: Targets = Field(default_factory=Targets)
+    #: How many clusters at once, the failure budget and the waves.
     strategy: Strategy = Field(default_factory=Strategy)
     #: Step options by step type (``forced:`` holds the ones that win over a step's own).
     defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: What runs on each cluster, in order.
     steps: list[Step] = Field(min_length=1)
+    #: What a failed cluster gets: ``auto``, a list of steps, or both (``{auto: true, steps: [...]}``).
     rollback: Rollback = Field(default_factory=Rollback)
 
     @field_validator("rollback", mode="before")

@@ -52,12 +52,20 @@ class _Model(BaseModel):
 class Retry(_Model):
     """The seeds' retry definitions: ``constant``, ``exponential`` or ``random`` delays between attempts."""
 
+    #: How the delay grows: ``constant`` (``interval``), ``exponential`` (times ``delayFactor`` per attempt)
+    #: or ``random`` (between ``minInterval`` and ``maxInterval``).
     type: Literal["constant", "exponential", "random"] = "constant"
+    #: The delay after the first failed attempt.
     interval: timedelta = timedelta(seconds=1)
+    #: The longest delay.
     max_interval: timedelta | None = None
+    #: The shortest delay of ``random``.
     min_interval: timedelta | None = None
+    #: Attempts in all, the first included.
     max_attempts: int = Field(default=3, ge=1)
+    #: No further attempt once this long has passed since the first began.
     max_duration: timedelta | None = None
+    #: What an ``exponential`` delay is multiplied by after each attempt.
     delay_factor: float = Field(default=2.0, gt=1.0)
 
     def delay(self, attempt: int) -> float:
@@ -75,11 +83,17 @@ class Retry(_Model):
 
 
 class _StepBase(_Model):
+    #: The step's name, unique in the playbook: later steps read its outputs as ``outputs.ID``.
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=63)
+    #: Free text.
     description: str | None = None
+    #: A condition (an expression like ``cluster.tenant == 'acme'``, or a template): false skips the step.
     when: str | None = None
+    #: The longest one attempt may take; then the attempt fails.
     timeout: timedelta | None = None
+    #: Run the step again when it fails.
     retry: Retry | None = None
+    #: A failure (after the retries) does not fail the cluster: the step ends ``allowed_failure``.
     allow_failure: bool = False
 
 
@@ -111,24 +125,31 @@ class OperationStep(_StepBase):
 
 class IfStep(_StepBase):
     type: Literal["if"]
+    #: An expression (or a template) that chooses ``then`` or ``else``.
     condition: str
+    #: The steps run when it is true.
     then: list[Step]
+    #: The steps run when it is false.
     else_: list[Step] = Field(default_factory=list, alias="else")
 
 
 class AssertStep(_StepBase):
     type: Literal["assert"]
+    #: An expression (or a template) that must be true; else the step fails with ``message``.
     condition: str
+    #: The failure's message (a template).
     message: str = "assertion failed"
 
 
 class ParallelStep(_StepBase):
     type: Literal["parallel"]
+    #: Steps run at the same time on the cluster; the step fails if one of them does.
     steps: list[Step] = Field(min_length=1)
 
 
 class FailStep(_StepBase):
     type: Literal["fail"]
+    #: Fail the cluster with this message (a template); with ``when``, a guard.
     message: str
 
 

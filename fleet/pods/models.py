@@ -51,23 +51,31 @@ class Resources(_Options):
 class FileSidecar(_Options):
     """The containers that move files: image (needs ``sh``, ``test``, ``sleep``, ``tar``), resources, defaults."""
 
+    #: Their image.
     image: str = "busybox"
+    #: Their requests and limits.
     resources: JsonMap | None = None
+    #: Container fields merged under theirs (default: ``containerDefaultSpec``).
     default_spec: JsonMap | None = None
 
 
 class Credentials(_Options):
     """Image pull credentials: fleet creates a temporary dockerconfigjson Secret with the pod."""
 
+    #: The registry's host (``registry.example.com``).
     registry: str
+    #: The user name.
     username: str
+    #: The password or token (from a secret: ``{{ secret(REFERENCE) }}``).
     password: SecretStr
 
 
 class InputFile(_Options):
     """One input file: literal ``content`` (a template) or an ``artifact`` reference from an earlier step."""
 
+    #: The file's text (a template).
     content: str | None = None
+    #: An ``artifact://`` reference to a file an earlier step collected.
     artifact: str | None = None
 
     @model_validator(mode="after")
@@ -85,41 +93,69 @@ class InputFile(_Options):
 class PodTask(_Options):
     """Every option of a pod step with the seeds' defaults."""
 
+    #: Where the pod runs.
     namespace: str = "default"
+    #: The pod's metadata (labels, annotations); fleet adds its own labels.
     metadata: JsonMap | None = None
     #: The task runner's ``labels`` (seed 002): added to ``metadata.labels``, which win on a clash.
     labels: dict[str, str] = Field(default_factory=dict)
+    #: A full pod spec (instead of ``image``).
     spec: JsonMap | None = None
 
+    #: The main container's image (the shorthand form, with ``commands`` or ``script``).
     image: str | None = Field(default=None, validation_alias=AliasChoices("image", "containerImage"))
+    #: Commands run one after another by ``interpreter`` (templates; ``{{ outputDir }}`` is where output files go).
     commands: list[str] | None = None
+    #: A script run by ``interpreter`` (a template).
     script: str | None = None
+    #: What runs ``commands`` or ``script``.
     interpreter: list[str] = Field(default_factory=lambda: ["/bin/sh", "-c"])
+    #: Environment variables of the main container.
     env: dict[str, str] = Field(default_factory=dict)
 
+    #: Files put in the working directory before the main container starts: name to content, or an
+    #: ``artifact://`` reference.
     input_files: dict[str, InputFile] = Field(default_factory=dict)
+    #: Globs of the working directory's files to collect as artifacts (``**`` spans folders).
     output_files: list[str] = Field(default_factory=list)
+    #: Collect every file of the output directory (``{{ outputDir }}``).
     output_directory: bool = False
+    #: Collect every file of the working directory.
     sync_working_directory: bool = False
 
+    #: The main container's requests and limits.
     resources: Resources | None = None
+    #: The pod's node selector.
     node_selector: dict[str, str] | None = None
+    #: The pod's service account.
     service_account_name: str | None = None
+    #: The main container's image pull policy (``ALWAYS``, ``IF_NOT_PRESENT`` are accepted too).
     pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    #: Registry credentials for pulling the image.
     credentials: Credentials | None = None
 
+    #: Container fields merged under the main container's own.
     container_spec: JsonMap | None = None
+    #: Pod spec fields merged under the pod's own (its ``containers`` merge by name).
     pod_spec: JsonMap | None = None
+    #: Container fields merged under every container's.
     container_default_spec: JsonMap | None = None
+    #: The containers that move the input and output files.
     file_sidecar: FileSidecar = Field(default_factory=FileSidecar)
+    #: Container fields merged under the file-moving containers'.
     file_sidecar_spec: JsonMap | None = Field(
         default=None, validation_alias=AliasChoices("fileSideCarSpec", "fileSidecarSpec", "file_sidecar_spec")
     )
 
+    #: How long the pod may take to start.
     wait_until_running: timedelta = timedelta(minutes=10)
+    #: How long the pod may run.
     wait_until_completion: timedelta = timedelta(hours=1)
+    #: How long to wait for the log streams to end after the pod finished.
     wait_for_logs: timedelta = timedelta(seconds=30)
+    #: Delete the pod when it is done.
     delete: bool = True
+    #: On ``fleet resume``, reattach to the step's pod if it is still there instead of starting another.
     resume: bool = True
 
     @field_validator("input_files", mode="before")

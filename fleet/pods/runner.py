@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from fleet.artifacts import ArtifactRef, ArtifactStore
+from fleet.durations import format_duration
 from fleet.errors import ApiError, StepFailed
 from fleet.kube.client import KubeClient
 from fleet.kube.objects import JsonObject, get_path
@@ -208,7 +209,7 @@ class _PodStep:
                 await tracker.wait_for(lambda p: _started(p) or failures.start_failure(p))
         except trio.TooSlowError:
             raise _Timeout(
-                f"the pod did not start within waitUntilRunning ({self.task.wait_until_running}): "
+                f"the pod did not start within waitUntilRunning ({format_duration(self.task.wait_until_running)}): "
                 f"{_pending_reason(tracker.pod)}"
             ) from None
         self._fail_fast(tracker.pod)
@@ -218,7 +219,7 @@ class _PodStep:
                     lambda p: workload_done(p, ignore=frozenset({SIDECAR_CONTAINER})) or failures.start_failure(p)
                 )
         except trio.TooSlowError:
-            raise _Timeout(f"the pod did not complete within {completion}") from None
+            raise _Timeout(f"the pod did not complete within {format_duration(completion)}") from None
         self._fail_fast(tracker.pod)
 
         downloaded = transfer.Downloaded()
@@ -231,7 +232,8 @@ class _PodStep:
                     with trio.fail_after(completion.total_seconds()):
                         downloaded = await self._download()
                 except trio.TooSlowError:
-                    raise _Timeout(f"downloading the output files took longer than {completion}") from None
+                    took = format_duration(completion)
+                    raise _Timeout(f"downloading the output files took longer than {took}") from None
             else:
                 state = sidecar.state if sidecar else "missing"
                 log.warning(

@@ -175,6 +175,7 @@ def test_the_offline_schema_check_says_which_schemas_it_used(sim, tmp_path):
     newest = shipped_versions()[-1]
     _one_error(
         result,
-        f"{path}:1: document 1: data.a: ConfigMap c: expected string, got integer 1 (checked against the "
-        f"Kubernetes {newest} schemas, the newest shipped: the cluster's version is not known yet",
+        f"{path}:1: document 1: data.a: ConfigMap c: expected string, got integer 1 (checked before applying "
+        f"anything, against the Kubernetes {newest} schemas, the newest shipped: the cluster's version is not "
+        "known yet)",
     )
