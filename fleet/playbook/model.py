@@ -110,10 +110,12 @@ class Strategy(_Model):
 
 
 class Rollback(_Model):
-    """``auto``: restore what the steps touched; ``steps``: custom steps (after the automatic restore)."""
+    """``auto``: restore what the steps touched; ``steps``: custom steps (after the automatic restore);
+    ``onInterrupt``: roll back the clusters in flight on Ctrl-C too (else ``fleet resume`` goes on)."""
 
     auto: bool = False
     steps: list[Step] = Field(default_factory=list)
+    on_interrupt: bool = False
 
 
 class Playbook(_Model):
