@@ -384,7 +384,8 @@ class _Run:
             outcome.outcome, outcome.error, outcome.failed_step = "failed", e.message, e.step
             # Nothing to undo (auto, and no step wrote): the cluster stays failed, not "rolled back".
             if not self.options.dry_run and (rollback.steps or (rollback.auto and state.snapshots)):
-                await self._rollback(state, outcome)
+                with trio.CancelScope(shield=rollback.on_interrupt):  # a Ctrl-C does not cut it short
+                    await self._rollback(state, outcome)
         except BaseException:
             # Ctrl-C (or SIGTERM) cancelled the steps: with ``onInterrupt``, undo them before stopping.
             undo = rollback.steps or state.snapshots

@@ -26,6 +26,7 @@ from tests.engine.conftest import PLAYBOOKS, Fleet, apps, core, inventory, repor
 pytestmark = pytest.mark.sim_only
 
 DRILL = str(PLAYBOOKS / "dr-drill.yaml")
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NAMESPACE, DEPLOYMENT = "shop", "web"
 #: cluster -> (tenant, region, replicas before the drill): a full primary, a one-pod DR "pilot light".
 CLUSTERS = {
@@ -148,8 +149,9 @@ def _inventory(sim: SimFleet, path: Path) -> Path:
     return path
 
 
-def _args(sim: SimFleet, endpoint: Endpoint, tmp_path: Path) -> list[str]:
-    return ["run", DRILL, "-i", str(_inventory(sim, tmp_path / "inv.yaml")), "--set", f"url={endpoint.url}"]
+def _args(sim: SimFleet, endpoint: Endpoint, tmp_path: Path, *selection: str) -> list[str]:
+    inv = str(_inventory(sim, tmp_path / "inv.yaml"))
+    return ["run", DRILL, "-i", inv, "--set", f"url={endpoint.url}", *selection]
 
 
 def _both_regions_seen_failed_over(endpoint: Endpoint, tenant: str) -> None:
@@ -272,3 +274,26 @@ def test_a_drill_killed_midway_completes_on_resume_and_restores_both_regions(fle
             "SELECT outputs FROM steps WHERE run_id=? AND cluster=? AND step='smoke' AND status='succeeded'", run_id, dr
         )
         assert json.loads(outputs[0])["vars"]["recoverySeconds"] > 0, dr
+
+
+def test_the_shipped_inventory_pairs_two_tenants_across_the_two_regions(fleet):
+    result = fleet("validate", DRILL, "-i", str(PLAYBOOKS.parent / "inventories" / "dr"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 cluster(s) in 1 wave(s)" in result.stdout + result.stderr
+
+
+def test_a_cluster_without_its_pair_in_the_other_region_fails_before_any_write(fleet, endpoint, tmp_path):
+    sim, state = endpoint
+    for name in CLUSTERS:
+        sim[name].clear_requests()
+    result = fleet(*_args(sim, state, tmp_path, "--limit", "sim-0,sim-3"), "-o", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    outcomes = {c["cluster"]: c for c in report(result)["clusters"]}
+    assert {name: (c["outcome"], c["failedStep"]) for name, c in outcomes.items()} == {
+        "sim-0": ("failed", "pair"),
+        "sim-3": ("failed", "pair"),
+    }
+    assert "tenant acme has 0 selected cluster(s) in eu-central-1 (none)" in outcomes["sim-0"]["error"]
+    for name in CLUSTERS:
+        assert [r for r in sim[name].requests() if r.method in WRITES] == [], name
