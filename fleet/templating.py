@@ -70,6 +70,8 @@ def render(text: str, variables: Mapping[str, Any], *, location: Location | None
         return _compiled(text).render(variables)
     except jinja2.TemplateError as e:
         raise _error(e, location) from e
+    except (TypeError, ValueError, ArithmeticError, LookupError) as e:  # `'a' > 1`, `1 / 0`, `[] | first`…
+        raise InputError(f"template error: {e}", location=location or Location()) from e
 
 
 @functools.lru_cache(maxsize=512)

@@ -29,6 +29,7 @@ from fleet.engine.execute import ClusterSteps, Resumed, StepJournal
 from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
 from fleet.engine.logcontext import bound
+from fleet.engine.peers import Peers
 from fleet.engine.rollback import restore
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
@@ -131,6 +132,7 @@ class _Run:
         self.limiter = trio.CapacityLimiter(options.concurrency or self.strategy.concurrency)
         self.detach = Detach()
         self.outcomes: dict[str, ClusterOutcome] = {}
+        self.peers = Peers(self.targets, self.outcomes)
         self.budget = budget_of(self.strategy.max_failures, len(targets))
         self.stopped: str | None = None
         self.interrupted = False
@@ -224,6 +226,7 @@ class _Run:
                     else:
                         state.in_flight.pop(step.step, None)
                 self.resumed[name] = state
+                self.outcomes[name].outputs = {s: out for s, (_, out) in state.done.items() if out is not None}
         finally:
             reader.close()
 
@@ -368,7 +371,9 @@ class _Run:
             dry_run=self.options.dry_run,
             snapshots_on=rollback.auto,
             resumed=self.resumed.get(name, Resumed()),
+            extra={"clusters": self.peers},
         )
+        outcome.outputs = state.outputs  # live, for the other clusters' ``clusters`` variable
         with bound(cluster=name):
             await self._steps(state, outcome, wave)
         if outcome.outcome in FAILED and self.strategy.fail_fast:
@@ -391,7 +396,16 @@ class _Run:
             outcome.outcome, outcome.error, outcome.failed_step = "failed", e.message, e.step
             # Nothing to undo (auto, and no step wrote): the cluster stays failed, not "rolled back".
             if not self.options.dry_run and (rollback.steps or (rollback.auto and state.snapshots)):
-                await self._rollback(state, outcome)
+                with trio.CancelScope(shield=rollback.on_interrupt):  # a Ctrl-C does not cut it short
+                    await self._rollback(state, outcome)
+        except BaseException:
+            # Ctrl-C (or SIGTERM) cancelled the steps: with ``onInterrupt``, undo them before stopping.
+            undo = rollback.steps or state.snapshots
+            if self.interrupted and rollback.on_interrupt and undo and not self.options.dry_run:
+                outcome.error = "interrupted"
+                with trio.CancelScope(shield=True):
+                    await self._rollback(state, outcome)
+            raise
         finally:
             outcome.steps = dict(state.statuses)
             outcome.outputs = dict(state.outputs)

@@ -131,12 +131,14 @@ class Strategy(_Model):
 
 
 class Rollback(_Model):
-    """``auto``: restore what the steps touched; ``steps``: custom steps (after the automatic restore)."""
+    """``auto``: restore what the steps touched; ``steps``: custom steps (after the automatic restore);
+    ``onInterrupt``: roll back the clusters in flight on Ctrl-C too (else ``fleet resume`` goes on)."""
 
     #: Put every object the writing steps touched back as it was before the run, then wait until ready.
     auto: bool = False
     #: Steps run after the automatic restore; they read ``failure.step`` and ``failure.error``.
     steps: list[Step] = Field(default_factory=list)
+    on_interrupt: bool = False
 
 
 class Playbook(_Model):

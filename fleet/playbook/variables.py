@@ -1,6 +1,7 @@
 """A run's inputs (given with ``--set k=v`` or ``--inputs FILE``, checked against the playbook's
 declarations) and the template variables a step sees: ``inputs``, ``cluster``, ``outputs``, ``run``,
-``secret('ref')``, ``read('file')``, ``now()``.
+``secret('ref')``, ``read('file')``, ``now()`` (ISO 8601) and ``timestamp()`` (seconds since the epoch, for
+arithmetic in a pod's commands); during a run the engine adds ``clusters`` (``fleet.engine.peers``).
 
 SECRET inputs hold a reference; its value is resolved when the run starts, registered for redaction and
 never journaled (the journal keeps the reference). ``secret('ref')`` takes a literal reference, resolved
@@ -10,6 +11,7 @@ before the template renders (``resolve_secrets``), so rendering stays synchronou
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -216,5 +218,6 @@ def variables(
         "secret": secret,
         "read": reader(base_dir),
         "now": lambda: datetime.now(UTC).isoformat(),
+        "timestamp": time.time,
         **(extra or {}),
     }
