@@ -218,7 +218,9 @@ class ClusterSteps:
         try:
             with trio.CancelScope() as scope:
                 if step.timeout is not None:
-                    scope.deadline = trio.current_time() + step.timeout.total_seconds()
+                    # An operation that waits gets the same deadline (below) and fails first, with what it saw.
+                    grace = OPERATION_GRACE if _passes_timeout(step) else 0.0
+                    scope.deadline = trio.current_time() + step.timeout.total_seconds() + grace
                 result = await self._execute(step, attempt)
             if scope.cancelled_caught:
                 timeout = format_duration(step.timeout or 0)
@@ -281,6 +283,8 @@ class ClusterSteps:
             pod = await run_pod_task(self.client, task, context=context)
             return StepResult(pod.as_outputs())
         rendered = templating.render_data(step.options, values, location=location)
+        if _passes_timeout(step):
+            rendered = {**rendered, "timeout": step.timeout}
         try:
             options = OPTIONS[step.type].model_validate(rendered)
         except pydantic.ValidationError as e:
@@ -331,6 +335,22 @@ class ClusterSteps:
     async def _text(self, step: Step, text: str, field_name: str) -> str:
         values = await self.variables([text])
         return templating.render(text, values, location=self.loaded.location(step.id, field_name))
+
+
+#: How much longer the engine's deadline is than the one it passed to a waiting operation.
+OPERATION_GRACE = 1.0
+
+
+def _passes_timeout(step: Step) -> bool:
+    """Whether the step's ``timeout:`` is also its operation's own (``wait``, ``delete``, ``restart``): the
+    common property would otherwise hide the option, leaving its default in force."""
+    return (
+        isinstance(step, OperationStep)
+        and step.timeout is not None
+        and step.type != "pod"
+        and "timeout" in OPTIONS[step.type].model_fields
+        and "waitUntilReady" not in step.options
+    )
 
 
 def _cancelled(exc: BaseException) -> bool:

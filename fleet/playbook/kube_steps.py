@@ -224,8 +224,8 @@ class RestartTask(_Task):
     name: str
     #: Its namespace (default: ``default``).
     namespace: str | None = None
-    #: How long the rollout may take. In a playbook it is set as ``waitUntilReady``: ``timeout:`` there is
-    #: the common property of every step (a limit on each attempt).
+    #: How long the rollout may take. In a playbook the step's ``timeout:`` (a limit on each attempt) is
+    #: this deadline too, unless ``waitUntilReady`` is given.
     timeout: timedelta = Field(
         default=timedelta(minutes=10), validation_alias=AliasChoices("timeout", "waitUntilReady")
     )
@@ -255,8 +255,8 @@ class DeleteTask(_Selected):
     missing_ok: bool = False
     #: The objects' grace period (default: each object's own).
     grace_period_seconds: int | None = None
-    #: How long to wait until the objects are gone (null: do not wait). In a playbook ``timeout:`` is the
-    #: common property of every step (a limit on each attempt), so this one keeps its default.
+    #: How long to wait until the objects are gone (null: do not wait). In a playbook the step's
+    #: ``timeout:`` (a limit on each attempt) is this deadline too.
     timeout: timedelta | None = timedelta(minutes=5)
 
     @field_validator("propagation_policy", mode="before")
@@ -304,8 +304,8 @@ class WaitTask(_Kind):
     value: Any = None
     #: Wait until the object is gone.
     deleted: bool = False
-    #: How long to wait. In a playbook ``timeout:`` is the common property of every step (a limit on each
-    #: attempt), so this one keeps its default.
+    #: How long to wait. In a playbook the step's ``timeout:`` (a limit on each attempt) is this deadline
+    #: too.
     timeout: timedelta = timedelta(minutes=5)
 
     @model_validator(mode="after")
