@@ -104,6 +104,10 @@ from fleet.cli import playbooks  # noqa: E402
 
 playbooks.register(app)
 
+from fleet.cli import rehearse  # noqa: E402
+
+rehearse.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""
