@@ -318,3 +318,39 @@ def test_the_help_names_every_fault_kind():
         assert kind in result.output
     assert "--copy-from-live" in result.output
     assert "--seed" in result.output
+
+
+def test_a_gated_wave_opens_at_once_and_steps_see_the_inventory_s_tenant_region_and_labels(fleet, tmp_path):
+    playbook = tmp_path / "gated.yaml"
+    playbook.write_text(
+        """
+id: gated
+strategy:
+  waves:
+    - {name: first, percent: 50}
+    - {name: rest, rest: true, manual: true}
+steps:
+  - id: note
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: who, namespace: default}
+      data: {tenant: "{{ cluster.tenant }}", region: "{{ cluster.region }}", tier: "{{ cluster.labels.tier }}"}
+  - id: read
+    type: get
+    kind: ConfigMap
+    name: who
+    namespace: default
+    fetchType: FETCH_ONE
+    jsonpath: .data
+"""
+    )
+    result = fleet("rehearse", str(playbook), "-i", TENANTS, "--limit", "acme-*,initech-*", "-o", "json", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wave 2: its gate opens at once in a rehearsal" in result.stderr
+    seen = {c["cluster"]: c["outputs"]["read"]["values"] for c in _rehearsal(result)["clusters"]}
+    assert seen == {
+        "acme-eu-1": {"tenant": "acme", "region": "eu-west-1", "tier": "gold"},
+        "initech-eu-2": {"tenant": "initech", "region": "eu-central-1", "tier": "silver"},
+    }
