@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 from fleet import templating
 from fleet.engine.fanout import Target, fan_out
 from fleet.errors import ApiError, ClusterError, FleetError, InputError, Location
@@ -239,14 +241,15 @@ def reads(loaded: LoadedPlaybook, inputs: Mapping[str, Any], cluster: ClusterInf
     for step in walk([*playbook.steps, *playbook.rollback.steps]):
         if not isinstance(step, OperationStep) or step.type not in READING:
             continue
-        options = step.options
+        options = {to_camel(k): v for k, v in step.options.items()}  # as the step models read them
         ok, kind = _rendered(options.get("kind"), values)
         if not ok or not isinstance(kind, str) or not kind:
             continue
         api_version = _rendered(options.get("apiVersion"), values)[1]
         api_group = _rendered(options.get("apiGroup"), values)[1]
         ok, namespace = _rendered(options.get("namespace"), values)
-        all_namespaces = not ok or bool(_rendered(options.get("allNamespaces", False), values)[1])
+        every = _rendered(options.get("allNamespaces", False), values)[1]
+        all_namespaces = not ok or every is True or str(every).lower() == "true"
         read = Read(kind, api_version, api_group, None if all_namespaces else namespace, all_namespaces)
         if read not in found:
             found.append(read)

@@ -354,3 +354,98 @@ steps:
         "acme-eu-1": {"tenant": "acme", "region": "eu-west-1", "tier": "gold"},
         "initech-eu-2": {"tenant": "initech", "region": "eu-central-1", "tier": "silver"},
     }
+
+
+def test_the_kinds_copied_are_those_the_reading_steps_name_in_their_namespaces(tmp_path):
+    from fleet.engine.rehearse import Read, reads
+    from fleet.playbook.loader import load_playbook
+    from fleet.playbook.variables import ClusterInfo
+
+    playbook = tmp_path / "reads.yaml"
+    playbook.write_text(
+        """
+id: reads
+inputs:
+  - {id: ns, type: STRING, default: shop}
+steps:
+  - {id: a, type: get, kind: Deployment, namespace: "{{ inputs.ns }}"}
+  - {id: b, type: wait, kind: Deployment, name: web, namespace: "{{ inputs.ns }}"}
+  - {id: c, type: get, kind: ConfigMap, namespace: "{{ outputs.a.size }}"}
+  - {id: d, type: restart, kind: "{{ outputs.a.items[0].kind }}", name: web}
+  - {id: e, type: get, kind: Node}
+  - {id: f, type: apply, manifest: {apiVersion: v1, kind: Secret, metadata: {name: s, namespace: applied}}}
+  - id: g
+    type: if
+    condition: "true"
+    then:
+      - {id: h, type: delete, kind: Secret, name: x, namespace: "{{ cluster.tenant }}"}
+  - {id: i, type: get, kind: Pod, all_namespaces: true}
+rollback:
+  - {id: r, type: patch, kind: Service, name: web, namespace: edge, patchType: merge, patch: {metadata: {}}}
+"""
+    )
+    loaded = load_playbook(playbook)
+    found = reads(loaded, {"ns": "shop"}, ClusterInfo("acme-eu-1", "acme", "eu-west-1", {"tier": "gold"}))
+    assert found == [
+        Read("Deployment", None, None, "shop", False),  # a and b
+        Read("ConfigMap", None, None, None, True),  # a namespace known only at run time: every namespace
+        Read("Node", None, None, None, False),  # d's kind is known only at run time: not read; f writes only
+        Read("Secret", None, None, "acme", False),
+        Read("Pod", None, None, None, True),
+        Read("Service", None, None, "edge", False),  # rollback steps read too
+    ]
+
+
+WIDGETS = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"""
+
+
+@pytest.mark.sim_only
+def test_copy_from_live_brings_the_definition_of_a_custom_kind_along(fleet, tmp_path):
+    from fleet.kube import apply
+
+    playbook = tmp_path / "widgets.yaml"
+    playbook.write_text(
+        """
+id: widgets
+steps:
+  - {id: list, type: get, kind: Widget, apiGroup: example.com, namespace: gadgets}
+"""
+    )
+    with SimFleet(1, out_dir=tmp_path / "live") as live:
+        with KubeClient.from_kubeconfig(live["sim-0"].kubeconfig_path) as client:
+            trio.run(lambda: apply(client, WIDGETS, wait_until_ready=30))
+            widget = (
+                "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1, namespace: gadgets}\nspec: {size: 3}\n"
+            )
+            trio.run(
+                lambda: apply(client, "apiVersion: v1\nkind: Namespace\nmetadata: {name: gadgets}\n---\n" + widget)
+            )
+        live["sim-0"].clear_requests()
+        result = fleet(
+            "rehearse",
+            str(playbook),
+            "-i",
+            str(inventory(live, tmp_path / "inv.yaml")),
+            "--copy-from-live",
+            "-o",
+            "json",
+        )
+        assert {r.method for r in live["sim-0"].requests()} == {"GET"}
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = _rehearsal(result)
+    assert doc["rehearsal"]["copied"] == {"sim-0": {"CustomResourceDefinition": 1, "Namespace": 1, "Widget": 1}}
+    listed = doc["clusters"][0]["outputs"]["list"]
+    assert [(w["metadata"]["name"], w["spec"]) for w in listed["items"]] == [("w1", {"size": 3})]
