@@ -17,19 +17,20 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleet.cli.fanout import Clusters, fan_out_command
+from fleet.cli.fanout import EXIT_INTERRUPTED, Clusters, fan_out_command
 from fleet.cli.playbooks import INPUTS, OUTPUT, PLAYBOOK, SET, _prepare
-from fleet.errors import InputError, Location
+from fleet.errors import FleetError, InputError, Location
 
 if TYPE_CHECKING:  # the engine and fleet.sim are imported by the command, not at start-up
-    from fleet.engine.rehearse import Copied, FaultEffect
+    from fleet.engine.rehearse import Copied, FaultEffect, Rehearsal
     from fleet.engine.run import RunReport
+    from fleet.playbook.loader import LoadedPlaybook
 
 console = Console()
 err_console = Console(stderr=True)
@@ -92,7 +93,7 @@ def rehearse(
         copied: list[Copied] = []
         if copy_from_live:
             concurrency = selection.concurrency or loaded.playbook.strategy.concurrency
-            copied = trio.run(lambda: rehearsal.copy_from_live(loaded, inputs, concurrency=concurrency))
+            copied = _copy(rehearsal, loaded, inputs, concurrency)
             if not quiet:
                 err_console.print(_copied_line(copied), highlight=False, soft_wrap=True)
         rehearsal.inject(specs)
@@ -112,6 +113,40 @@ def rehearse(
         effects = rehearsal.effects()
     _print(report, effects, copied, seed=drawn, output=output)
     raise typer.Exit(report.exit_code)
+
+
+def _copy(rehearsal: Rehearsal, loaded: LoadedPlaybook, inputs: dict[str, Any], concurrency: int) -> list[Copied]:
+    """``--copy-from-live``; Ctrl-C (or SIGTERM) stops the reads in flight and exits 130."""
+    import signal
+
+    import trio
+
+    copied: list[Copied] = []
+    failure: list[FleetError] = []
+    interrupted: list[int] = []
+
+    async def stop_on_signal(scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                interrupted.append(signum)
+                scope.cancel()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stop_on_signal, nursery.cancel_scope)
+            try:
+                copied.extend(await rehearsal.copy_from_live(loaded, inputs, concurrency=concurrency))
+            except FleetError as e:  # raised as itself, not inside the nursery's exception group
+                failure.append(e)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    if interrupted:
+        err_console.print("interrupted while copying from the live clusters: nothing was rehearsed", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if failure:
+        raise failure[0]
+    return copied
 
 
 async def _open_gate(wave: int) -> bool:

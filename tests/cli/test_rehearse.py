@@ -449,3 +449,25 @@ steps:
     assert doc["rehearsal"]["copied"] == {"sim-0": {"CustomResourceDefinition": 1, "Namespace": 1, "Widget": 1}}
     listed = doc["clusters"][0]["outputs"]["list"]
     assert [(w["metadata"]["name"], w["spec"]) for w in listed["items"]] == [("w1", {"size": 3})]
+
+
+@pytest.mark.sim_only
+def test_ctrl_c_while_copying_from_live_exits_130_and_rehearses_nothing(fleet, tmp_path):
+    import signal
+    import time
+
+    with SimFleet(1, out_dir=tmp_path / "live") as live:
+        live["sim-0"].set_faults(Faults(stall=True))  # the copy's first request gets no answer
+        process = fleet.popen(
+            "rehearse", RELEASE, "-i", str(inventory(live, tmp_path / "inv.yaml")), "--copy-from-live"
+        )
+        assert process.stderr is not None
+        assert process.stderr.readline().startswith("rehearsal release-")  # then the copy starts
+        time.sleep(1)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert time.monotonic() - started < 10  # the stalled read is cut, not waited for
+    assert process.returncode == 130, stderr
+    assert "interrupted while copying from the live clusters: nothing was rehearsed" in stderr
+    assert "Traceback" not in stderr
