@@ -471,3 +471,61 @@ def test_ctrl_c_while_copying_from_live_exits_130_and_rehearses_nothing(fleet, t
     assert process.returncode == 130, stderr
     assert "interrupted while copying from the live clusters: nothing was rehearsed" in stderr
     assert "Traceback" not in stderr
+
+
+def test_no_secret_store_is_asked_and_the_playbook_s_secrets_are_redacted_stand_ins(fleet, tmp_path):
+    import socket
+    import threading
+
+    vault = socket.create_server(("127.0.0.1", 0))
+    vault.settimeout(0.2)
+    connections: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connections.append(vault.accept()[0])
+            except TimeoutError:
+                continue
+
+    listener = threading.Thread(target=accept, name="vault-stand-in")
+    listener.start()
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        f"""
+secrets:
+  vault: {{address: "http://127.0.0.1:{vault.getsockname()[1]}", auth: {{method: token, token: "env:NO_SUCH_TOKEN"}}}}
+clusters:
+  - {{name: acme-1, tenant: acme, connection: {{kubeconfig: "vault:secret/tenants/acme#kubeconfig"}}}}
+  - {{name: globex-1, tenant: globex, connection: {{kubeconfig: "aws-sm:tenants/globex#kubeconfig"}}}}
+"""
+    )
+    playbook = tmp_path / "secret.yaml"
+    playbook.write_text(
+        """
+id: secret
+inputs:
+  - {id: password, type: SECRET, default: "vault:secret/app#password"}
+steps:
+  - id: put
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: creds, namespace: default}
+      data: {password: "{{ inputs.password }}", token: "{{ secret('vault:secret/app#token') }}"}
+  - {id: read, type: get, kind: ConfigMap, name: creds, namespace: default, fetchType: FETCH_ONE, jsonpath: .data}
+"""
+    )
+    try:
+        result = fleet("rehearse", str(playbook), "-i", str(inv), "-o", "json", timeout=60)
+    finally:
+        stop.set()
+        listener.join()
+        vault.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert connections == []  # Vault was never asked (and AWS has no credentials here)
+    seen = {c["cluster"]: c["outputs"]["read"]["values"] for c in _rehearsal(result)["clusters"]}
+    assert seen == {name: {"password": "***", "token": "***"} for name in ("acme-1", "globex-1")}
+    assert "rehearsal-" not in result.stdout + result.stderr
