@@ -108,6 +108,10 @@ from fleet.cli import report  # noqa: E402
 
 report.register(app)
 
+from fleet.cli import rehearse  # noqa: E402
+
+rehearse.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""

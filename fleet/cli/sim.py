@@ -154,7 +154,7 @@ def _describe(faults: dict[str, Any]) -> str:
 
     healthy = faults_to_mapping(Faults())
     changed = {k: v for k, v in faults.items() if healthy.get(k) != v}
-    if not any(k not in ("error_codes", "retry_after", "paths") for k in changed):
+    if not any(k not in ("error_codes", "retry_after", "paths", "methods") for k in changed):
         return "healthy"
     return ", ".join(f"{k}={v}" for k, v in changed.items())
 

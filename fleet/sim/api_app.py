@@ -94,6 +94,7 @@ class ClusterApp:
             scope=scope,
         )
         recorded = False
+        hit: list[str] = []  # what the faults did to this request
 
         def record(status: int) -> None:
             # Recorded before the last byte goes out, so a client that has its answer finds it in the log.
@@ -112,21 +113,29 @@ class ClusterApp:
                     field_manager=req.field_manager,
                     user=req.user,
                     time=wall,
+                    faults=tuple(hit),
                 )
             )
 
         try:
-            record(await self._serve(req, receive, send, conn, record))
+            record(await self._serve(req, receive, send, conn, record, hit))
         finally:
             record(0)  # cut off: cancelled, or the connection went away
 
     async def _serve(
-        self, req: Request, receive: Receive, send: Send, conn: Connection, record: Callable[[int], None]
+        self,
+        req: Request,
+        receive: Receive,
+        send: Send,
+        conn: Connection,
+        record: Callable[[int], None],
+        hit: list[str],
     ) -> int:
         faults = self.runtime.faults
         fault = None
         if faults.active and faults.applies_to(req.path, req.method):
             if faults.latency:
+                hit.append("latency")
                 await trio.sleep(faults.latency)
             fault = faults.pick(self.runtime.rng)
         try:
@@ -134,6 +143,7 @@ class ClusterApp:
                 req.user = self.runtime.auth.authenticate(req.headers.get("authorization"), conn.peer_fingerprint)
             if fault is not None:
                 action, code = fault
+                hit.append(action)
                 if action == "stall":
                     with trio.move_on_after(STALL_LIMIT):
                         while (await receive())["type"] != "http.disconnect":

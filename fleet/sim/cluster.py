@@ -40,6 +40,10 @@ class ClusterState:
     resources: ResourceRegistry = field(default_factory=ResourceRegistry)
     # The credentials the cluster accepts; the API's TokenRequest and TokenReview use them too.
     auth: ClusterAuth = field(default_factory=ClusterAuth)
+    # ``Faults.notready`` (switched with the cluster's faults): containers that start while it is set never
+    # pass readiness; ``held_unready`` names their pods ("namespace/name"), for whoever asked for the fault.
+    unready: bool = False
+    held_unready: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.store = Store(history=self.config.history)

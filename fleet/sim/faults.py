@@ -1,4 +1,5 @@
-"""Faults a simulated cluster can be told to show: latency, errors, throttling, drops, stalls, being down.
+"""Faults a simulated cluster can be told to show: latency, errors, throttling, drops, stalls, being down,
+and pods that never become ready.
 
 A cluster's faults are one immutable ``Faults`` value, swapped at runtime (``SimCluster.set_faults``
 from Python, ``fleet sim fault`` from the command line). Rates are probabilities per request.
@@ -27,6 +28,8 @@ class Faults:
     drop_watch_after: float | None = None  # seconds after which a watch stream is cut off
     down: bool = False  # the listener is closed: connection refused
     stall: bool = False  # requests get no byte back until the client gives up
+    # Containers that start while set never pass readiness (a Deployment never becomes available).
+    notready: bool = False
     # Paths (prefixes) and HTTP methods the faults apply to; empty means every path, every method.
     paths: tuple[str, ...] = field(default=())
     methods: tuple[str, ...] = field(default=())
@@ -73,7 +76,7 @@ def faults_from_mapping(data: Mapping[str, Any]) -> Faults:
             if name.endswith("_rate") and value > 1:
                 raise ValueError(f"{name}: expected a rate between 0 and 1, got {value!r}")
             values[name] = float(value)
-        elif name in ("down", "stall"):
+        elif name in ("down", "stall", "notready"):
             if not isinstance(value, bool):
                 raise ValueError(f"{name}: expected true or false, got {value!r}")
             values[name] = value

@@ -12,10 +12,11 @@ import contextlib
 import functools
 import json
 import logging
+import random
 import secrets
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +85,7 @@ async def _kubelet(state: ClusterState) -> None:
 def switch_faults(runtime: ClusterRuntime, listener: ClusterListener, faults: Faults) -> None:
     """Give a cluster new faults (on the sim thread); ``down`` closes or reopens its listener at once."""
     runtime.faults = faults
+    runtime.state.unready = faults.notready
     listener.set_down(faults.down)
 
 
@@ -200,8 +202,14 @@ class SimFleet:
         prefix: str = "sim",
         services: bool = True,
         control: bool = False,
+        names: Sequence[str] | None = None,
+        seed: int | None = None,
     ) -> None:
-        self.size = clusters
+        """``names`` gives the clusters their names (and their number) instead of ``<prefix>-<i>``;
+        ``seed`` makes each cluster's fault draws repeatable (the same seed, the same draws)."""
+        self.names = list(names) if names is not None else [f"{prefix}-{i}" for i in range(clusters)]
+        self.size = len(self.names)
+        self.seed = seed
         self.tls = tls
         self.config = config or SimConfig()
         self.prefix = prefix
@@ -320,10 +328,12 @@ class SimFleet:
         config = hypercorn_config()
         with trio.CancelScope() as self._cancel:
             async with trio.open_nursery() as nursery:
-                for index in range(self.size):
-                    state = ClusterState(f"{self.prefix}-{index}", self.config)
+                for name in self.names:
+                    state = ClusterState(name, self.config)
                     bootstrap(state)
                     runtime = ClusterRuntime(state, auth=state.auth)
+                    if self.seed is not None:
+                        runtime.rng = random.Random(f"{self.seed}/{name}")
                     listener = ClusterListener(ClusterApp(runtime), config, ssl_context)
                     runtime.server_address = f"127.0.0.1:{listener.port}"
                     out.append((runtime, listener))

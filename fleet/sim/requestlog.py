@@ -19,6 +19,8 @@ class RequestRecord:
     field_manager: str
     user: str
     time: float  # wall-clock time.time() of arrival
+    # What the cluster's faults did to this request: "latency", then one of "error", "throttle", "drop", "stall".
+    faults: tuple[str, ...] = ()
 
 
 class RequestLog:

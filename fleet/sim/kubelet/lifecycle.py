@@ -247,7 +247,8 @@ class PodWorker:
         if run is None:
             return record.terminated.exit_code if record.terminated else 128
         record.set_running(f"sim://{uuid.uuid4().hex}")
-        record.ready = is_real(c)
+        held = self._held_unready(record.name)
+        record.ready = is_real(c) and not held
         self.event("Normal", "Created", f"Created container: {record.name}")
         self.event("Normal", "Started", f"Started container {record.name}")
         self._on_started()
@@ -259,7 +260,7 @@ class PodWorker:
             if not is_real(c):
                 with trio.move_on_after(self.state.config.ready_delay):
                     await run.ended.wait()
-                if not run.ended.is_set():
+                if not run.ended.is_set() and not held:
                     record.ready = True
                     self.publish()
             code = await run.wait()
@@ -270,6 +271,17 @@ class PodWorker:
         record.set_terminated(code, reason, self._termination_message(c, code))
         self.publish()
         return code
+
+    def _held_unready(self, container: str) -> bool:
+        """Whether the cluster's ``notready`` fault keeps this container from ever becoming ready (as a
+        failing readiness probe would, with its Unhealthy event)."""
+        if not self.state.unready:
+            return False
+        key = f"{self.namespace}/{self.name}"
+        if key not in self.state.held_unready:
+            self.state.held_unready.append(key)
+        self.event("Warning", "Unhealthy", f"Readiness probe failed: {container}: fault injected (notready)")
+        return True
 
     def _termination_message(self, c: JsonObject, code: int) -> str:
         """The container's termination message file, or with FallbackToLogsOnError its last log lines."""
