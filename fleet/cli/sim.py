@@ -48,6 +48,7 @@ GpuNodesOpt = typer.Option(
 )
 DirOpt = typer.Option(DEFAULT_DIR, "--dir", "-d", metavar="DIR", help="The --dir of `fleet sim up`.")
 PathOpt = typer.Option([], "--path", metavar="PREFIX", help="Only requests under this path prefix (repeatable).")
+MethodOpt = typer.Option([], "--method", metavar="METHOD", help="Only requests of this HTTP method (repeatable).")
 
 
 def register(root: typer.Typer) -> None:
@@ -176,7 +177,9 @@ def fault(
     ),
     down: bool = typer.Option(False, "--down", help="Close the cluster's port (connection refused)."),
     stall: bool = typer.Option(False, "--stall", help="Answer nothing until the client gives up."),
+    notready: bool = typer.Option(False, "--notready", help="Containers that start now never become ready."),
     path: list[str] = PathOpt,
+    method: list[str] = MethodOpt,
 ) -> None:
     """Set a running cluster's faults (all at once: options not given are cleared; no options = healthy)."""
     try:
@@ -195,7 +198,9 @@ def fault(
         "drop_watch_after": drop_watch_after,
         "down": down,
         "stall": stall,
+        "notready": notready,
         "paths": path,
+        "methods": method,
     }
     result = _call(directory, "PUT", f"/clusters/{cluster}/faults", faults)
     console.print(f"{result['name']}: {_describe(result['faults'])}")
