@@ -7,6 +7,11 @@ stop on the first Ctrl-C (or SIGTERM) that deletes the pods in flight.
 A cluster's failure never fails another cluster: it is rolled back (``rollback: auto`` and/or custom
 steps) and counted against the budget. Reaching the budget stops: no further cluster starts; with
 ``failFast`` the clusters in flight are cancelled too. Budgets count for the run and for each wave.
+
+The run-level steps run once per run, journaled under the pseudo-cluster ``(run)`` (a resumed run skips
+those that ended): ``before`` ahead of the fan-out (a failure starts no cluster), then after it
+``onFailure`` if the run did not succeed and ``finally`` always, with ``run.outcomes``, ``run.failed``,
+``run.succeeded``… as variables. Ctrl-C skips them: the run is resumable, and they run at its real end.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ ROLLBACK_READY = timedelta(minutes=5)
 GATE_TIMEOUT = timedelta(hours=24)
 FAILED: frozenset[str] = frozenset({"failed", "rolled_back", "rollback_failed"})
 FINAL: frozenset[str] = FAILED | {"succeeded"}
+#: The journal's cluster name for the run-level steps (no inventory name has parentheses).
+RUN = "(run)"
 
 
 def new_run_id(playbook_id: str) -> str:
@@ -80,6 +87,8 @@ class RunReport:
     message: str | None = None
     #: A plan (``fleet plan``, ``--dry-run``): nothing was written.
     dry_run: bool = False
+    #: The run-level steps (``before``, ``onFailure``, ``finally``), as one pseudo-cluster; None if none.
+    run_steps: ClusterOutcome | None = None
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for c in self.clusters if c.outcome in outcomes)
@@ -136,6 +145,9 @@ class _Run:
         self.interrupted = False
         self.resumed: dict[str, Resumed] = {}
         self.resolved_inputs: dict[str, Any] = {}
+        self.run_steps = ClusterOutcome(RUN, 0)
+        self.run_state: ClusterSteps | None = None
+        self.run_failed: str | None = None
 
     def emit(self, event: Event) -> None:
         self.options.on_event(event)
@@ -173,24 +185,109 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 if self.options.handle_signals:
                     nursery.start_soon(self._signals, run_scope)
-                await self._waves(names_by_wave)
+                if await self._run_level("before"):
+                    await self._waves(names_by_wave)
+                if not self.interrupted:
+                    if self._status() != "succeeded":
+                        await self._run_level("onFailure")
+                    await self._run_level("finally")
                 nursery.cancel_scope.cancel()
-        status: RunStatus
-        if self.interrupted:
-            status = "interrupted"
-        elif self.stopped:
-            status = "stopped"
-        elif self.failures():
-            status = "failed"
-        else:
-            status = "succeeded"
+        status = self._status()
         with trio.CancelScope(shield=True):
             for outcome in self.outcomes.values():
                 if outcome.outcome == "not_started":
                     await self.journal.cluster(self.run_id, outcome.name, outcome.wave, "not_started")
-            await self.journal.run_ended(self.run_id, status, self.stopped)
+            await self.journal.run_ended(self.run_id, status, self._message())
         ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
-        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped, self.options.dry_run)
+        run_steps = self.run_steps if self.run_state is not None else None
+        return RunReport(
+            self.run_id, self.playbook.id, status, ordered, self._message(), self.options.dry_run, run_steps
+        )
+
+    def _message(self) -> str | None:
+        return "; ".join(m for m in (self.stopped, self.run_failed) if m) or None
+
+    def _status(self) -> RunStatus:
+        if self.interrupted:
+            return "interrupted"
+        if self.stopped:
+            return "stopped"
+        if self.failures() or self.run_steps.outcome == "failed":
+            return "failed"
+        return "succeeded"
+
+    def _run_variables(self) -> dict[str, Any]:
+        """``run`` as the run-level steps see it: the id, the status so far, every cluster's outcome."""
+        outcomes = {o.name: o.outcome for o in sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))}
+        counts: dict[str, int] = {}
+        for outcome in outcomes.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return {
+            "id": self.run_id,
+            "status": self._status(),
+            "message": self.stopped,
+            "outcomes": outcomes,
+            "failed": [n for n, o in outcomes.items() if o in FAILED],
+            "succeeded": [n for n, o in outcomes.items() if o == "succeeded"],
+            "notStarted": [n for n, o in outcomes.items() if o == "not_started"],
+            "counts": counts,
+            "total": len(outcomes),
+        }
+
+    async def _run_level(self, name: str) -> bool:
+        """The run-level list ``name``, once, with no cluster; False if one of its steps failed."""
+        steps = self.playbook.run_level(name)
+        if not steps:
+            return True
+        if self.run_state is None:
+            run_id, journal = self.run_id, self.journal
+            self.run_state = ClusterSteps(
+                run_id=run_id,
+                loaded=self.loaded,
+                info=ClusterInfo(RUN),
+                client=None,
+                inputs=self.resolved_inputs,
+                resolver=self.resolver,
+                artifacts=self.options.artifacts,
+                journal=StepJournal(
+                    started=lambda step, attempt, type_: journal.step_started(run_id, RUN, step, attempt, type_),
+                    ended=lambda step, attempt, status, outputs, error: journal.step_ended(
+                        run_id, RUN, step, attempt, status, outputs, error
+                    ),
+                    snapshot=lambda step, snapshot: journal.snapshot(run_id, RUN, step, snapshot),
+                ),
+                emit=self.emit,
+                detach=self.detach,
+                new_run=not self.options.resume,
+                dry_run=self.options.dry_run,
+                resumed=self.resumed.get(RUN, Resumed()),
+            )
+        state, outcome = self.run_state, self.run_steps
+        state.extra["run"] = self._run_variables()
+        started = trio.current_time()
+        try:
+            with bound(cluster=RUN):
+                await state.run(steps)
+            if outcome.outcome == "not_started":
+                outcome.outcome = "succeeded"
+            return True
+        except (StepFailed, FleetError) as e:
+            failed = e if isinstance(e, StepFailed) else StepFailed(str(e), cluster=RUN)
+            outcome.outcome, outcome.error, outcome.failed_step = "failed", failed.message, failed.step
+            after = ": no cluster was started" if name == "before" else ""
+            self.run_failed = f"{name} step {failed.step} failed{after}"
+            log.error("%s step %s failed: %s", name, failed.step, failed.message)
+            return False
+        finally:
+            outcome.steps = dict(state.statuses)
+            outcome.outputs = dict(state.outputs)
+            outcome.seconds = (outcome.seconds or 0) + trio.current_time() - started
+
+    def _before_outputs(self) -> dict[str, Any]:
+        """The outputs of the ``before`` steps: every cluster's steps read them as ``outputs.<id>``."""
+        if self.run_state is None:
+            return {}
+        return {s.id: self.run_state.outputs[s.id] for s in self.playbook.before if s.id in self.run_state.outputs}
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -211,7 +308,7 @@ class _Run:
                     outcome.outcome = row["outcome"]
                     outcome.error = row["error"]
                     outcome.rollback_error = row["rollback_error"]
-            for name in self.outcomes:
+            for name in [*self.outcomes, RUN]:
                 state = Resumed(snapshots=reader.snapshots(self.run_id, name))
                 for step in reader.steps(self.run_id, name):
                     if step.status == "running":
@@ -357,6 +454,7 @@ class _Run:
             snapshots_on=rollback.auto,
             resumed=self.resumed.get(name, Resumed()),
         )
+        state.outputs.update(self._before_outputs())
         with bound(cluster=name):
             await self._steps(state, outcome, wave)
         if outcome.outcome in FAILED and self.strategy.fail_fast:
@@ -382,7 +480,7 @@ class _Run:
                 await self._rollback(state, outcome)
         finally:
             outcome.steps = dict(state.statuses)
-            outcome.outputs = dict(state.outputs)
+            outcome.outputs = {k: v for k, v in state.outputs.items() if k not in self._before_outputs()}
             outcome.diffs = list(state.diffs)
             outcome.seconds = trio.current_time() - started
             with trio.CancelScope(shield=True):
@@ -397,7 +495,7 @@ class _Run:
         rollback = self.playbook.rollback
         self.emit(RollbackStarted(cluster=outcome.name, objects=len(state.snapshots)))
         try:
-            if rollback.auto:
+            if rollback.auto and state.client is not None:
                 outcome.rollback = await restore(state.client, state.snapshots, timeout=ROLLBACK_READY)
             if rollback.steps:
                 state.extra["failure"] = {"step": outcome.failed_step, "error": outcome.error}

@@ -13,7 +13,7 @@ _REF = "#/$defs/OperationStep"
 
 
 def _step_name(step_type: str) -> str:
-    return f"{step_type.capitalize()}Step"
+    return "".join(part.capitalize() for part in step_type.split(".")) + "Step"  # vault.read: VaultReadStep
 
 
 def playbook_schema() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel

@@ -49,16 +49,19 @@ async def test_write_read_rotate_restore(ctx, openbao):
         path=inner, mount_point=mount, raise_on_deleted_version=True
     )["data"]["data"]
     assert current["user"] == "app"  # the other keys are kept
-    assert len(current["password"]) == 40 and set(current["password"]) <= set(string.hexdigits.lower())
+    assert len(current["password"]) == 40
+    assert set(current["password"]) <= set(string.hexdigits.lower())
     assert current["password"] in REGISTRY.values()  # a new value is a secret before it is written
 
     read = await _run(ctx, "vault.read", path=path, version=2)
-    assert read.outputs["data"] == current and read.outputs["version"] == 2
+    assert read.outputs["data"] == current
+    assert read.outputs["version"] == 2
 
     restored = await _run(ctx, "vault.restore", path=path, version=1)
     assert restored.outputs == {"path": path, "version": 3, "restoredFrom": 1, "previousVersion": 2}
     latest = await _run(ctx, "vault.read", path=path)
-    assert latest.outputs["version"] == 3 and latest.outputs["data"]["password"] == "first-password-1"
+    assert latest.outputs["version"] == 3
+    assert latest.outputs["data"]["password"] == "first-password-1"
 
 
 async def test_check_and_set_refuses_a_stale_version(ctx):
@@ -76,9 +79,11 @@ async def test_check_and_set_refuses_a_stale_version(ctx):
 async def test_rotate_creates_a_missing_secret_and_custom_characters(ctx):
     path = _path()
     rotated = await _run(ctx, "vault.rotate", path=path, key="token", length=12, characters="ab")
-    assert rotated.outputs["version"] == 1 and rotated.outputs["previousVersion"] is None
+    assert rotated.outputs["version"] == 1
+    assert rotated.outputs["previousVersion"] is None
     read = await _run(ctx, "vault.read", path=path)
-    assert set(read.outputs["data"]["token"]) <= {"a", "b"} and len(read.outputs["data"]["token"]) == 12
+    assert set(read.outputs["data"]["token"]) <= {"a", "b"}
+    assert len(read.outputs["data"]["token"]) == 12
 
 
 async def test_errors_name_the_path(ctx):
