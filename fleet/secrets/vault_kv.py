@@ -87,9 +87,7 @@ class VaultKv:
 
         def write(client: hvac.Client) -> int:
             mount, inner = self._v2(client, path)
-            response = client.secrets.kv.v2.create_or_update_secret(
-                path=inner, secret=data, cas=cas, mount_point=mount
-            )
+            response = client.secrets.kv.v2.create_or_update_secret(path=inner, secret=data, cas=cas, mount_point=mount)
             return int(response["data"]["version"])
 
         return self.source.call(f"vault:{path}", write)
