@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import secrets as pysecrets
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,10 @@ pytestmark = pytest.mark.sim_only
 ROTATE = str(PLAYBOOKS / "rotate-secret.yaml")
 SECRET = "db-credentials"
 #: The app: it refuses to start with a password its database does not accept (``ACCEPTS``, when set).
-APP = 'if [ -n "$ACCEPTS" ] && [ "$DB_PASSWORD" != "$ACCEPTS" ]; then echo "password rejected"; exit 1; fi; exec sleep 3600'
+APP = (
+    'if [ -n "$ACCEPTS" ] && [ "$DB_PASSWORD" != "$ACCEPTS" ]; then echo "password rejected"; exit 1; fi; '
+    "exec sleep 3600"
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +81,6 @@ def _tenant(sim: SimFleet, name: str, namespace: str, password: str, *, rejects_
 
 
 def _wait_available(sim: SimFleet, name: str, namespace: str) -> None:
-    import time
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         items = apps(sim, name).list_namespaced_deployment(namespace).items
