@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import secrets as pysecrets
+import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -136,12 +138,18 @@ class Rotation:
         self.inventory = tmp_path / "inv.yaml"
         self.inventory.write_text(yaml.safe_dump(inv, sort_keys=False))
 
-    def run(self) -> tuple[int, dict[str, Any], str]:
-        result = self.fleet(
+    def args(self, wait: str = "PT8S") -> list[str]:
+        return [
             "run", ROTATE, "-i", str(self.inventory), "-o", "json",
-            "--set", f"path={self.path}", "--set", f"namespace={self.namespace}", "--set", "wait=PT8S",
-            VAULT_TOKEN=self.openbao.root_token, FLEET_LOG_LEVEL="DEBUG",
-        )  # fmt: skip
+            "--set", f"path={self.path}", "--set", f"namespace={self.namespace}", "--set", f"wait={wait}",
+        ]  # fmt: skip
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"VAULT_TOKEN": self.openbao.root_token, "FLEET_LOG_LEVEL": "DEBUG"}
+
+    def run(self) -> tuple[int, dict[str, Any], str]:
+        result = self.fleet(*self.args(), **self.env)
         assert "Traceback" not in result.stderr, result.stderr
         assert result.stdout, result.stderr
         return result.returncode, report(result), result.stdout + result.stderr
@@ -221,3 +229,58 @@ def test_when_every_tenant_rejects_it_vault_is_restored_too(sim3, openbao, fleet
         assert _secret_value(sim3, name, rotation.namespace) == (rotation.old, "1")
         _wait_available(sim3, name, rotation.namespace)
     rotation.assert_no_value_leaked(output)
+
+
+def _wait_for_restarts(fleet: Fleet, clusters: int, timeout: float = 60) -> str:
+    """Until every cluster's restart step is in flight (the journal says); returns the run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            rows = fleet.rows("SELECT run_id FROM steps WHERE step='restart' AND status='running'")
+        except sqlite3.OperationalError:  # the journal is not created yet
+            rows = []
+        if len(rows) == clusters:
+            return str(rows[0][0])
+        time.sleep(0.05)
+    raise AssertionError("the restarts never were all in flight")
+
+
+def test_ctrl_c_skips_on_failure_and_resume_neither_rotates_again_nor_leaks(sim3, openbao, fleet, tmp_path):
+    rotation = Rotation(sim3, openbao, fleet, tmp_path, rejecting={c.name for c in sim3.clusters})
+    process = fleet.popen(*rotation.args(wait="PT60S"), **rotation.env)
+    try:
+        run_id = _wait_for_restarts(fleet, len(rotation.names))
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    run_rows = fleet.rows("SELECT step, status FROM steps WHERE run_id=? AND cluster='(run)'", run_id)
+    assert run_rows == [("rotate", "succeeded")]  # interrupted: onFailure did not run
+    assert _vault(openbao, rotation.path)[1] == 2
+
+    read_query = "SELECT cluster, started FROM steps WHERE run_id=? AND step='new' ORDER BY cluster"
+    apply_query = "SELECT cluster, started FROM steps WHERE run_id=? AND step='secret' ORDER BY cluster"
+    read_before, apply_before = fleet.rows(read_query, run_id), fleet.rows(apply_query, run_id)
+    # Meanwhile the tenants' databases learn the new password: the resumed restarts come up.
+    for name in rotation.names:
+        core(sim3, name).patch_namespaced_config_map("db", rotation.namespace, {"data": {"accepts": ""}})
+    resumed = fleet("resume", run_id, **rotation.env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert fleet.rows("SELECT status FROM runs WHERE id=?", run_id) == [("succeeded",)]
+    # Succeeded, so onFailure did not run; rotate was not run again.
+    assert fleet.rows("SELECT step, status FROM steps WHERE run_id=? AND cluster='(run)'", run_id) == [
+        ("rotate", "succeeded")
+    ]
+    # The secret was read again (its journaled outputs are redacted), the other finished steps were not.
+    assert fleet.rows(read_query, run_id) != read_before
+    assert fleet.rows(apply_query, run_id) == apply_before
+    new, version = _vault(openbao, rotation.path)
+    assert version == 2  # rotated once: the resumed run did not rotate again
+    for name in rotation.names:  # the secret read again on resume (the journal holds it redacted)
+        assert _secret_value(sim3, name, rotation.namespace) == (new["password"], "2")
+        _wait_available(sim3, name, rotation.namespace)
+    rotation.assert_no_value_leaked(stdout + stderr + resumed.stdout + resumed.stderr)
