@@ -284,3 +284,16 @@ def test_ctrl_c_skips_on_failure_and_resume_neither_rotates_again_nor_leaks(sim3
         assert _secret_value(sim3, name, rotation.namespace) == (new["password"], "2")
         _wait_available(sim3, name, rotation.namespace)
     rotation.assert_no_value_leaked(stdout + stderr + resumed.stdout + resumed.stderr)
+
+
+def test_a_plan_writes_nothing_to_vault(sim3, openbao, fleet, tmp_path):
+    rotation = Rotation(sim3, openbao, fleet, tmp_path, rejecting=set())
+    args = rotation.args()
+    result = fleet("plan", *args[1 : args.index("-o")], *args[args.index("-o") + 2 :], **rotation.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _vault(openbao, rotation.path)[1] == 1
+    for name in rotation.names:
+        secret = core(sim3, name).read_namespaced_secret(SECRET, rotation.namespace)
+        assert base64.b64decode(secret.data["password"]).decode() == rotation.old
+        assert not (secret.metadata.annotations or {})
+        assert not any(_restarted(sim3, name, rotation.namespace).values())
