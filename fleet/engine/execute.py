@@ -32,7 +32,7 @@ from fleet.playbook.steps import (
     Step,
 )
 from fleet.playbook.variables import ClusterInfo, NotRun, variables
-from fleet.playbook.vault_steps import SECRET_OUTPUTS
+from fleet.playbook.vault_steps import SECRET_OUTPUTS, VAULT_TASKS
 from fleet.pods import Detach, PodRunContext, run_pod_task
 from fleet.pods.render import pod_task
 from fleet.secrets import SecretResolver
@@ -268,6 +268,8 @@ class ClusterSteps:
             pod = await run_pod_task(self.client, task, context=context)
             return StepResult(pod.as_outputs())
         rendered = templating.render_data(step.options, values, location=location)
+        if self.dry_run and step.type in VAULT_TASKS:  # a plan neither reads nor writes Vault
+            return None
         try:
             options = OPTIONS[step.type].model_validate(rendered)
         except pydantic.ValidationError as e:

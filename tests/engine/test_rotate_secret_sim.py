@@ -295,5 +295,17 @@ def test_a_plan_writes_nothing_to_vault(sim3, openbao, fleet, tmp_path):
     for name in rotation.names:
         secret = core(sim3, name).read_namespaced_secret(SECRET, rotation.namespace)
         assert base64.b64decode(secret.data["password"]).decode() == rotation.old
-        assert not (secret.metadata.annotations or {})
+        assert secret.metadata.annotations is None  # not annotated with a Vault version: not applied
         assert not any(_restarted(sim3, name, rotation.namespace).values())
+
+
+# Found here: a plan's diff of a Secret prints the live Secret's data (fleet.kube.apply.unified_diff does
+# not mask Secrets as `kubectl diff` does); the fix belongs in fleet/kube, reported to its owner.
+@pytest.mark.xfail(strict=True, reason="a plan's diff shows a live Secret's data (fleet.kube.apply.unified_diff)")
+def test_a_plan_shows_no_secret_data(sim3, openbao, fleet, tmp_path):
+    rotation = Rotation(sim3, openbao, fleet, tmp_path, rejecting=set())
+    args = rotation.args()
+    result = fleet("plan", *args[1 : args.index("-o")], *args[args.index("-o") + 2 :], **rotation.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for form in (rotation.old, base64.b64encode(rotation.old.encode()).decode()):
+        assert form not in result.stdout + result.stderr
