@@ -30,11 +30,12 @@ from typing import Any, Literal
 import trio
 
 from fleet.artifacts import ArtifactStore
-from fleet.engine.execute import ClusterSteps, Resumed, StepJournal
+from fleet.engine.execute import ClusterSteps, Resumed
 from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
 from fleet.engine.logcontext import bound
 from fleet.engine.rollback import restore
+from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
 from fleet.kube import KubeClient
@@ -54,8 +55,6 @@ ROLLBACK_READY = timedelta(minutes=5)
 GATE_TIMEOUT = timedelta(hours=24)
 FAILED: frozenset[str] = frozenset({"failed", "rolled_back", "rollback_failed"})
 FINAL: frozenset[str] = FAILED | {"succeeded"}
-#: The journal's cluster name for the run-level steps (no inventory name has parentheses).
-RUN = "(run)"
 
 
 def new_run_id(playbook_id: str) -> str:
@@ -145,9 +144,7 @@ class _Run:
         self.interrupted = False
         self.resumed: dict[str, Resumed] = {}
         self.resolved_inputs: dict[str, Any] = {}
-        self.run_steps = ClusterOutcome(RUN, 0)
-        self.run_state: ClusterSteps | None = None
-        self.run_failed: str | None = None
+        self.run_level: RunLevel | None = None
 
     def emit(self, event: Event) -> None:
         self.options.on_event(event)
@@ -199,95 +196,70 @@ class _Run:
                     await self.journal.cluster(self.run_id, outcome.name, outcome.wave, "not_started")
             await self.journal.run_ended(self.run_id, status, self._message())
         ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
-        run_steps = self.run_steps if self.run_state is not None else None
         return RunReport(
-            self.run_id, self.playbook.id, status, ordered, self._message(), self.options.dry_run, run_steps
+            self.run_id, self.playbook.id, status, ordered, self._message(), self.options.dry_run, self._run_steps()
         )
 
     def _message(self) -> str | None:
-        return "; ".join(m for m in (self.stopped, self.run_failed) if m) or None
+        failed = self.run_level.message if self.run_level is not None else None
+        return "; ".join(m for m in (self.stopped, failed) if m) or None
 
     def _status(self) -> RunStatus:
         if self.interrupted:
             return "interrupted"
         if self.stopped:
             return "stopped"
-        if self.failures() or self.run_steps.outcome == "failed":
+        if self.failures() or (self.run_level is not None and self.run_level.message):
             return "failed"
         return "succeeded"
-
-    def _run_variables(self) -> dict[str, Any]:
-        """``run`` as the run-level steps see it: the id, the status so far, every cluster's outcome."""
-        outcomes = {o.name: o.outcome for o in sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))}
-        counts: dict[str, int] = {}
-        for outcome in outcomes.values():
-            counts[outcome] = counts.get(outcome, 0) + 1
-        return {
-            "id": self.run_id,
-            "status": self._status(),
-            "message": self.stopped,
-            "outcomes": outcomes,
-            "failed": [n for n, o in outcomes.items() if o in FAILED],
-            "succeeded": [n for n, o in outcomes.items() if o == "succeeded"],
-            "notStarted": [n for n, o in outcomes.items() if o == "not_started"],
-            "counts": counts,
-            "total": len(outcomes),
-        }
 
     async def _run_level(self, name: str) -> bool:
         """The run-level list ``name``, once, with no cluster; False if one of its steps failed."""
         steps = self.playbook.run_level(name)
         if not steps:
             return True
-        if self.run_state is None:
-            run_id, journal = self.run_id, self.journal
-            self.run_state = ClusterSteps(
-                run_id=run_id,
-                loaded=self.loaded,
-                info=ClusterInfo(RUN),
-                client=None,
-                inputs=self.resolved_inputs,
-                resolver=self.resolver,
-                artifacts=self.options.artifacts,
-                journal=StepJournal(
-                    started=lambda step, attempt, type_: journal.step_started(run_id, RUN, step, attempt, type_),
-                    ended=lambda step, attempt, status, outputs, error: journal.step_ended(
-                        run_id, RUN, step, attempt, status, outputs, error
-                    ),
-                    snapshot=lambda step, snapshot: journal.snapshot(run_id, RUN, step, snapshot),
-                ),
-                emit=self.emit,
-                detach=self.detach,
-                new_run=not self.options.resume,
-                dry_run=self.options.dry_run,
-                resumed=self.resumed.get(RUN, Resumed()),
+        if self.run_level is None:
+            self.run_level = RunLevel(
+                ClusterSteps(
+                    run_id=self.run_id,
+                    loaded=self.loaded,
+                    info=ClusterInfo(RUN),
+                    client=None,
+                    inputs=self.resolved_inputs,
+                    resolver=self.resolver,
+                    artifacts=self.options.artifacts,
+                    journal=step_journal(self.journal, self.run_id, RUN),
+                    emit=self.emit,
+                    detach=self.detach,
+                    new_run=not self.options.resume,
+                    dry_run=self.options.dry_run,
+                    resumed=self.resumed.get(RUN, Resumed()),
+                )
             )
-        state, outcome = self.run_state, self.run_steps
-        state.extra["run"] = self._run_variables()
-        started = trio.current_time()
-        try:
-            with bound(cluster=RUN):
-                await state.run(steps)
-            if outcome.outcome == "not_started":
-                outcome.outcome = "succeeded"
-            return True
-        except (StepFailed, FleetError) as e:
-            failed = e if isinstance(e, StepFailed) else StepFailed(str(e), cluster=RUN)
-            outcome.outcome, outcome.error, outcome.failed_step = "failed", failed.message, failed.step
-            after = ": no cluster was started" if name == "before" else ""
-            self.run_failed = f"{name} step {failed.step} failed{after}"
-            log.error("%s step %s failed: %s", name, failed.step, failed.message)
-            return False
-        finally:
-            outcome.steps = dict(state.statuses)
-            outcome.outputs = dict(state.outputs)
-            outcome.seconds = (outcome.seconds or 0) + trio.current_time() - started
+        ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
+        variables = run_variables(
+            self.run_id, self._status(), self.stopped, {o.name: o.outcome for o in ordered}, FAILED
+        )
+        return await self.run_level.run(name, steps, variables)
+
+    def _run_steps(self) -> ClusterOutcome | None:
+        """The run-level steps for the report, as one pseudo-cluster."""
+        level = self.run_level
+        if level is None:
+            return None
+        return ClusterOutcome(
+            RUN,
+            0,
+            outcome="failed" if level.message else "succeeded",
+            error=level.error,
+            failed_step=level.failed_step,
+            steps=dict(level.state.statuses),
+            outputs=dict(level.state.outputs),
+            seconds=level.seconds,
+        )
 
     def _before_outputs(self) -> dict[str, Any]:
-        """The outputs of the ``before`` steps: every cluster's steps read them as ``outputs.<id>``."""
-        if self.run_state is None:
-            return {}
-        return {s.id: self.run_state.outputs[s.id] for s in self.playbook.before if s.id in self.run_state.outputs}
+        return self.run_level.before_outputs() if self.run_level is not None else {}
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -429,14 +401,7 @@ class _Run:
             cluster.labels if cluster else None,
         )
         run_id = self.run_id
-        journal = self.journal
-        steps = StepJournal(
-            started=lambda step, attempt, type_: journal.step_started(run_id, name, step, attempt, type_),
-            ended=lambda step, attempt, status, outputs, error: journal.step_ended(
-                run_id, name, step, attempt, status, outputs, error
-            ),
-            snapshot=lambda step, snapshot: journal.snapshot(run_id, name, step, snapshot),
-        )
+        steps = step_journal(self.journal, run_id, name)
         rollback = self.playbook.rollback
         state = ClusterSteps(
             run_id=run_id,
