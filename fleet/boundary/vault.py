@@ -16,6 +16,8 @@ def vault_problem(error: BaseException, address: str | None) -> Problem | None:
             return Problem("denied", "permission denied by Vault", "403")
         if isinstance(error, exceptions.InvalidPath):
             return Problem("not_found", "not found in Vault", "404")
+        if isinstance(error, exceptions.InvalidRequest) and "check-and-set" in str(error):
+            return Problem("failed", "check-and-set refused the write: the secret's current version is another")
         if isinstance(error, exceptions.VaultError):
             said = f": {error}" if str(error) else ""
             return Problem("failed", clean(f"Vault answered with an error: {type(error).__name__}{said}"))

@@ -33,6 +33,7 @@ from fleet.playbook.steps import (
     Step,
 )
 from fleet.playbook.variables import ClusterInfo, NotRun, variables
+from fleet.playbook.vault_steps import SECRET_OUTPUTS, VAULT_TASKS
 from fleet.pods import Detach, PodIdentity, PodRunContext, resume, run_pod_task
 from fleet.pods.render import pod_task
 from fleet.secrets import SecretResolver
@@ -68,7 +69,8 @@ class ClusterSteps:
     run_id: str
     loaded: LoadedPlaybook
     info: ClusterInfo
-    client: KubeClient
+    #: None for the run-level steps (``before``, ``onFailure``, ``finally``): they have no cluster.
+    client: KubeClient | None
     inputs: Mapping[str, Any]
     resolver: SecretResolver
     artifacts: ArtifactStore
@@ -91,6 +93,12 @@ class ClusterSteps:
         for step, (_, outputs) in self.resumed.done.items():
             if outputs is not None:
                 self.outputs[step] = outputs
+
+    def _done(self, step: Step) -> bool:
+        """Whether the journal says ``step`` already ran to an end (a secret read reads again: its
+        journaled outputs are redacted)."""
+        status = self.resumed.done.get(step.id, ("", None))[0]
+        return status in ("succeeded", "skipped", "allowed_failure") and step.type not in SECRET_OUTPUTS
 
     @property
     def cluster(self) -> str:
@@ -126,7 +134,7 @@ class ClusterSteps:
             await self.step(step)
 
     async def step(self, step: Step) -> None:
-        if self.resumed.done.get(step.id, ("", None))[0] in ("succeeded", "skipped", "allowed_failure"):
+        if self._done(step):
             self.statuses[step.id] = self.resumed.done[step.id][0]  # type: ignore[assignment]
             return
         if step.id in self.resumed.collected:
@@ -159,6 +167,7 @@ class ClusterSteps:
         """A pod step whose result the journal has: its pod is deleted if the crash left it, nothing re-runs."""
         attempt, outputs = self.resumed.collected[step.id]
         identity = PodIdentity(self.run_id, self.cluster, step.id, attempt)
+        assert self.client is not None  # the loader keeps pods out of run-level lists
         with bound(step=step.id):
             removed = await resume.remove_leftovers(self.client, str(outputs.get("namespace")), identity)
             if removed:
@@ -280,9 +289,12 @@ class ClusterSteps:
             )
             if self.dry_run:
                 return None
+            assert self.client is not None  # the loader keeps pods out of run-level lists
             pod = await run_pod_task(self.client, task, context=context)
             return StepResult(pod.as_outputs())
         rendered = templating.render_data(step.options, values, location=location)
+        if self.dry_run and step.type in VAULT_TASKS:  # a plan neither reads nor writes Vault
+            return None
         if _passes_timeout(step):
             rendered = {**rendered, "timeout": step.timeout}
         try:
@@ -307,7 +319,7 @@ class ClusterSteps:
             run_id=self.run_id,
             cluster=self.cluster,
             step_id=step.id,
-            client=self.client,
+            cluster_client=self.client,
             artifacts=self.artifacts,
             attempt=attempt,
             base_dir=self.loaded.base_dir,
@@ -316,6 +328,7 @@ class ClusterSteps:
             detach=self.detach,
             new_run=self.new_run,
             dry_run=self.dry_run,
+            resolver=self.resolver,
         )
         result: StepResult = await options.run(ctx)  # type: ignore[attr-defined]  # every OPTIONS model runs
         for obj in result.outputs.get("objects", []):

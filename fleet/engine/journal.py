@@ -6,7 +6,8 @@ write. Every text is passed through the secret redaction registry before it is w
 snapshots keep no data: no secret value reaches the file.
 
 Tables: ``runs`` (playbook, inputs with secrets as references, inventory and selection, status),
-``clusters`` (wave, outcome, error), ``steps`` (cluster x step x attempt: status, times, outputs, error),
+``clusters`` (wave, outcome, error), ``steps`` (cluster x step x attempt: status, times, outputs, error;
+the run-level steps under the pseudo-cluster ``(run)``, which has no ``clusters`` row),
 ``snapshots`` (object states before the run wrote them), ``approvals`` (gates opened by ``fleet approve``).
 """
 

@@ -7,6 +7,11 @@ stop on the first Ctrl-C (or SIGTERM) that deletes the pods in flight.
 A cluster's failure never fails another cluster: it is rolled back (``rollback: auto`` and/or custom
 steps) and counted against the budget. Reaching the budget stops: no further cluster starts; with
 ``failFast`` the clusters in flight are cancelled too. Budgets count for the run and for each wave.
+
+The run-level steps run once per run, journaled under the pseudo-cluster ``(run)`` (a resumed run skips
+those that ended): ``before`` ahead of the fan-out (a failure starts no cluster), then after it
+``onFailure`` if the run did not succeed and ``finally`` always, with ``run.outcomes``, ``run.failed``,
+``run.succeeded``… as variables. Ctrl-C skips them: the run is resumable, and they run at its real end.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from typing import Any, Literal
 import trio
 
 from fleet.artifacts import ArtifactStore
-from fleet.engine.execute import ClusterSteps, Resumed, StepJournal
+from fleet.engine.execute import ClusterSteps, Resumed
 from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
 from fleet.engine.logcontext import bound
 from fleet.engine.peers import Peers
 from fleet.engine.rollback import restore
+from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
 from fleet.kube import KubeClient
@@ -81,6 +87,8 @@ class RunReport:
     message: str | None = None
     #: A plan (``fleet plan``, ``--dry-run``): nothing was written.
     dry_run: bool = False
+    #: The run-level steps (``before``, ``onFailure``, ``finally``), as one pseudo-cluster; None if none.
+    run_steps: ClusterOutcome | None = None
 
     def count(self, *outcomes: str) -> int:
         return sum(1 for c in self.clusters if c.outcome in outcomes)
@@ -138,6 +146,7 @@ class _Run:
         self.interrupted = False
         self.resumed: dict[str, Resumed] = {}
         self.resolved_inputs: dict[str, Any] = {}
+        self.run_level: RunLevel | None = None
 
     def emit(self, event: Event) -> None:
         self.options.on_event(event)
@@ -175,24 +184,84 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 if self.options.handle_signals:
                     nursery.start_soon(self._signals, run_scope)
-                await self._waves(names_by_wave)
+                if await self._run_level("before"):
+                    await self._waves(names_by_wave)
+                if not self.interrupted:
+                    if self._status() != "succeeded":
+                        await self._run_level("onFailure")
+                    await self._run_level("finally")
                 nursery.cancel_scope.cancel()
-        status: RunStatus
-        if self.interrupted:
-            status = "interrupted"
-        elif self.stopped:
-            status = "stopped"
-        elif self.failures():
-            status = "failed"
-        else:
-            status = "succeeded"
+        status = self._status()
         with trio.CancelScope(shield=True):
             for outcome in self.outcomes.values():
                 if outcome.outcome == "not_started":
                     await self.journal.cluster(self.run_id, outcome.name, outcome.wave, "not_started")
-            await self.journal.run_ended(self.run_id, status, self.stopped)
+            await self.journal.run_ended(self.run_id, status, self._message())
         ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
-        return RunReport(self.run_id, self.playbook.id, status, ordered, self.stopped, self.options.dry_run)
+        return RunReport(
+            self.run_id, self.playbook.id, status, ordered, self._message(), self.options.dry_run, self._run_steps()
+        )
+
+    def _message(self) -> str | None:
+        failed = self.run_level.message if self.run_level is not None else None
+        return "; ".join(m for m in (self.stopped, failed) if m) or None
+
+    def _status(self) -> RunStatus:
+        if self.interrupted:
+            return "interrupted"
+        if self.stopped:
+            return "stopped"
+        if self.failures() or (self.run_level is not None and self.run_level.message):
+            return "failed"
+        return "succeeded"
+
+    async def _run_level(self, name: str) -> bool:
+        """The run-level list ``name``, once, with no cluster; False if one of its steps failed."""
+        steps = self.playbook.run_level(name)
+        if not steps:
+            return True
+        if self.run_level is None:
+            self.run_level = RunLevel(
+                ClusterSteps(
+                    run_id=self.run_id,
+                    loaded=self.loaded,
+                    info=ClusterInfo(RUN),
+                    client=None,
+                    inputs=self.resolved_inputs,
+                    resolver=self.resolver,
+                    artifacts=self.options.artifacts,
+                    journal=step_journal(self.journal, self.run_id, RUN),
+                    emit=self.emit,
+                    detach=self.detach,
+                    new_run=not self.options.resume,
+                    dry_run=self.options.dry_run,
+                    resumed=self.resumed.get(RUN, Resumed()),
+                )
+            )
+        ordered = sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name))
+        variables = run_variables(
+            self.run_id, self._status(), self.stopped, {o.name: o.outcome for o in ordered}, FAILED
+        )
+        return await self.run_level.run(name, steps, variables)
+
+    def _run_steps(self) -> ClusterOutcome | None:
+        """The run-level steps for the report, as one pseudo-cluster."""
+        level = self.run_level
+        if level is None:
+            return None
+        return ClusterOutcome(
+            RUN,
+            0,
+            outcome="failed" if level.message else "succeeded",
+            error=level.error,
+            failed_step=level.failed_step,
+            steps=dict(level.state.statuses),
+            outputs=dict(level.state.outputs),
+            seconds=level.seconds,
+        )
+
+    def _before_outputs(self) -> dict[str, Any]:
+        return self.run_level.before_outputs() if self.run_level is not None else {}
 
     async def _signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -213,7 +282,7 @@ class _Run:
                     outcome.outcome = row["outcome"]
                     outcome.error = row["error"]
                     outcome.rollback_error = row["rollback_error"]
-            for name in self.outcomes:
+            for name in [*self.outcomes, RUN]:
                 state = Resumed(snapshots=reader.snapshots(self.run_id, name))
                 for step in reader.steps(self.run_id, name):
                     if step.status == "running" and step.type == "pod" and step.outputs is not None:
@@ -346,15 +415,7 @@ class _Run:
             cluster.labels if cluster else None,
         )
         run_id = self.run_id
-        journal = self.journal
-        steps = StepJournal(
-            started=lambda step, attempt, type_: journal.step_started(run_id, name, step, attempt, type_),
-            ended=lambda step, attempt, status, outputs, error: journal.step_ended(
-                run_id, name, step, attempt, status, outputs, error
-            ),
-            snapshot=lambda step, snapshot: journal.snapshot(run_id, name, step, snapshot),
-            collected=lambda step, attempt, outputs: journal.step_collected(run_id, name, step, attempt, outputs),
-        )
+        steps = step_journal(self.journal, run_id, name)
         rollback = self.playbook.rollback
         state = ClusterSteps(
             run_id=run_id,
@@ -373,6 +434,7 @@ class _Run:
             resumed=self.resumed.get(name, Resumed()),
             extra={"clusters": self.peers},
         )
+        state.outputs.update(self._before_outputs())
         outcome.outputs = state.outputs  # live, for the other clusters' ``clusters`` variable
         with bound(cluster=name):
             await self._steps(state, outcome, wave)
@@ -408,7 +470,7 @@ class _Run:
             raise
         finally:
             outcome.steps = dict(state.statuses)
-            outcome.outputs = dict(state.outputs)
+            outcome.outputs = {k: v for k, v in state.outputs.items() if k not in self._before_outputs()}
             outcome.diffs = list(state.diffs)
             outcome.seconds = trio.current_time() - started
             with trio.CancelScope(shield=True):
@@ -423,7 +485,7 @@ class _Run:
         rollback = self.playbook.rollback
         self.emit(RollbackStarted(cluster=outcome.name, objects=len(state.snapshots)))
         try:
-            if rollback.auto:
+            if rollback.auto and state.client is not None:
                 outcome.rollback = await restore(state.client, state.snapshots, timeout=ROLLBACK_READY)
             if rollback.steps:
                 state.extra["failure"] = {"step": outcome.failed_step, "error": outcome.error}

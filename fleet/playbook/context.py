@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from fleet.artifacts import ArtifactStore
+from fleet.errors import InputError
 from fleet.kube import KubeClient
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.playbook.events import Event
 from fleet.pods import Detach
+from fleet.secrets import SecretResolver
 
 JsonMap = dict[str, Any]
 
@@ -53,7 +55,8 @@ class StepContext:
     run_id: str
     cluster: str
     step_id: str
-    client: KubeClient
+    #: The cluster's client; None for a run-level step (``before``, ``onFailure``, ``finally``).
+    cluster_client: KubeClient | None
     artifacts: ArtifactStore
     attempt: int = 1
     base_dir: Path | None = None
@@ -70,6 +73,14 @@ class StepContext:
     new_run: bool = False
     #: Plan mode: applies and patches are server-side dry runs, nothing is written.
     dry_run: bool = False
+    #: The run's secret stores: the ``vault.*`` steps use its Vault connection (the inventory's).
+    resolver: SecretResolver | None = None
+
+    @property
+    def client(self) -> KubeClient:
+        if self.cluster_client is None:  # the loader keeps cluster steps out of run-level lists
+            raise InputError(f"step {self.step_id} runs once per run, with no cluster to talk to")
+        return self.cluster_client
 
 
 @dataclass

@@ -13,12 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import trio
 import yaml
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from fleet import templating
-from fleet.errors import InputError, Location
+from fleet.errors import ClusterError, FleetError, InputError, Location
 from fleet.kube.apply import apply, unified_diff
 from fleet.kube.delete import Propagation, delete
 from fleet.kube.get import FetchType, get
@@ -215,13 +216,16 @@ class PatchTask(_Source, _Kind):
 
 
 class RestartTask(_Task):
-    """Rolling restart of a Deployment, StatefulSet or DaemonSet; the rollout itself is the wait
+    """Rolling restart of a Deployment, StatefulSet or DaemonSet (``name``), or of several at once
+    (``names``: a list, or comma-separated text as a template renders it); the rollout itself is the wait
     (``timeout``; ``waitUntilReady`` is accepted as the same deadline)."""
 
     #: ``Deployment``, ``StatefulSet`` or ``DaemonSet`` (or their plural or short names).
     kind: str
     #: The workload to restart.
-    name: str
+    name: str | None = None
+    #: Several workloads of the kind to restart at once (a list, or comma-separated text).
+    names: list[str] | None = None
     #: Its namespace (default: ``default``).
     namespace: str | None = None
     #: How long the rollout may take. In a playbook the step's ``timeout:`` (a limit on each attempt) is
@@ -230,20 +234,53 @@ class RestartTask(_Task):
         default=timedelta(minutes=10), validation_alias=AliasChoices("timeout", "waitUntilReady")
     )
 
+    @field_validator("names", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RestartTask:
+        if (self.name is None) == (self.names is None):
+            raise ValueError("give name (one object) or names (several), not both and not neither")
+        return self
+
     async def run(self, ctx: StepContext) -> StepResult:
         if ctx.dry_run:
             return StepResult({"item": None, "dryRun": True})
         touched: list[Snapshot] = []
-        item = await restart(
-            ctx.client,
-            self.kind,
-            self.name,
-            namespace=self.namespace,
-            timeout=self.timeout,
-            before_write=_recorder(ctx, touched),
-        )
-        restarted_at = item["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
-        return StepResult({"item": item, "restartedAt": restarted_at}, touched)
+        items: dict[str, JsonObject] = {}
+        errors: list[FleetError] = []
+
+        async def one(name: str) -> None:
+            try:
+                items[name] = await restart(
+                    ctx.client,
+                    self.kind,
+                    name,
+                    namespace=self.namespace,
+                    timeout=self.timeout,
+                    before_write=_recorder(ctx, touched),
+                )
+            except FleetError as e:  # each rollout runs to its end; the step fails with every error
+                errors.append(e)
+
+        if self.name is not None:
+            await one(self.name)
+            if errors:
+                raise errors[0]
+            item = items[self.name]
+            restarted_at = item["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+            return StepResult({"item": item, "restartedAt": restarted_at}, touched)
+        names = list(dict.fromkeys(self.names or []))
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(one, name)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ClusterError("; ".join(str(e) for e in errors), cluster=ctx.cluster)
+        return StepResult({"items": [items[n] for n in names], "restarted": names}, touched)
 
 
 class DeleteTask(_Selected):

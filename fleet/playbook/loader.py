@@ -19,8 +19,18 @@ from pydantic import ValidationError
 from fleet import templating
 from fleet.errors import InputError, Location
 from fleet.inventory.yaml_lines import LocatedDocument, dotted, load_located
-from fleet.playbook.model import Playbook
-from fleet.playbook.steps import AssertStep, FailStep, IfStep, OperationStep, ParallelStep, Step, check_options
+from fleet.playbook.model import RUN_LEVEL, Playbook
+from fleet.playbook.steps import (
+    CLUSTER_STEPS,
+    STEP_TYPES,
+    AssertStep,
+    FailStep,
+    IfStep,
+    OperationStep,
+    ParallelStep,
+    Step,
+    check_options,
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -79,7 +89,7 @@ def _validation_error(doc: LocatedDocument, error: ValidationError) -> InputErro
     return InputError(message, location=Location(doc.file, line, dotted(tuple(steps_loc)) or where or None))
 
 
-_UNION_TAGS = {"apply", "get", "patch", "restart", "delete", "wait", "pod", "if", "assert", "parallel", "fail"}
+_UNION_TAGS = set(STEP_TYPES)
 
 
 def _installation_defaults(path: Path | None) -> dict[str, Any]:
@@ -144,6 +154,9 @@ def _with_defaults(data: dict[str, Any], installed: Mapping[str, Any]) -> dict[s
         return merged
 
     out["steps"] = apply(data.get("steps"))
+    for name in RUN_LEVEL:
+        if name in data:
+            out[name] = apply(data[name])
     rollback = data.get("rollback")
     if isinstance(rollback, list):
         out["rollback"] = apply(rollback)
@@ -180,8 +193,10 @@ def _check_steps(loaded: LoadedPlaybook) -> None:
     playbook, doc = loaded.playbook, loaded.doc
     main = list(located_steps(playbook.steps, ("steps",)))
     rollback = list(located_steps(playbook.rollback.steps, ("rollback", "steps")))
+    run_level = {name: list(located_steps(playbook.run_level(name), (name,))) for name in RUN_LEVEL}
+    every_run_level = [located for name in RUN_LEVEL for located in run_level[name]]
     seen: dict[str, Path_] = {}
-    for step, path in main + rollback:
+    for step, path in main + rollback + every_run_level:
         if step.id in seen:
             first, _ = doc.line_of((*seen[step.id], "id"))
             raise InputError(
@@ -189,17 +204,37 @@ def _check_steps(loaded: LoadedPlaybook) -> None:
             )
         seen[step.id] = path
     loaded.step_paths = seen
-    earlier: set[str] = set()
-    every = {s.id for s, _ in main}
-    for step, path in main:
-        _check_templates(doc, step, path, earlier, every)
-        earlier.add(step.id)
+    for step, path in every_run_level:
+        if step.type in CLUSTER_STEPS:
+            raise InputError(
+                f"step {step.id!r} is a {step.type} step in {path[0]}: run-level steps run once per run, with no "
+                "cluster, so they cannot use a cluster's API (put it in steps: or rollback:)",
+                location=doc.location((*path, "type")),
+            )
+    main_ids = {s.id for s, _ in main}
+    before = _check_in_order(doc, run_level["before"], set(), main_ids)
+    _check_in_order(doc, main, before, set())
     for step, path in rollback:
-        _check_templates(doc, step, path, every, every)
-    for step, path in main + rollback:
+        _check_templates(doc, step, path, main_ids | before, main_ids)
+    ended = _check_in_order(doc, run_level["onFailure"], before, main_ids)
+    _check_in_order(doc, run_level["finally"], ended, main_ids)
+    for step, path in main + rollback + every_run_level:
         if isinstance(step, OperationStep):
             for loc, message in check_options(step):
                 raise InputError(f"{step.type}: {message}", location=doc.location((*path, *loc)))
+
+
+def _check_in_order(
+    doc: LocatedDocument, located: list[tuple[Step, Path_]], earlier: set[str], cluster_ids: set[str]
+) -> set[str]:
+    """The templates of steps that run one after another: each reads ``earlier`` outputs and those of the
+    steps before it (a run-level step never a cluster step's: ``cluster_ids``). Returns all those ids."""
+    known = set(earlier)
+    later = {s.id for s, _ in located}
+    for step, path in located:
+        _check_templates(doc, step, path, known, later, cluster_ids)
+        known.add(step.id)
+    return known
 
 
 def _step_strings(step: Step) -> Iterator[tuple[Path_, str, bool]]:
@@ -231,7 +266,14 @@ def parse_condition(text: str) -> nodes.Template:
     return templating.TEMPLATES.parse(source)
 
 
-def _check_templates(doc: LocatedDocument, step: Step, path: Path_, earlier: set[str], every: set[str]) -> None:
+def _check_templates(
+    doc: LocatedDocument,
+    step: Step,
+    path: Path_,
+    earlier: set[str],
+    every: set[str],
+    cluster_ids: frozenset[str] | set[str] = frozenset(),
+) -> None:
     for field_path, text, expression in _step_strings(step):
         location = doc.location((*path, *field_path))
         if not expression and not templating.is_template(text):
@@ -244,6 +286,8 @@ def _check_templates(doc: LocatedDocument, step: Step, path: Path_, earlier: set
             if name in earlier:
                 continue
             later = " (it runs later)" if name in every else ""
+            if name in cluster_ids:
+                later = " (a step of each cluster: run-level steps read run.outcomes, not a cluster's outputs)"
             raise InputError(f"outputs.{name} names no earlier step{later}", location=location)
 
 

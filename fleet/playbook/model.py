@@ -1,5 +1,6 @@
 """A playbook as written: inputs, targets, strategy (concurrency, failure budget, waves), step defaults,
-steps and rollback. ``Playbook.model_json_schema`` is what ``fleet schema playbook`` prints."""
+steps and rollback, and the run-level step lists (``before``, ``onFailure``, ``finally``).
+``Playbook.model_json_schema`` is what ``fleet schema playbook`` prints."""
 
 from __future__ import annotations
 
@@ -141,6 +142,10 @@ class Rollback(_Model):
     on_interrupt: bool = False
 
 
+#: The run-level step lists, by their names in a playbook, in the order they run.
+RUN_LEVEL = ("before", "onFailure", "finally")
+
+
 class Playbook(_Model):
     #: Names the playbook and its runs (a run id starts with it).
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -158,6 +163,12 @@ class Playbook(_Model):
     steps: list[Step] = Field(min_length=1)
     #: What a failed cluster gets: ``auto``, a list of steps, or both (``{auto: true, steps: [...]}``).
     rollback: Rollback = Field(default_factory=Rollback)
+    #: Run-level steps, once per run and with no cluster: ``before`` the fan-out (a failure starts no
+    #: cluster), ``onFailure`` after it when a cluster failed, the budget stopped the run or a ``before``
+    #: step failed, and ``finally`` after it always. Not after Ctrl-C: ``fleet resume`` runs them at the end.
+    before: list[Step] = Field(default_factory=list)
+    on_failure: list[Step] = Field(default_factory=list)
+    finally_: list[Step] = Field(default_factory=list, alias="finally")
 
     @field_validator("rollback", mode="before")
     @classmethod
@@ -169,3 +180,8 @@ class Playbook(_Model):
         if isinstance(value, list):
             return {"steps": value}
         return value
+
+    def run_level(self, name: str) -> list[Step]:
+        """The run-level list ``name`` (one of ``RUN_LEVEL``)."""
+        lists = {"before": self.before, "onFailure": self.on_failure, "finally": self.finally_}
+        return lists[name]

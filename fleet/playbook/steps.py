@@ -1,7 +1,7 @@
 """The steps of a playbook: one model per ``type`` in one discriminated union (``Step``).
 
 Every step has ``id``, ``type`` and the common fields (``when``, ``timeout``, ``retry``, ``allowFailure``).
-An operation step (``apply``, ``get``, ``patch``, ``restart``, ``delete``, ``wait``, ``pod``) keeps its
+An operation step (``apply``, ``get``, ``patch``, ``restart``, ``delete``, ``wait``, ``pod``, ``vault.*``) keeps its
 options as written, beside ``id``/``type`` as in the seeds: they may hold templates, so they are rendered
 when the step runs and only then validated (``options_model``), once. At load time they are validated as
 far as they can be without rendering (``check_options``): unknown options and mistyped literal values
@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from fleet import templating
 from fleet.playbook.http_steps import HttpTask, NotifyTask
 from fleet.playbook.kube_steps import ApplyTask, DeleteTask, GetTask, PatchTask, RestartTask, WaitTask
+from fleet.playbook.vault_steps import VAULT_TASKS
 from fleet.pods import PodTask
 
 JsonMap = dict[str, Any]
@@ -38,11 +39,14 @@ OPTIONS: dict[str, type[BaseModel]] = {
     "pod": PodTask,
     "http": HttpTask,
     "notify": NotifyTask,
+    **VAULT_TASKS,
 }
 #: Steps that write to the cluster: ``rollback: auto`` snapshots what they touch.
 WRITING = frozenset({"apply", "patch", "restart", "delete"})
 #: Steps that may run again after a crash without doing anything twice (a pod step reattaches instead).
 IDEMPOTENT = frozenset({"apply", "patch", "get", "wait", "delete"})
+#: Steps that talk to a cluster's API: never in a run-level list (``before``, ``onFailure``, ``finally``).
+CLUSTER_STEPS = frozenset({"apply", "get", "patch", "restart", "delete", "wait", "pod"})
 
 
 class _Model(BaseModel):
@@ -104,6 +108,7 @@ class OperationStep(_StepBase):
         "apply", "get", "patch", "restart", "delete", "wait", "pod",
         "http",
         "notify",
+        "vault.read", "vault.write", "vault.rotate", "vault.restore",
     ]
     options: JsonMap = Field(default_factory=dict)
 

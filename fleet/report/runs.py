@@ -47,17 +47,34 @@ def summary_line(report: RunReport) -> str:
     noun = "cluster" if total == 1 else "clusters"
     status = f"run {report.run_id} {report.status}"
     if report.message:
-        status += f": {report.message}"
-    return f"{status}. {total} {noun}: {', '.join(parts)}"
+        status += f": {redact(report.message)}"
+    return f"{status}. {total} {noun}: {', '.join(parts) or 'none started'}{_run_steps_line(report)}"
+
+
+def _run_steps_line(report: RunReport) -> str:
+    """``; run-level steps: 2 succeeded, 1 failed (notify)`` when the playbook has any."""
+    steps = report.run_steps.steps if report.run_steps is not None else {}
+    if not steps:
+        return ""
+    by_status: dict[str, list[str]] = {}
+    for step, status in steps.items():
+        by_status.setdefault(status, []).append(step)
+    parts = [
+        f"{len(names)} {status.replace('_', ' ')}" + (f" ({', '.join(names)})" if status == "failed" else "")
+        for status, names in by_status.items()
+    ]
+    return f"; run-level steps: {', '.join(parts)}"
 
 
 def table(report: RunReport) -> Table:
+    """One row per cluster, and one for the run-level steps (wave ``-``) when the playbook has any."""
     out = Table("CLUSTER", "WAVE", "OUTCOME", "STEPS", "SECONDS", "ERROR")
-    for c in report.clusters:
+    run_steps = [report.run_steps] if report.run_steps is not None else []
+    for c in [*report.clusters, *run_steps]:
         done = sum(1 for s in c.steps.values() if s in ("succeeded", "skipped", "allowed_failure"))
         out.add_row(
             c.name,
-            str(c.wave + 1),
+            "-" if c is report.run_steps else str(c.wave + 1),
             Text(c.outcome.replace("_", " "), style=STYLE.get(c.outcome, "")),
             f"{done}/{len(c.steps)}" if c.steps else "-",
             f"{c.seconds:.1f}" if c.seconds is not None else "-",
@@ -81,6 +98,17 @@ def _cluster_json(c: ClusterOutcome) -> dict[str, Any]:
     }
 
 
+def _run_steps_json(c: ClusterOutcome) -> dict[str, Any]:
+    return {
+        "outcome": c.outcome,
+        "error": c.error,
+        "failedStep": c.failed_step,
+        "steps": c.steps,
+        "outputs": c.outputs,
+        "seconds": round(c.seconds, 3) if c.seconds is not None else None,
+    }
+
+
 def as_json(report: RunReport) -> str:
     doc = {
         "runId": report.run_id,
@@ -89,6 +117,7 @@ def as_json(report: RunReport) -> str:
         "message": report.message,
         "counts": {o: report.count(o) for o in STYLE},
         "clusters": [_cluster_json(c) for c in report.clusters],
+        "runSteps": _run_steps_json(report.run_steps) if report.run_steps is not None else None,
     }
     return REGISTRY.redact(json.dumps(doc, indent=2, sort_keys=True, default=str))
 
@@ -115,6 +144,16 @@ def junit(report: RunReport) -> str:
             failure.text = message
         elif c.outcome in ("not_started", "interrupted"):
             ElementTree.SubElement(case, "skipped", message=c.outcome.replace("_", " "))
+    run_steps = report.run_steps
+    if run_steps is not None:  # the run-level steps are one more testcase
+        suite.set("tests", str(len(report.clusters) + 1))
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=report.playbook, name=run_steps.name, time=f"{run_steps.seconds or 0:.3f}"
+        )
+        if run_steps.outcome == "failed":
+            suite.set("failures", str(failures + 1))
+            message = f"{run_steps.failed_step}: {redact(run_steps.error)}"
+            ElementTree.SubElement(case, "failure", message=message, type="failed").text = message
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
@@ -17,8 +18,10 @@ from fleet.secrets.config import SecretsConfig
 from fleet.secrets.errors import SecretError
 from fleet.secrets.reference import ReferenceSyntaxError, SecretRef, parse_reference
 from fleet.secrets.sources import AwsSecretsSource, Fetched, VaultSource, read_env, read_file
+from fleet.secrets.vault_kv import VaultKv
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class SecretResolver:
         self.config = config or SecretsConfig()
         self.base_dir = base_dir
         self._vault = VaultSource(self.config.vault, default_address=default_vault_address, base_dir=base_dir)
+        self._kv = VaultKv(self._vault)
         self._aws = AwsSecretsSource(self.config.aws)
         self._limiter = trio.CapacityLimiter(self.config.concurrency)
         self._clock = clock
@@ -114,6 +118,11 @@ class SecretResolver:
         expires = self._clock() + fetched.lease_seconds if fetched.lease_seconds else None
         log.debug("resolved secret %s%s", ref.text, f" (lease {fetched.lease_seconds:.0f}s)" if expires else "")
         return _Entry(fetched.value, None, expires)
+
+    async def vault_kv(self, operation: Callable[[VaultKv], T]) -> T:
+        """``operation`` on the KV v2 secrets of this run's Vault (the inventory's connection), in a worker
+        thread under the same limit as the fetches."""
+        return await trio.to_thread.run_sync(operation, self._kv, limiter=self._limiter)
 
     def forget(self) -> None:
         """Drop the cache: the next ``resolve`` of each reference fetches again."""

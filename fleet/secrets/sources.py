@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fleet.boundary.aws import aws_problem
 from fleet.boundary.vault import vault_problem
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # the SDKs are imported by the source that uses them, not at 
     import hvac
 
 REQUEST_TIMEOUT = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,18 +137,27 @@ class VaultSource:
         return version
 
     def fetch(self, ref: SecretRef) -> Fetched:
+        return self.call(ref.text, lambda client: self._read(client, ref))
+
+    def call(self, what: str, operation: Callable[[hvac.Client], T]) -> T:
+        """``operation`` on the logged-in client (logged in again once after a 403); an hvac or request
+        error is a ``SecretError`` naming ``what`` (a reference or a path, never a value). Blocking."""
         for attempt in (1, 2):
             try:
                 client = self._client_for(fresh=attempt == 2)
-                return self._read(client, ref)
+                return operation(client)
             except Exception as e:
                 problem = vault_problem(e, self.address)
                 if problem is None:
                     raise
                 if problem.kind == "denied" and attempt == 1:
                     continue  # the token may have expired: log in again, once
-                raise SecretError(ref.text, str(problem)) from e
+                raise SecretError(what, str(problem)) from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def kv_version(self, client: hvac.Client, mount: str) -> int:
+        """The KV version (1 or 2) of ``mount``: as configured, else asked once and kept."""
+        return self._kv_version(client, mount)
 
     def _read(self, client: hvac.Client, ref: SecretRef) -> Fetched:
         version = self._kv_version(client, ref.mount)
