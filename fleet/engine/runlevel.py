@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import trio
 
@@ -15,6 +15,7 @@ from fleet.engine.execute import ClusterSteps, StepJournal
 from fleet.engine.journal import Journal
 from fleet.engine.logcontext import bound
 from fleet.errors import FleetError, StepFailed
+from fleet.playbook.events import Outcome
 from fleet.playbook.steps import Step
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def run_variables(
 ) -> dict[str, Any]:
     """``run`` as the run-level steps see it; ``outcomes`` is {cluster: outcome} in report order and
     ``failed`` the outcomes that count as failed."""
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = dict.fromkeys(get_args(Outcome), 0)  # every outcome, 0 when none had it
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
     return {
