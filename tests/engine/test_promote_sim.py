@@ -33,7 +33,7 @@ def test_a_staging_that_is_not_ready_is_not_promoted(fleet, tmp_path):
         staging = next(c for c in doc["clusters"] if c["cluster"] == "sim-0")
         assert staging["failedStep"] == "ready"
         error = staging["error"]
-        assert "Deployment web/web on sim-0 is not ready (0/2 replicas ready)" in error
+        assert "Deployment web/web on sim-0 has not rolled out 1.27-fail (2/2 replicas updated, 0 available)" in error
         pods = [p.metadata.name for p in core(sim, "sim-0").list_namespaced_pod("web", label_selector="app=web").items]
         assert len(pods) == 2
         for pod in pods:
@@ -54,3 +54,23 @@ def test_a_ready_staging_is_promoted_to_prod(fleet, tmp_path):
             deployment = apps(sim, name).read_namespaced_deployment("web", "web")
             assert deployment.spec.template.spec.containers[0].image == "nginx:1.27"
             assert deployment.status.ready_replicas == 2
+
+
+def test_a_failing_new_version_is_not_promoted_while_the_old_one_stays_ready(fleet, tmp_path):
+    """Staging on 1.27, then 1.28-fail: the old ReplicaSet's pods stay ready, the rollout does not finish,
+    and prod stays on 1.27 (not one write)."""
+    with SimFleet(clusters=3, tls=True, out_dir=tmp_path / "sim") as sim:
+        inv = str(inventory(sim, tmp_path / "inv.yaml", labels=ENV))
+        first = fleet("run", PROMOTE, "-i", inv, "--set", "version=1.27", "-q")
+        assert first.returncode == 0, first.stdout + first.stderr
+        for name in ("sim-1", "sim-2"):
+            sim[name].clear_requests()
+        second = fleet("run", PROMOTE, "-i", inv, "--set", "version=1.28-fail", "--set", "wait=PT3S", "-o", "json")
+        assert second.returncode == 1, second.stdout + second.stderr
+        staging = next(c for c in report(second)["clusters"] if c["cluster"] == "sim-0")
+        assert staging["failedStep"] == "ready"
+        assert "has not rolled out 1.28-fail" in staging["error"]
+        for name in ("sim-1", "sim-2"):
+            assert _writes(sim, name) == [], name
+            image = apps(sim, name).read_namespaced_deployment("web", "web").spec.template.spec.containers[0].image
+            assert image == "nginx:1.27"
