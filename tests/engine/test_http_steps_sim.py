@@ -99,7 +99,7 @@ def test_a_server_that_answers_late_fails_the_request_and_the_step_timeout_bound
     assert result.returncode == 1
     cluster = _cluster(result)
     assert cluster["failedStep"] == "bounded"
-    assert "timed out after 0:00:00.300000" in cluster["error"]
+    assert "timed out after 300ms" in cluster["error"]
     errors = dict(fleet.rows("SELECT step, error FROM steps WHERE step IN ('late', 'bounded')"))
     assert errors["late"] == f"GET {server.url}/slow/2: no answer in time (read timed out)"
 
