@@ -295,7 +295,8 @@ class _Run:
                     else:
                         state.in_flight.pop(step.step, None)
                 self.resumed[name] = state
-                self.outcomes[name].outputs = {s: out for s, (_, out) in state.done.items() if out is not None}
+                if name in self.outcomes:  # the clusters' outputs so far, for ``clusters`` (not the run's own)
+                    self.outcomes[name].outputs = {s: out for s, (_, out) in state.done.items() if out is not None}
         finally:
             reader.close()
 
