@@ -171,10 +171,28 @@ def _strip(obj: JsonObject | None) -> JsonObject:
 
 
 def unified_diff(live: JsonObject | None, proposed: JsonObject | None, label: str) -> str:
-    """A unified diff of two objects as YAML (empty when they are the same)."""
+    """A unified diff of two objects as YAML (empty when they are the same); a Secret's values are masked
+    as ``kubectl diff`` masks them (``***``, or ``*** (before)``/``*** (after)`` where they differ)."""
+    live, proposed = _masked(live, proposed)
     before = yaml.safe_dump(_strip(live), sort_keys=True).splitlines(keepends=True) if live else []
     after = yaml.safe_dump(_strip(proposed), sort_keys=True).splitlines(keepends=True) if proposed else []
     return "".join(difflib.unified_diff(before, after, f"live/{label}", f"proposed/{label}"))
+
+
+def _masked(live: JsonObject | None, proposed: JsonObject | None) -> tuple[JsonObject | None, JsonObject | None]:
+    if (live or proposed or {}).get("kind") != "Secret":
+        return live, proposed
+    live, proposed = copy.deepcopy(live), copy.deepcopy(proposed)
+    for part in ("data", "stringData"):
+        old = (live or {}).get(part) or {}
+        new = (proposed or {}).get(part) or {}
+        for key in set(old) | set(new):
+            same = key in old and key in new and old[key] == new[key]
+            if key in old:
+                old[key] = "***" if same else "*** (before)"
+            if key in new:
+                new[key] = "***" if same else "*** (after)"
+    return live, proposed
 
 
 def conflict_message(error: ApiError) -> str:

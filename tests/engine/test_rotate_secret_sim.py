@@ -299,9 +299,6 @@ def test_a_plan_writes_nothing_to_vault(sim3, openbao, fleet, tmp_path):
         assert not any(_restarted(sim3, name, rotation.namespace).values())
 
 
-# Found here: a plan's diff of a Secret prints the live Secret's data (fleet.kube.apply.unified_diff does
-# not mask Secrets as `kubectl diff` does); the fix belongs in fleet/kube, reported to its owner.
-@pytest.mark.xfail(strict=True, reason="a plan's diff shows a live Secret's data (fleet.kube.apply.unified_diff)")
 def test_a_plan_shows_no_secret_data(sim3, openbao, fleet, tmp_path):
     rotation = Rotation(sim3, openbao, fleet, tmp_path, rejecting=set())
     args = rotation.args()
