@@ -233,7 +233,10 @@ def validate(
     console.print(f"{loaded.file}: valid; {len(targets)} cluster(s) in {len(waves)} wave(s) ({sizes})", highlight=False)
 
 
-def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to continue.")) -> None:
+def resume(
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to continue."),
+    output: str = OUTPUT,
+) -> None:
     """Continue a run that was interrupted or killed: finished steps are not run again."""
     import trio
 
@@ -272,7 +275,7 @@ def resume(run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to 
         run_id=run_id,
         resume=True,
         dry_run=False,
-        output="table",
+        output=output,
         junit_file=None,
         quiet=False,
         logs=False,

@@ -171,6 +171,7 @@ class _Run:
         names_by_wave[0] += [t.name for t in self.targets.values() if t.cluster is None]
         if self.options.resume:
             self._load_resumed()
+            await self._close_in_flight()
         else:
             await self.journal.run_started(
                 self.run_id,
@@ -299,6 +300,23 @@ class _Run:
                     self.outcomes[name].outputs = {s: out for s, (_, out) in state.done.items() if out is not None}
         finally:
             reader.close()
+
+    async def _close_in_flight(self) -> None:
+        """The attempts the stopped process left ``running`` end ``interrupted`` in the journal (the resume
+        runs each step again as its next attempt), so that no row stays ``running`` after the run."""
+        async with trio.open_nursery() as nursery:  # queued together: one transaction
+            for name, state in self.resumed.items():
+                for step, attempt in state.in_flight.items():
+                    nursery.start_soon(
+                        self.journal.step_ended,
+                        self.run_id,
+                        name,
+                        step,
+                        attempt,
+                        "interrupted",
+                        None,
+                        "the process running it stopped; resumed as the next attempt",
+                    )
 
     async def _waves(self, names_by_wave: list[list[str]]) -> None:
         waves = self.strategy.waves
