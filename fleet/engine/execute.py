@@ -207,6 +207,8 @@ class ClusterSteps:
                 if retry is None or last or (deadline is not None and trio.current_time() >= deadline):
                     if step.allow_failure:
                         self.statuses[step.id] = "allowed_failure"
+                        # journaled as such: a resume goes on after it instead of running it again
+                        await self.journal.ended(step.id, attempt, "allowed_failure", None, e.message)
                         return
                     raise
                 delay = retry.delay(attempt - first + 1)
