@@ -13,8 +13,10 @@ The higher-level parts (discovery, watch, exec) are built on a ``Transport``; ``
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,7 +28,8 @@ from kubernetes import client as k8s_client
 from fleet._version import __version__
 from fleet.errors import ApiError, ClusterError, truncate
 from fleet.kube.api_errors import api_error, translate
-from fleet.kube.interruptible import in_thread, track_connections
+from fleet.kube.connections import configure_pool
+from fleet.kube.interruptible import in_thread
 from fleet.kube.limiters import RunLimiters, run_limiters
 from fleet.kube.objects import JsonObject
 from fleet.kube.paths import with_query
@@ -59,13 +62,10 @@ class Transport:
     ) -> None:
         self.api_client = api_client
         self.name = name
-        self.settings = settings or FleetSettings()
+        self.settings = settings or default_settings()
         self.token_provider = token_provider
         self._limiters = limiters
-        pool_manager = api_client.rest_client.pool_manager
-        # fleet owns retries: urllib3's own would hide attempts from the policy and the logs.
-        pool_manager.connection_pool_kw["retries"] = False
-        track_connections(pool_manager)
+        configure_pool(api_client.rest_client.pool_manager)
 
     def close(self) -> None:
         """Close the connections."""
@@ -265,6 +265,17 @@ class Transport:
                     yield line.decode("utf-8", "replace")
         if pending:
             yield pending.decode("utf-8", "replace")
+
+
+def default_settings() -> FleetSettings:
+    """``FleetSettings()`` (the environment and ``.env``), read once per distinct environment rather than
+    once per client: a run opens a client per cluster."""
+    return _settings_for(os.getcwd(), tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("FLEET_"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(cwd: str, environment: tuple[tuple[str, str], ...]) -> FleetSettings:
+    return FleetSettings()
 
 
 def _abort(response: urllib3.BaseHTTPResponse) -> None:

@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from fleet.errors import ApiError, ClusterError, InputError, StatusDetails
 from fleet.kube.api_errors import ConnectFailed, is_transient, status_from_response, translate
 from fleet.kube.apply import unified_diff
+from fleet.kube.connections import tls_context
 from fleet.kube.jsonpath import extract, normalize
 from fleet.kube.manifests import load_manifests
 from fleet.kube.retry import retrying
@@ -208,3 +209,12 @@ def test_yaml_timestamps_stay_strings_as_kubernetes_reads_them():
     assert load_manifests(text)[0].obj["metadata"]["annotations"] == {"released": "2024-01-01"}
     patch = parse_patch("metadata: {annotations: {at: 2024-01-01T10:00:00Z}}", PatchType.MERGE)
     assert patch == {"metadata": {"annotations": {"at": "2024-01-01T10:00:00Z"}}}
+
+
+def test_the_shared_tls_context_is_left_to_urllib3_when_its_files_cannot_be_read(tmp_path):
+    """A CA file that cannot be read fails the first request (as without a shared context), not the
+    client's construction."""
+    assert tls_context({"cert_reqs": "CERT_REQUIRED", "ca_certs": str(tmp_path / "missing.crt")}) is None
+    (tmp_path / "bad.crt").write_text("not a certificate")
+    assert tls_context({"cert_reqs": "CERT_REQUIRED", "ca_certs": str(tmp_path / "bad.crt")}) is None
+    assert tls_context({"cert_reqs": "CERT_NONE"}) is not None
