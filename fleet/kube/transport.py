@@ -33,7 +33,7 @@ from fleet.kube.interruptible import in_thread
 from fleet.kube.limiters import RunLimiters, run_limiters
 from fleet.kube.objects import JsonObject
 from fleet.kube.paths import with_query
-from fleet.kube.retry import retrying
+from fleet.kube.retry import retried
 from fleet.kube.types import JSON, Query, RequestOptions
 from fleet.settings import FleetSettings
 
@@ -171,10 +171,7 @@ class Transport:
             finally:
                 response.release_conn()
 
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=op):
-            with attempt:
-                return await self._in_thread(call)
-        raise AssertionError("unreachable")
+        return await retried(self.settings.retry, lambda: self._in_thread(call), cluster=self.name, operation=op)
 
     async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonObject:
         """One API request with retries; the response as a JSON object (raw, no model classes).
@@ -220,10 +217,12 @@ class Transport:
                 sock.settimeout(read_timeout)
             return response
 
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
-            with attempt:
-                return await self._in_thread(open_stream, stream=True)
-        raise AssertionError("unreachable")
+        return await retried(
+            self.settings.retry,
+            lambda: self._in_thread(open_stream, stream=True),
+            cluster=self.name,
+            operation=operation,
+        )
 
     async def stream_chunks(
         self, path: str, query: Query | None = None, *, read_timeout: float = 300.0, operation: str | None = None
