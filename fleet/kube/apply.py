@@ -111,19 +111,11 @@ async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: 
     """Validate and resolve every manifest (no changes made); the result in apply order. Each document is
     checked against its schema (``fleet.kube.schemas``) for the cluster's version before anything is sent."""
     crds = [m for m in manifests if is_crd(m)]
-    versions: list[str | None] = []
-
-    async def server_version() -> None:
-        versions.append(await client.discovery.server_version())
-
-    await all_of(
-        [
-            server_version,
-            functools.partial(
-                client.discovery.prefetch,
-                [m.api_version for m in manifests if batch_crd(crds, m.api_version, m.kind) is None],
-            ),
-        ]
+    # The version first: a cluster that does not answer fails on this one request (its retries), with
+    # the same error every time, rather than on whichever of several parallel requests gives up first.
+    versions = [await client.discovery.server_version()]
+    await client.discovery.prefetch(
+        [m.api_version for m in manifests if batch_crd(crds, m.api_version, m.kind) is None]
     )
     planned: list[_Planned] = []
     infos: dict[Kind, ResourceInfo] = {}

@@ -18,7 +18,7 @@ from fleet.kube.discovery import Discovery
 from fleet.kube.execws import run_exec
 from fleet.kube.kubeconfig import load_configuration, read_kubeconfig
 from fleet.kube.limiters import RunLimiters
-from fleet.kube.retry import retrying
+from fleet.kube.retry import retried
 from fleet.kube.transport import Transport
 from fleet.kube.types import ExecResult, Query, WatchEvent
 from fleet.kube.watch import Watcher
@@ -131,10 +131,12 @@ class KubeClient(Transport):
         with a deadline (``trio.fail_after``); cancelling closes the WebSocket.
         """
         operation = f"exec in pod {namespace}/{pod}"
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
-            with attempt:
-                return await run_exec(self, namespace, pod, command, container=container, stdin=stdin)
-        raise AssertionError("unreachable")
+        return await retried(
+            self.settings.retry,
+            lambda: run_exec(self, namespace, pod, command, container=container, stdin=stdin),
+            cluster=self.name,
+            operation=operation,
+        )
 
     async def ping(self) -> str:
         """The server's git version (``/version``): a cheap reachability check."""

@@ -40,6 +40,7 @@ class Exchange:
         self._lock = threading.Lock()
         self._connection: HTTPConnection | None = None
         self.aborted = False
+        self._finished = False
 
     def attach(self, connection: HTTPConnection) -> None:
         """Called in the worker thread as ``connection`` is about to send (or has just connected)."""
@@ -50,11 +51,18 @@ class Exchange:
             _shut(connection)
             raise Interrupted("cancelled")
 
+    def finish(self) -> None:
+        """Called in the worker thread as the call returns: its connection is back in the pool (or closed)."""
+        with self._lock:
+            self._finished = True
+            self._connection = None
+
     def abort(self) -> None:
-        """Shut the connection in use (if any yet): the blocked thread wakes with an error."""
+        """Shut the connection in use (if any yet): the blocked thread wakes with an error. Nothing once
+        the call has returned: its connection may already carry another thread's request."""
         with self._lock:
             self.aborted = True
-            connection = self._connection
+            connection = None if self._finished else self._connection
         if connection is not None:
             _shut(connection)
 
@@ -120,9 +128,12 @@ async def in_thread(fn: Callable[[], T], limiter: trio.CapacityLimiter) -> T:
             return fn()
         finally:
             _current.exchange = None
+            exchange.finish()
 
     try:
         return await trio.to_thread.run_sync(run, limiter=limiter, abandon_on_cancel=True)
     except BaseException:
-        exchange.abort()  # the thread has finished unless this is a cancel: then it wakes up
+        # A cancel: wake the thread still waiting. An error ``fn`` raised (a 404, say): the thread has
+        # finished and released its connection to the pool, where it is alive and may be in use again.
+        exchange.abort()
         raise

@@ -7,6 +7,7 @@ as ``$.status.readyReplicas``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
@@ -25,9 +26,16 @@ def normalize(expression: str) -> str:
 
 
 def compile_jsonpath(expression: str) -> Any:
-    """A compiled JSONPath (``.find(obj)`` → matches with ``.value``); a syntax error is an ``InputError``."""
+    """A compiled JSONPath (``.find(obj)`` → matches with ``.value``); a syntax error is an ``InputError``.
+    Compiled once per expression (jsonpath-ng's parser costs milliseconds; a run checks and uses the
+    same expression on every cluster)."""
+    return _compiled(normalize(expression), expression)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str, expression: str) -> Any:
     try:
-        return parse(normalize(expression))
+        return parse(text)
     except (JsonPathLexerError, JsonPathParserError, ValueError, AttributeError) as e:
         raise InputError(f"invalid JSONPath {expression!r}: {e}", location=Location(field="jsonpath")) from e
 

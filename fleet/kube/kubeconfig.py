@@ -28,6 +28,8 @@ from kubernetes import config as k8s_config
 from fleet.errors import InputError, Location, truncate
 from fleet.secrets.keyfiles import KeyFiles
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it
+
 # (section, data key, file key) of what becomes a file.
 _FILE_ENTRIES = (
     ("cluster", "certificate-authority-data", "certificate-authority"),
@@ -94,7 +96,7 @@ def read_kubeconfig(kubeconfig: str | Path | Mapping[str, Any]) -> tuple[dict[st
         return dict(kubeconfig), "<kubeconfig>"
     source = str(kubeconfig)
     try:
-        config = yaml.safe_load(Path(kubeconfig).expanduser().read_text())
+        config = yaml.load(Path(kubeconfig).expanduser().read_text(), Loader=_LOADER)
     except OSError as e:
         raise InputError(f"cannot read kubeconfig: {e.strerror}", location=Location(file=source)) from e
     except yaml.YAMLError as e:

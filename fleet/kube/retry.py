@@ -13,6 +13,9 @@ refused after 6 attempts in 8.1 s"; an API error that stayed transient is raised
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import tenacity
 import trio
@@ -22,6 +25,8 @@ from fleet.kube.api_errors import ConnectFailed, is_transient
 from fleet.settings import RetrySettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
@@ -39,8 +44,33 @@ class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
         return float(self._backoff(retry_state))
 
 
-def retrying(policy: RetrySettings, *, cluster: str, operation: str) -> tenacity.AsyncRetrying:
-    """An ``AsyncRetrying`` (trio sleep) for one request: ``async for attempt in retrying(...): with attempt: ...``."""
+async def retried(policy: RetrySettings, call: Callable[[], Awaitable[T]], *, cluster: str, operation: str) -> T:
+    """``await call()``, tried again under the policy while it fails transiently (``retrying``).
+
+    The first try runs without the retry machinery (building tenacity's state costs as much CPU as the
+    request itself, and nearly every request succeeds at once); its transient failure becomes the first
+    attempt of ``retrying``, so the logs, the backoff and the final error are the same."""
+    started = time.monotonic()
+    try:
+        return await call()
+    except Exception as e:
+        if not is_transient(e):
+            raise
+        first: Exception | None = e
+    async for attempt in retrying(policy, cluster=cluster, operation=operation, started=started):
+        with attempt:
+            if first is not None:
+                error, first = first, None
+                raise error
+            return await call()
+    raise AssertionError("unreachable")
+
+
+def retrying(
+    policy: RetrySettings, *, cluster: str, operation: str, started: float | None = None
+) -> tenacity.AsyncRetrying:
+    """An ``AsyncRetrying`` (trio sleep) for one request: ``async for attempt in retrying(...): with attempt: ...``.
+    ``started`` (``time.monotonic()``): when the first attempt began, if before this (``retried``)."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -60,7 +90,8 @@ def retrying(policy: RetrySettings, *, cluster: str, operation: str) -> tenacity
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, ConnectFailed):
             tries = f"{state.attempt_number} attempt{'s' if state.attempt_number != 1 else ''}"
-            summary = f"{operation}: {error.reason} after {tries} in {state.seconds_since_start:.1f} s"
+            seconds = time.monotonic() - started if started is not None else state.seconds_since_start
+            summary = f"{operation}: {error.reason} after {tries} in {seconds:.1f} s"
             raise ConnectFailed(summary, cluster=cluster, reason=error.reason) from error
         assert error is not None
         raise error

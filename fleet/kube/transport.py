@@ -13,8 +13,10 @@ The higher-level parts (discovery, watch, exec) are built on a ``Transport``; ``
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,11 +28,12 @@ from kubernetes import client as k8s_client
 from fleet._version import __version__
 from fleet.errors import ApiError, ClusterError, truncate
 from fleet.kube.api_errors import api_error, translate
-from fleet.kube.interruptible import in_thread, track_connections
+from fleet.kube.connections import configure_pool
+from fleet.kube.interruptible import in_thread
 from fleet.kube.limiters import RunLimiters, run_limiters
 from fleet.kube.objects import JsonObject
 from fleet.kube.paths import with_query
-from fleet.kube.retry import retrying
+from fleet.kube.retry import retried
 from fleet.kube.types import JSON, Query, RequestOptions
 from fleet.settings import FleetSettings
 
@@ -59,13 +62,10 @@ class Transport:
     ) -> None:
         self.api_client = api_client
         self.name = name
-        self.settings = settings or FleetSettings()
+        self.settings = settings or default_settings()
         self.token_provider = token_provider
         self._limiters = limiters
-        pool_manager = api_client.rest_client.pool_manager
-        # fleet owns retries: urllib3's own would hide attempts from the policy and the logs.
-        pool_manager.connection_pool_kw["retries"] = False
-        track_connections(pool_manager)
+        configure_pool(api_client.rest_client.pool_manager)
 
     def close(self) -> None:
         """Close the connections."""
@@ -171,10 +171,7 @@ class Transport:
             finally:
                 response.release_conn()
 
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=op):
-            with attempt:
-                return await self._in_thread(call)
-        raise AssertionError("unreachable")
+        return await retried(self.settings.retry, lambda: self._in_thread(call), cluster=self.name, operation=op)
 
     async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonObject:
         """One API request with retries; the response as a JSON object (raw, no model classes).
@@ -220,10 +217,12 @@ class Transport:
                 sock.settimeout(read_timeout)
             return response
 
-        async for attempt in retrying(self.settings.retry, cluster=self.name, operation=operation):
-            with attempt:
-                return await self._in_thread(open_stream, stream=True)
-        raise AssertionError("unreachable")
+        return await retried(
+            self.settings.retry,
+            lambda: self._in_thread(open_stream, stream=True),
+            cluster=self.name,
+            operation=operation,
+        )
 
     async def stream_chunks(
         self, path: str, query: Query | None = None, *, read_timeout: float = 300.0, operation: str | None = None
@@ -265,6 +264,17 @@ class Transport:
                     yield line.decode("utf-8", "replace")
         if pending:
             yield pending.decode("utf-8", "replace")
+
+
+def default_settings() -> FleetSettings:
+    """``FleetSettings()`` (the environment and ``.env``), read once per distinct environment rather than
+    once per client: a run opens a client per cluster."""
+    return _settings_for(os.getcwd(), tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("FLEET_"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_for(cwd: str, environment: tuple[tuple[str, str], ...]) -> FleetSettings:
+    return FleetSettings()
 
 
 def _abort(response: urllib3.BaseHTTPResponse) -> None:

@@ -46,6 +46,17 @@ spec:
 """
 
 
+def service(name: str = "web") -> str:
+    return f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80}}]
+"""
+
+
 def configmap(name: str = "settings", **data: str) -> str:
     items = ", ".join(f"{k}: {v!r}" for k, v in (data or {"a": "1"}).items())
     return f"""

@@ -3,14 +3,17 @@
 import itertools
 import logging
 import re
+import ssl
 import threading
 
 import pytest
 import trio
+from urllib3.util.connection import is_connection_dropped
 
 from fleet.errors import ApiError
 from fleet.kube import ConnectFailed, KubeClient, RunLimiters
 from fleet.kube.apply import apply
+from fleet.kube.get import FetchType, get
 from fleet.kube.patch import patch
 from fleet.kube.wait import jsonpath_check, wait
 from fleet.kube.watch import Watcher
@@ -18,7 +21,7 @@ from fleet.settings import FleetSettings, RetrySettings
 from fleet.sim import SimFleet
 from fleet.sim.cluster import SimConfig
 from fleet.sim.faults import Faults
-from tests.kube.manifests import configmap, deployment
+from tests.kube.manifests import configmap, deployment, service
 
 pytestmark = pytest.mark.sim_only
 
@@ -205,6 +208,13 @@ async def test_watch_relists_after_410_gone(short_history_sim):
     kube.close()
 
 
+def _pool(kube):
+    """The client's one connection pool (the API server's host)."""
+    manager = kube.api_client.rest_client.pool_manager
+    assert len(manager.pools) == 1
+    return manager.connection_from_url(kube.host)
+
+
 async def test_apply_makes_no_redundant_requests(cluster, namespace):
     kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
     three = configmap("c1") + "---" + configmap("c2") + "---" + deployment("d1", replicas=1)
@@ -223,6 +233,51 @@ async def test_apply_makes_no_redundant_requests(cluster, namespace):
     await apply(kube, three, namespace=namespace)
     second = [(r.method, r.path) for r in await _requests(cluster.sim) if ours(r.path)]
     assert len(second) == 3 * 2, second  # discovery and the version are cached
+    kube.close()
+
+
+async def test_an_api_error_leaves_its_connection_alive_for_the_next_request(kube, namespace):
+    """A 404 (apply's GET of an object it is about to create) returns its keep-alive connection to the
+    pool; it used to be shut down as well, after the pool had handed it to another request (which then
+    died with "connection reset" and was retried after a backoff)."""
+    assert await kube.get_or_none(f"/api/v1/namespaces/{namespace}/configmaps/nope") is None
+    pool = _pool(kube)
+    connection = pool._get_conn()  # the one the 404 came on, idle in the pool
+    try:
+        assert connection.sock is not None
+        assert not is_connection_dropped(connection)
+    finally:
+        pool._put_conn(connection)
+    await kube.request("GET", f"/api/v1/namespaces/{namespace}")
+    assert (pool.num_requests, pool.num_connections) == (2, 1)
+
+
+async def test_a_cluster_s_requests_share_one_pool_and_one_tls_context(cluster, namespace):
+    """What ``fleet run`` does on each cluster of the benchmark (benchmarks/fanout.py): apply 3 objects,
+    wait until ready, read the Deployment back. 11 requests: /version, 2 group-versions, (GET, PATCH) per
+    object, the Deployment's watch, the read. They share the client's keep-alive connections (it opens one
+    only while all of its others are busy: at most the 3 requests sent at once, plus the watch's) and one
+    TLS context built once for the client, not one per connection (urllib3 otherwise builds a context and
+    reads the CA file for every connection)."""
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
+    three = configmap("c1") + "---" + deployment("d1", replicas=2) + "---" + service("d1")
+    await trio.to_thread.run_sync(cluster.sim.clear_requests)
+    await apply(kube, three, namespace=namespace, wait_until_ready=30)
+    await get(kube, "Deployment", "d1", api_version="apps/v1", namespace=namespace, fetch_type=FetchType.FETCH_ONE)
+
+    def ours(path: str) -> bool:
+        return path in ("/version", "/api/v1", "/apis/apps/v1") or f"/namespaces/{namespace}/" in path
+
+    # The sim logs a watch when it has ended, which may be after this: the client's pool counts it.
+    records = [r for r in await _requests(cluster.sim) if ours(r.path) and "watch=true" not in r.query]
+    assert [r.status for r in records if r.method == "GET" and "/namespaces/" in r.path][:3] == [404] * 3
+    assert len(records) == 1 + 2 + 3 * 2 + 1, [(r.method, r.path, r.status) for r in records]
+    pool = _pool(kube)
+    assert pool.num_requests == len(records) + 1  # and the watch
+    assert 1 <= pool.num_connections <= 3 + 1, pool.num_connections
+    context = pool.conn_kw["ssl_context"]
+    assert isinstance(context, ssl.SSLContext)
+    assert not {"ca_certs", "cert_file", "key_file"} & pool.conn_kw.keys()  # nothing left to load per connection
     kube.close()
 
 

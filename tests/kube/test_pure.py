@@ -11,9 +11,10 @@ from kubernetes.client.exceptions import ApiException
 from fleet.errors import ApiError, ClusterError, InputError, StatusDetails
 from fleet.kube.api_errors import ConnectFailed, is_transient, status_from_response, translate
 from fleet.kube.apply import unified_diff
+from fleet.kube.connections import tls_context
 from fleet.kube.jsonpath import extract, normalize
 from fleet.kube.manifests import load_manifests
-from fleet.kube.retry import retrying
+from fleet.kube.retry import retried, retrying
 from fleet.secrets import register_secret
 from fleet.settings import RetrySettings
 
@@ -208,3 +209,51 @@ def test_yaml_timestamps_stay_strings_as_kubernetes_reads_them():
     assert load_manifests(text)[0].obj["metadata"]["annotations"] == {"released": "2024-01-01"}
     patch = parse_patch("metadata: {annotations: {at: 2024-01-01T10:00:00Z}}", PatchType.MERGE)
     assert patch == {"metadata": {"annotations": {"at": "2024-01-01T10:00:00Z"}}}
+
+
+def test_the_shared_tls_context_is_left_to_urllib3_when_its_files_cannot_be_read(tmp_path):
+    """A CA file that cannot be read fails the first request (as without a shared context), not the
+    client's construction."""
+    assert tls_context({"cert_reqs": "CERT_REQUIRED", "ca_certs": str(tmp_path / "missing.crt")}) is None
+    (tmp_path / "bad.crt").write_text("not a certificate")
+    assert tls_context({"cert_reqs": "CERT_REQUIRED", "ca_certs": str(tmp_path / "bad.crt")}) is None
+    assert tls_context({"cert_reqs": "CERT_NONE"}) is not None
+
+
+async def test_retried_tries_once_then_as_the_policy_says(caplog):
+    """The first try goes without tenacity; a transient failure of it is the policy's first attempt: the
+    same log lines, the same count in the final error."""
+    policy = RetrySettings(attempts=3, initial_delay=0.01, max_delay=0.01, jitter=0.0)
+    calls = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectFailed("GET /x: connection refused", cluster="c", reason="connection refused")
+        return "ok"
+
+    caplog.set_level("INFO", logger="fleet.kube.retry")
+    assert await retried(policy, flaky, cluster="c", operation="GET /x") == "ok"
+    assert len(calls) == 3
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [
+        "GET /x on c: connection refused; attempt 2/3",
+        "GET /x on c: connection refused; attempt 3/3",
+    ]
+    calls.clear()
+
+    async def down() -> str:
+        calls.append(1)
+        raise ConnectFailed("GET /x: connection refused", cluster="c", reason="connection refused")
+
+    with pytest.raises(ConnectFailed, match=r"^cluster c: GET /x: connection refused after 3 attempts in 0\.\d s$"):
+        await retried(policy, down, cluster="c", operation="GET /x")
+    assert len(calls) == 3
+
+    async def missing() -> str:
+        calls.append(1)
+        raise ApiError(StatusDetails(code=404))
+
+    calls.clear()
+    with pytest.raises(ApiError):
+        await retried(policy, missing, cluster="c", operation="GET /x")
+    assert len(calls) == 1
