@@ -144,7 +144,7 @@ def _execute(
     with RunView(total=len(targets), quiet=quiet or output == "json", logs=logs) as view:
         options.on_event = view
         report: RunReport = trio.run(lambda: run_playbook(loaded, targets, inputs, resolver=resolver, options=options))
-    print_end(report, output=output)
+    print_end(report, output=output, quiet=quiet)
     if junit_file is not None:
         junit_file.write_text(junit(report))
     if report.status == "interrupted":

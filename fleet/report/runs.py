@@ -66,11 +66,13 @@ def _run_steps_line(report: RunReport) -> str:
     return f"; run-level steps: {', '.join(parts)}"
 
 
-def table(report: RunReport) -> Table:
-    """One row per cluster, and one for the run-level steps (wave ``-``) when the playbook has any."""
+def table(report: RunReport, *, only_failed: bool = False) -> Table:
+    """One row per cluster, and one for the run-level steps (wave ``-``) when the playbook has any;
+    ``only_failed``: the rows that did not succeed (``--quiet``)."""
     out = Table("CLUSTER", "WAVE", "OUTCOME", "STEPS", "SECONDS", "ERROR")
     run_steps = [report.run_steps] if report.run_steps is not None else []
-    for c in [*report.clusters, *run_steps]:
+    rows = [*report.clusters, *run_steps]
+    for c in [c for c in rows if c.outcome != "succeeded"] if only_failed else rows:
         done = sum(1 for s in c.steps.values() if s in ("succeeded", "skipped", "allowed_failure"))
         out.add_row(
             c.name,
@@ -157,8 +159,9 @@ def junit(report: RunReport) -> str:
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
-def print_end(report: RunReport, *, output: str, console: Console | None = None) -> None:
-    """The end of ``fleet run``: a table and the summary line, or the JSON report on stdout."""
+def print_end(report: RunReport, *, output: str, console: Console | None = None, quiet: bool = False) -> None:
+    """The end of ``fleet run``: a table and the summary line, or the JSON report on stdout; ``quiet``:
+    only the rows that did not succeed, and the summary."""
     out = console or Console()
     if output == "json":
         sys.stdout.write(as_json(report) + "\n")
@@ -166,7 +169,9 @@ def print_end(report: RunReport, *, output: str, console: Console | None = None)
         return
     if report.dry_run:
         print_diffs(report, out)
-    out.print(table(report))
+    run_steps = [report.run_steps] if report.run_steps is not None else []
+    if not quiet or any(c.outcome != "succeeded" for c in [*report.clusters, *run_steps]):
+        out.print(table(report, only_failed=quiet))
     out.print(summary_line(report), highlight=False)
 
 
