@@ -95,7 +95,9 @@ def sharded_job(loaded: LoadedPlaybook, overlay: Overlay, shards: int) -> JsonOb
             "completionMode": "Indexed",
             "completions": shards,
             "parallelism": shards,
-            "backoffLimit": 0,
+            # Per index (Kubernetes 1.29+), not per Job: a shard whose clusters failed is its report, and
+            # does not stop the other shards (a Job-wide backoffLimit of 0 would kill them).
+            "backoffLimitPerIndex": 0,
             "template": overlay.run_pod([script], command=["sh", "-c"]),
         },
     }
