@@ -13,37 +13,57 @@ import pytest
 import yaml
 
 from fleet.sim.requestlog import RequestRecord
-from tests.deploy.conftest import EXAMPLE, KUSTOMIZE, fleet_cli
+from tests.deploy.conftest import EXAMPLE, KUSTOMIZE, ROOT, fleet_cli
 from tests.deploy.test_kustomize import kustomize
 
 pytestmark = pytest.mark.sim_only
 
 NAMESPACE = "fleet"
 #: Granted but not reached by a run that succeeds or fails: resume's search, a re-list after 410 Gone.
-UNREACHED = {("pods", "list")}
+UNREACHED = {("", "pods", "list")}
 
 
-def rbac_verbs(record: RequestRecord) -> set[tuple[str, str]]:
-    """The (resource[/subresource], verb) pairs the API server authorizes ``record`` as."""
+Grant = tuple[str, str, str]  # (API group, resource[/subresource], verb)
+
+
+def rbac_verbs(record: RequestRecord) -> set[Grant]:
+    """What the API server authorizes ``record`` as (``/api``, ``/apis``, ``/version``: discovery, none)."""
     parts = record.path.strip("/").split("/")
-    rest = parts[parts.index("namespaces") + 2 :]  # RESOURCE [NAME [SUBRESOURCE]]
+    if parts[0] not in ("api", "apis") or len(parts) < 3:
+        return set()  # /version, /openapi, the discovery documents: open to every authenticated user
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]  # RESOURCE [NAME [SUBRESOURCE]] in a namespace
+    if not rest:
+        return set()
     resource = "/".join([rest[0], *rest[2:3]])
     named = len(rest) > 1
     query = parse_qs(record.query)
     if record.method == "GET" and not named:
-        return {(resource, "watch" if query.get("watch", [""])[0] in ("true", "1") else "list")}
+        return {(group, resource, "watch" if query.get("watch", [""])[0] in ("true", "1") else "list")}
     if record.method == "GET" and resource == "pods/exec" and record.status == 101:
         # A WebSocket upgrade is a GET, so `get`; Kubernetes 1.30+ also checks `create`
         # (AuthorizePodWebsocketUpgradeCreatePermission), as for SPDY's POST.
-        return {(resource, "get"), (resource, "create")}
+        return {(group, resource, "get"), (group, resource, "create")}
+    if record.method == "PATCH" and record.status == 201:
+        return {(group, resource, "patch"), (group, resource, "create")}  # a server-side apply that created
     verb = {"GET": "get", "POST": "create", "DELETE": "delete" if named else "deletecollection", "PATCH": "patch"}
-    return {(resource, verb.get(record.method, "update"))}
+    return {(group, resource, verb.get(record.method, "update"))}
 
 
-def _granted() -> set[tuple[str, str]]:
+def _used(records: list[RequestRecord]) -> set[Grant]:
+    used: set[Grant] = set()
+    for record in records:
+        used |= rbac_verbs(record)
+    return used
+
+
+def _granted(kind: str, name: str) -> set[Grant]:
     objects = yaml.safe_load_all(kustomize("staging"))
-    role = next(o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == "fleet-pod-steps")
-    return {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    role = next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+    return {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
 
 
 @pytest.fixture
@@ -54,9 +74,9 @@ def deployed(kubectl):
     kubectl("delete", "-k", path, "--wait=false", "--ignore-not-found", check=False)
 
 
-def _run(sim, cluster, tmp_path, playbook):
+def _run(sim, cluster, tmp_path, playbook, *extra):
     env = {"FLEET_JOURNAL": str(tmp_path / "journal.sqlite"), "FLEET_ARTIFACTS": str(tmp_path / "artifacts")}
-    args = ["run", str(playbook), "-i", str(sim.inventory_path), "--limit", cluster.sim.name, "-o", "json"]
+    args = ["run", str(playbook), "-i", str(sim.inventory_path), "--limit", cluster.sim.name, "-o", "json", *extra]
     return fleet_cli(*args, env=env)
 
 
@@ -75,21 +95,32 @@ def test_a_pod_steps_requests_need_exactly_the_pod_step_role(sim, cluster, deplo
     assert failed.returncode == 1, failed.stderr
     records = [r for r in cluster.sim.requests() if r.path.startswith(f"/api/v1/namespaces/{NAMESPACE}/")]
 
-    used: set[tuple[str, str]] = set()
-    for record in records:
-        used |= rbac_verbs(record)
+    used = _used(records)
     assert used == {
-        ("pods", "create"),
-        ("pods", "watch"),
-        ("pods", "delete"),
-        ("pods/log", "get"),
-        ("pods/exec", "get"),
-        ("pods/exec", "create"),
-        ("events", "list"),
+        ("", "pods", "create"),
+        ("", "pods", "watch"),
+        ("", "pods", "delete"),
+        ("", "pods/log", "get"),
+        ("", "pods/exec", "get"),
+        ("", "pods/exec", "create"),
+        ("", "events", "list"),
     }
     exec_requests = [r for r in records if r.path.endswith("/exec")]
     assert {(r.method, r.status) for r in exec_requests} == {("GET", 101)}, "exec is a WebSocket upgrade (GET)"
     logs = [r for r in records if r.path.endswith("/log")]
     assert logs
     assert all(parse_qs(r.query)["follow"] == ["true"] for r in logs), "logs are followed, a GET on pods/log"
-    assert _granted() == used | UNREACHED
+    assert _granted("Role", "fleet-pod-steps") == used | UNREACHED
+
+
+def test_a_release_run_needs_only_what_the_operations_cluster_role_grants(sim, cluster, tmp_path):
+    """The shipped release playbook (Namespace, ConfigMap and Deployment applied, readiness waits, a pod
+    step in its own namespace), run to create and then to update, on one cluster."""
+    cluster.sim.clear_requests()
+    for version in ("1.27", "1.28"):
+        result = _run(sim, cluster, tmp_path, ROOT / "playbooks" / "release.yaml", "--set", f"version={version}")
+        assert result.returncode == 0, result.stderr
+    used = _used(cluster.sim.requests())
+    missing = used - _granted("ClusterRole", "fleet-operations")
+    assert missing == set()
+    assert {("", "namespaces", "create"), ("apps", "deployments", "patch"), ("", "pods/exec", "create")} <= used
