@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
+import yaml
 
 from fleet.errors import InputError
 from fleet.playbook.loader import load_playbook
+from tests.deploy.conftest import EXAMPLE, ROOT
 
 PLAYBOOK = """id: nightly
 triggers:
@@ -44,3 +49,10 @@ def test_triggers_are_loaded_with_utc_as_the_default_zone(tmp_path):
 def test_a_bad_trigger_is_an_error_naming_its_line(tmp_path, trigger, message):
     with pytest.raises(InputError, match=message):
         load_playbook(_write(tmp_path, trigger))
+
+
+def test_the_deploy_example_validates_against_the_published_schema():
+    schema = json.loads((ROOT / "playbooks" / "playbook.schema.json").read_text())
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    assert [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)] == []
+    assert doc["triggers"] == [{"cron": "0 3 * * 1", "timezone": "Europe/Paris"}]
