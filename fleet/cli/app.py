@@ -112,6 +112,10 @@ from fleet.cli import rehearse  # noqa: E402
 
 rehearse.register(app)
 
+from fleet.cli import deploy  # noqa: E402
+
+deploy.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from fleet.playbook.schedules import check_cron, check_timezone
 from fleet.playbook.steps import Step
 
 InputType = Literal["STRING", "INT", "FLOAT", "BOOL", "JSON", "FILE", "SECRET"]
@@ -142,6 +143,18 @@ class Rollback(_Model):
     on_interrupt: bool = False
 
 
+class Trigger(_Model):
+    """A schedule: ``fleet deploy render`` makes it a CronJob (Kubernetes schedules, fleet runs)."""
+
+    #: Five cron fields (minute hour day month weekday) or a macro such as ``@daily``, as a CronJob takes.
+    cron: str
+    #: The IANA time zone the schedule is read in (the CronJob's ``timeZone``).
+    timezone: str = "Etc/UTC"
+
+    _cron = field_validator("cron")(classmethod(lambda cls, v: check_cron(v)))
+    _timezone = field_validator("timezone")(classmethod(lambda cls, v: check_timezone(v)))
+
+
 #: The run-level step lists, by their names in a playbook, in the order they run.
 RUN_LEVEL = ("before", "onFailure", "finally")
 
@@ -169,6 +182,8 @@ class Playbook(_Model):
     before: list[Step] = Field(default_factory=list)
     on_failure: list[Step] = Field(default_factory=list)
     finally_: list[Step] = Field(default_factory=list, alias="finally")
+    #: Schedules: ``fleet deploy render`` turns each into a CronJob that runs this playbook.
+    triggers: list[Trigger] = Field(default_factory=list)
 
     @field_validator("rollback", mode="before")
     @classmethod

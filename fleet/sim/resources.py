@@ -59,6 +59,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _rt("", "v1", "limitranges", "LimitRange", True, ("limits",), ()),
     _rt("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",), ("status",)),
     _rt("", "v1", "replicationcontrollers", "ReplicationController", True, ("rc",), ("status", "scale"), ("all",)),
+    _rt("", "v1", "podtemplates", "PodTemplate", True, (), ()),
     # apps/v1
     _rt("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), ("all",)),
     _rt("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("status", "scale"), ("all",)),
