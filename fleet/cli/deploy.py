@@ -23,7 +23,7 @@ OVERLAY = typer.Option(
     f"(default: {DEFAULT_OVERLAY}).",
 )
 OUTPUT_DIR = typer.Option(
-    None, "--output-dir", "-o", metavar="DIR", help="Write one NAME.yaml per object there instead of printing them."
+    None, "--output-dir", metavar="DIR", help="Write one NAME.yaml per object there instead of printing them."
 )
 SHARDS = typer.Option(
     None,

@@ -72,7 +72,7 @@ def test_output_dir_gets_one_file_per_object(tmp_path):
     doc = yaml.safe_load(EXAMPLE.read_text())
     doc["triggers"].append({"cron": "@hourly"})
     playbook.write_text(yaml.safe_dump(doc))
-    written = render("-k", str(PROD), "-o", str(tmp_path / "out"), str(playbook))
+    written = render("-k", str(PROD), "--output-dir", str(tmp_path / "out"), str(playbook))
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["fleet-nightly-check-0.yaml", "fleet-nightly-check-1.yaml"]
     assert written.split() == [str(tmp_path / "out" / n) for n in names]

@@ -62,6 +62,7 @@ KINDS: dict[tuple[str, str], str] = {
     ('v1', 'PersistentVolume'): 'k8s.io.api.core.v1.PersistentVolume',
     ('v1', 'PersistentVolumeClaim'): 'k8s.io.api.core.v1.PersistentVolumeClaim',
     ('v1', 'Pod'): 'k8s.io.api.core.v1.Pod',
+    ('v1', 'PodTemplate'): 'k8s.io.api.core.v1.PodTemplate',
     ('v1', 'ReplicationController'): 'k8s.io.api.core.v1.ReplicationController',
     ('v1', 'ResourceQuota'): 'k8s.io.api.core.v1.ResourceQuota',
     ('v1', 'Secret'): 'k8s.io.api.core.v1.Secret',
@@ -1427,6 +1428,10 @@ MESSAGES: dict[str, dict[int, F]] = {
         14: F('resize', 'string'),
         15: F('resourceClaimStatuses', 'message', 'k8s.io.api.core.v1.PodResourceClaimStatus', repeated=True),
         16: F('hostIPs', 'message', 'k8s.io.api.core.v1.HostIP', repeated=True),
+    },
+    'k8s.io.api.core.v1.PodTemplate': {
+        1: F('metadata', 'message', 'k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta'),
+        2: F('template', 'message', 'k8s.io.api.core.v1.PodTemplateSpec'),
     },
     'k8s.io.api.core.v1.PodTemplateSpec': {
         1: F('metadata', 'message', 'k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta'),
