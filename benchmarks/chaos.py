@@ -267,10 +267,18 @@ def main() -> int:
             elif outcome == "failed" and not any(r.method in WRITES for r in requests[name]):
                 pass  # failed before writing anything (e.g. unreachable in the outage): as it was
             else:
-                violations.append(f"{name}: ended {outcome}, neither on {NEW} nor as it was")
+                error = _rows(journal, "SELECT rollback_error FROM clusters WHERE run_id=? AND cluster=?", run_id, name)
+                why = f": {str(error[0][0])[:300]}" if error and error[0][0] else ""
+                violations.append(f"{name}: ended {outcome}, neither on {NEW} nor as it was{why}")
             alive = _core(sim, name).list_namespaced_pod(NAMESPACE, label_selector=f"fleet.dev/run-id={run_id}").items
-            if [p for p in alive if not p.metadata.deletion_timestamp]:
-                violations.append(f"{name}: {len(alive)} pod(s) of the run left behind")
+            left = [p for p in alive if not p.metadata.deletion_timestamp]
+            if left:
+                described = ", ".join(
+                    f"{p.metadata.name} ({p.status.phase}, step {p.metadata.labels.get('fleet.dev/step-id')}, "
+                    f"attempt {p.metadata.labels.get('fleet.dev/attempt')})"
+                    for p in left
+                )
+                violations.append(f"{name} ({outcome}): pod(s) of the run left behind: {described}")
             posts = [r for r in requests[name] if r.method == "POST" and r.path.endswith("/pods")]
             created = sum(1 for r in posts if r.status < 300)
             attempts = _rows(

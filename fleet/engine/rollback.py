@@ -10,14 +10,24 @@ object is waited on until ready. Each object is restored once, to its earliest s
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+import trio
+
 from fleet.errors import ApiError, ClusterError
-from fleet.kube import KubeClient
+from fleet.kube import ConnectFailed, KubeClient
 from fleet.kube.apply import wait_all_ready
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.playbook.context import Snapshot
+
+log = logging.getLogger(__name__)
+
+#: How long a rollback waits for a cluster that stopped answering to answer again.
+REACH = timedelta(minutes=2)
+#: Between two tries of a rollback that met an unreachable cluster.
+REACH_INTERVAL = 2.0
 
 #: Server-set metadata that a restore must not send back.
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
@@ -76,3 +86,20 @@ async def restore(client: KubeClient, snapshots: Sequence[Snapshot], *, timeout:
         restored.append(result)
     await wait_all_ready(client, restored, timeout=timeout)
     return done
+
+
+async def restore_when_reachable(
+    client: KubeClient, snapshots: Sequence[Snapshot], *, timeout: timedelta, reach: timedelta = REACH
+) -> list[str]:
+    """``restore``, tried again while the cluster does not answer (an outage in the middle of a release),
+    for at most ``reach``: a restore reads each object's current state first, so a second try after a
+    partial one does only what is left."""
+    deadline = trio.current_time() + reach.total_seconds()
+    while True:
+        try:
+            return await restore(client, snapshots, timeout=timeout)
+        except ConnectFailed as e:
+            if trio.current_time() + REACH_INTERVAL > deadline:
+                raise
+            log.warning("rollback of %s: %s; trying again in %.0f s", client.name, e.reason, REACH_INTERVAL)
+            await trio.sleep(REACH_INTERVAL)

@@ -35,7 +35,7 @@ from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
 from fleet.engine.logcontext import bound
 from fleet.engine.peers import Peers
-from fleet.engine.rollback import restore
+from fleet.engine.rollback import restore_when_reachable
 from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
@@ -505,7 +505,7 @@ class _Run:
         self.emit(RollbackStarted(cluster=outcome.name, objects=len(state.snapshots)))
         try:
             if rollback.auto and state.client is not None:
-                outcome.rollback = await restore(state.client, state.snapshots, timeout=ROLLBACK_READY)
+                outcome.rollback = await restore_when_reachable(state.client, state.snapshots, timeout=ROLLBACK_READY)
             if rollback.steps:
                 state.extra["failure"] = {"step": outcome.failed_step, "error": outcome.error}
                 await state.run(rollback.steps)

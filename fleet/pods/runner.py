@@ -315,10 +315,12 @@ class _PodStep:
                     body=manifest,
                     operation=f"create pod {self.name}",
                 )
-        except ApiError:
-            self.exists = False  # answered: the pod was not created
-            await self._delete_secret()
-            raise
+        except ApiError as e:
+            created = await self._ours_already(e)
+            if created is None:
+                self.exists = False  # answered: the pod was not created
+                await self._delete_secret()
+                raise
         except BaseException:
             await self._delete_secret()
             raise
@@ -326,6 +328,24 @@ class _PodStep:
             raise _CreateUnanswered(f"the API server did not answer the creation of pod {self.name} in time")
         log.info("created pod %s/%s", self.namespace, self.name, extra=self.extra)
         return created
+
+    async def _ours_already(self, error: ApiError) -> JsonObject | None:
+        """After a 409 on the pod's creation: the pod, if it is this step's own. A retried POST whose first
+        try created the pod (its answer lost on the way) meets the pod it created; it is used, not left."""
+        if error.code != 409:
+            return None
+        with trio.CancelScope(shield=True), trio.move_on_after(CREATE_DEADLINE):
+            try:
+                pod: JsonObject = await self.client.request(
+                    "GET", f"/api/v1/namespaces/{self.namespace}/pods/{self.name}", operation=f"read pod {self.name}"
+                )
+            except ApiError:
+                return None
+            labels = get_path(pod, "metadata", "labels", default={}) or {}
+            if all(labels.get(k) == v for k, v in self.identity.selector_labels().items()):
+                log.info("pod %s was created by a try whose answer was lost; using it", self.name, extra=self.extra)
+                return pod
+        return None
 
     # -- results and failures ------------------------------------------------------------------------
 
