@@ -97,6 +97,7 @@ def test_bad_input(name: str, inventory: tuple[Path, SimFleet | None], tmp_path:
     code, output, seconds, rss = run_fleet(args, work, env)
     print(f"{name}: exit {code}, {seconds:.2f} s, {rss:.0f} MB\n{output}")
     assert "Traceback" not in output
+    assert "root:x:0:0" not in output  # no file outside the case's folder was read into a message
     assert code == 2, output
     assert re.search(spec["expect"], output), f"{spec['expect']!r} not in: {output}"
     assert seconds < TIME_LIMIT
