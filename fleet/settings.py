@@ -79,6 +79,9 @@ class FleetSettings(SettingsBase):
         default=None,
         description="installation-wide step defaults (YAML, as a playbook's defaults:), under each playbook's own",
     )
+    pod_output_max_bytes: int = Field(
+        default=1024**3, ge=1, description="most bytes the output files of one pod step may total (tar stream)"
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @field_validator("log_level", mode="before")

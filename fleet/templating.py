@@ -70,6 +70,10 @@ def render(text: str, variables: Mapping[str, Any], *, location: Location | None
         return _compiled(text).render(variables)
     except jinja2.TemplateError as e:
         raise _error(e, location) from e
+    except InputError as e:  # from a function the template called (read(), secret()): say where it was
+        if location is None or any((e.location.file, e.location.line, e.location.field)):
+            raise
+        raise InputError(e.message, location=location) from e
     except (TypeError, ValueError, ArithmeticError, LookupError) as e:  # `'a' > 1`, `1 / 0`, `[] | first`…
         raise InputError(f"template error: {e}", location=location or Location()) from e
 

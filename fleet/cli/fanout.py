@@ -175,6 +175,7 @@ class Clusters:
         """The settings, with ``--retries`` as the connection attempts when given."""
         from fleet.settings import FleetSettings, RetrySettings
 
+        self.check()  # a bad --retries is named as the flag, not as the setting it becomes
         if self.retries is None:
             return FleetSettings()
         return FleetSettings(retry=RetrySettings(attempts=self.retries))

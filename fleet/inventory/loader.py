@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from fleet import yaml_input
 from fleet.errors import InputError, Location
 from fleet.inventory.models import Cluster, DefaultsSpec, InventoryFile, MissingConnection, SourceSpec
 from fleet.inventory.yaml_lines import LocatedDocument, load_located
@@ -101,7 +102,7 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 def load_file(path: Path, inventory: Inventory) -> None:
     """Validate one file and add its clusters, sources and secrets settings to ``inventory``."""
     try:
-        text = path.read_text()
+        text = yaml_input.read_input(path, "the inventory file")
     except OSError as e:
         raise InputError(f"cannot read the inventory file: {e.strerror or e}", location=Location(str(path))) from None
     doc = load_located(text, str(path))

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from fleet import yaml_input
 from fleet.errors import InputError, Location
 
 Path_ = tuple[str | int, ...]
@@ -69,18 +70,16 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> N
 
 
 def load_located(text: str, file: str) -> LocatedDocument:
-    """Parse one YAML document; syntax errors and duplicate keys become ``InputError`` with a line."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise InputError(f"invalid YAML: {e.problem or e}", location=Location(file, line)) from None
-    except yaml.YAMLError as e:
-        raise InputError(f"invalid YAML: {e}", location=Location(file)) from None
+    """Parse one YAML document; syntax errors, duplicate keys, alias bombs and extra documents become
+    ``InputError`` with a line."""
+    docs = list(yaml_input.documents(text, file))
+    if len(docs) > 1:
+        second = docs[1][0].start_mark.line + 1
+        raise InputError("expected one YAML document, found another (a `---`)", location=Location(file, second))
+    if not docs:
+        return LocatedDocument(file, None)
+    node, data = docs[0]
     doc = LocatedDocument(file, data)
-    if node is not None:
-        doc.lines[()] = node.start_mark.line + 1
-        _walk(node, (), doc.lines, file)
+    doc.lines[()] = node.start_mark.line + 1
+    _walk(node, (), doc.lines, file)
     return doc

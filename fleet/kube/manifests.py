@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from fleet import yaml_input
 from fleet.errors import InputError, Location
 from fleet.kube.objects import JsonObject
 
@@ -64,25 +65,8 @@ def load_yaml(text: str) -> Any:
 
 
 def _yaml_documents(text: str, source: str) -> Iterator[tuple[Any, int]]:
-    loader = JsonYamlLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            yield loader.construct_document(node), node.start_mark.line + 1
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else None
-        context = e.context
-        if context and e.context_mark is not None and e.context_mark is not mark:
-            context = f"{context} (started on line {e.context_mark.line + 1})"
-        problem = ": ".join(p for p in (context, e.problem) if p) or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", location=Location(file=source, line=line)) from e
-    except yaml.YAMLError as e:
-        raise InputError(f"invalid YAML: {e}", location=Location(file=source)) from e
-    finally:
-        loader.dispose()
+    for node, value in yaml_input.documents(text, source, JsonYamlLoader):
+        yield value, node.start_mark.line + 1
 
 
 def _json_documents(text: str, source: str) -> list[tuple[Any, int]]:
@@ -119,7 +103,7 @@ def load_manifest_file(path: str | Path, *, base: str | Path | None = None) -> l
     """The manifests of a file (relative paths resolve against ``base``, e.g. the playbook's folder)."""
     full = Path(base) / path if base is not None and not Path(path).is_absolute() else Path(path)
     try:
-        text = full.read_text()
+        text = yaml_input.read_input(full, "the manifest file")
     except OSError as e:
         raise InputError(f"cannot read manifest file: {e.strerror}", location=Location(file=str(path))) from e
     return load_manifests(text, source=str(path))

@@ -16,7 +16,7 @@ import yaml
 from jinja2 import nodes
 from pydantic import ValidationError
 
-from fleet import templating
+from fleet import templating, yaml_input
 from fleet.errors import InputError, Location
 from fleet.inventory.yaml_lines import LocatedDocument, dotted, load_located
 from fleet.playbook.model import RUN_LEVEL, Playbook
@@ -58,7 +58,7 @@ def load_playbook(path: Path | str, *, installation_defaults: Path | None = None
     step defaults by type merged under the playbook's ``defaults:`` (whose values win, unless forced)."""
     file = Path(path)
     try:
-        text = file.read_text()
+        text = yaml_input.read_input(file, "the playbook")
     except OSError as e:
         raise InputError(f"cannot read the playbook: {e.strerror}", location=Location(file=str(file))) from e
     doc = load_located(text, str(file))
@@ -280,6 +280,7 @@ def _check_templates(
             continue
         try:
             tree = parse_condition(text) if expression else templating.TEMPLATES.parse(text)
+            templating.TEMPLATES.compile(tree)  # an unknown filter or test is found when compiling
         except jinja2.TemplateSyntaxError as e:
             raise InputError(f"template syntax error: {e.message}", location=location) from e
         for name in output_references(tree):

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import trio
-import yaml
 
+from fleet import yaml_input
 from fleet.errors import InputError, Location
 from fleet.playbook.model import Input, Playbook
 from fleet.secrets import SecretResolver
@@ -42,11 +42,10 @@ def parse_set(pairs: list[str]) -> dict[str, str]:
 
 def load_inputs_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        docs = [value for _, value in yaml_input.documents(yaml_input.read_input(path, "--inputs"), str(path))]
     except OSError as e:
         raise InputError(f"cannot read --inputs: {e.strerror}", location=Location(file=str(path))) from e
-    except yaml.YAMLError as e:
-        raise InputError(f"--inputs is not valid YAML: {e}", location=Location(file=str(path))) from e
+    data = docs[0] if docs else None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -221,8 +221,9 @@ async def download(
     with tempfile.TemporaryDirectory(prefix="fleet-download-") as tmp:
         spool = Path(tmp) / "out.tar"
         staging = Path(tmp) / "files"
-        await _receive_tar(client, namespace, pod, container, paths, spool)
-        extracted, result.refused = await trio.to_thread.run_sync(extract_safely, spool, staging, select)
+        cap = client.settings.pod_output_max_bytes
+        await _receive_tar(client, namespace, pod, container, paths, spool, cap)
+        extracted, result.refused = await trio.to_thread.run_sync(extract_safely, spool, staging, select, cap)
         for name, path in extracted.items():
             result.files[name] = await store.put_file(artifact_key(*key_prefix, name), path)
     for name, reason in result.refused.items():
@@ -230,15 +231,28 @@ async def download(
     return result
 
 
+def too_large(max_bytes: int) -> StepFailed:
+    return StepFailed(
+        f"the output files exceed {max_bytes:,} bytes (FLEET_POD_OUTPUT_MAX_BYTES); nothing more is stored"
+    )
+
+
 async def _receive_tar(
-    client: KubeClient, namespace: str, pod: str, container: str, paths: list[str], spool: Path
+    client: KubeClient, namespace: str, pod: str, container: str, paths: list[str], spool: Path, max_bytes: int
 ) -> None:
     operation = f"download from pod {namespace}/{pod}"
+    # The tar's headers and padding on top of the files' own bytes, generously.
+    limit = max_bytes + 64 * BLOCK * (1 + len(paths))
     async for attempt in retrying(client.settings.retry, cluster=client.name, operation=operation):
         with attempt:
             async with await trio.open_file(spool, "wb") as sink:
+                received = 0
 
                 async def write(data: bytes) -> None:
+                    nonlocal received
+                    received += len(data)
+                    if received > limit:
+                        raise too_large(max_bytes)
                     await sink.write(data)
 
                 outcome = await exec_stream(
@@ -253,12 +267,15 @@ async def _receive_tar(
 
 
 def extract_safely(
-    archive: Path, target: Path, select: Callable[[str], str | None]
+    archive: Path, target: Path, select: Callable[[str], str | None], max_bytes: int | None = None
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Unpack the selected regular files of ``archive`` below ``target``; refuse every unsafe member.
+    Files are written under generated names (never the member's), so no name or link can lead outside
+    ``target``; more than ``max_bytes`` in all is a ``StepFailed``.
 
     Returns (output name → extracted path, member name → why it was refused).
     """
+    total = 0
     extracted: dict[str, Path] = {}
     refused: dict[str, str] = {}
     target.mkdir(parents=True, exist_ok=True)
@@ -274,6 +291,9 @@ def extract_safely(
                 output = select(name)
                 if output is None:
                     continue
+                total += member.size
+                if max_bytes is not None and total > max_bytes:
+                    raise too_large(max_bytes)
                 source = tar.extractfile(member)
                 if source is None:
                     refused[member.name] = "cannot be read"
