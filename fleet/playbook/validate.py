@@ -7,10 +7,11 @@ checked when the playbook was loaded)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from fleet import templating
-from fleet.errors import InputError
+from fleet.errors import InputError, Location
 from fleet.inventory import Cluster
 from fleet.playbook.loader import LoadedPlaybook, located_steps
 from fleet.playbook.steps import OperationStep
@@ -51,3 +52,29 @@ def check_renders(loaded: LoadedPlaybook, inputs: Mapping[str, Any], clusters: S
                         templating.render(text, {**values, **own}, location=loaded.doc.location((*path, key)))
                     except InputError as e:
                         raise InputError(f"{e.message} (for cluster {cluster.name})", location=e.location) from e
+            _check_source_files(loaded, step, path, {**values, **own}, cluster.name)
+
+
+def _check_source_files(
+    loaded: LoadedPlaybook, step: OperationStep, path: tuple[str | int, ...], values: dict[str, Any], cluster: str
+) -> None:
+    """An apply's or patch's ``file`` exists and is text; its ``template`` exists and renders (unless it
+    reads what only a run has: ``outputs`` or ``secret()``)."""
+    if step.type not in ("apply", "patch"):
+        return
+    for key in ("file", "template"):
+        name = step.options.get(key)
+        if not isinstance(name, str) or templating.is_template(name):
+            continue
+        where = loaded.doc.location((*path, key))
+        file = Path(name) if Path(name).is_absolute() else loaded.base_dir / name
+        try:
+            text = file.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise InputError(f"{key} {name}: cannot read it ({reason})", location=where) from e
+        if key == "template" and "outputs" not in text and "secret(" not in text:
+            try:
+                templating.render(text, values, location=Location(file=str(file)))
+            except InputError as e:
+                raise InputError(f"{e.message} (for cluster {cluster})", location=e.location) from e
