@@ -78,6 +78,8 @@ def _check_budget(value: Budget | None) -> Budget | None:
         raise ValueError("maxFailures cannot be negative")
     if isinstance(value, str) and not _PERCENT.match(value):
         raise ValueError(f"maxFailures {value!r} is neither a number nor a percentage like '10%'")
+    if isinstance(value, str) and float(value.strip().rstrip("%")) > 100:
+        raise ValueError(f"maxFailures {value!r} is over 100%")
     return value
 
 
@@ -130,6 +132,15 @@ class Strategy(_Model):
     waves: list[Wave] = Field(default_factory=list)
 
     _budget = field_validator("max_failures")(classmethod(lambda cls, v: _check_budget(v)))
+
+    @model_validator(mode="after")
+    def _one_rest_last(self) -> Strategy:
+        rests = [i for i, w in enumerate(self.waves) if w.rest]
+        if len(rests) > 1:
+            raise ValueError(f"only one wave can be the rest (waves {', '.join(str(i + 1) for i in rests)} are)")
+        if rests and any(not w.gate for w in self.waves[rests[0] + 1 :]):
+            raise ValueError("the rest wave takes every cluster left: only gates may follow it")
+        return self
 
 
 class Rollback(_Model):
