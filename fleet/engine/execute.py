@@ -87,6 +87,8 @@ class ClusterSteps:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The dry runs' diffs (a plan), in step order.
     diffs: list[str] = field(default_factory=list)
+    #: Pods the pod steps could not delete (the cluster stopped answering): deleted after the steps.
+    leftover_pods: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.snapshots.extend(self.resumed.snapshots)
@@ -288,6 +290,7 @@ class ClusterSteps:
                     LogLine(cluster=self.cluster, step=step.id, container=container, text=text)
                 ),
                 on_collected=lambda result: self.journal.collected(step.id, attempt, result.as_outputs()),
+                on_undeleted=lambda namespace, name: self.leftover_pods.append((namespace, name)),
             )
             if self.dry_run:
                 return None

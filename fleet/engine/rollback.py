@@ -18,6 +18,7 @@ import trio
 
 from fleet.errors import ApiError, ClusterError
 from fleet.kube import ConnectFailed, KubeClient
+from fleet.kube.api_errors import is_transient
 from fleet.kube.apply import wait_all_ready
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.playbook.context import Snapshot
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 REACH = timedelta(minutes=2)
 #: Between two tries of a rollback that met an unreachable cluster.
 REACH_INTERVAL = 2.0
+
+#: Tries of a restoring PUT that meets a 409 (the object changed since it was read).
+PUT_ATTEMPTS = 3
 
 #: Server-set metadata that a restore must not send back.
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
@@ -80,12 +84,33 @@ async def restore(client: KubeClient, snapshots: Sequence[Snapshot], *, timeout:
             )
             done.append(f"re-created {ref}")
         else:
-            body["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
-            result = await client.request("PUT", path, body=body, operation=f"rollback: restore {ref}")
+            result = await _put_back(client, path, body, current, ref)
             done.append(f"restored {ref}")
         restored.append(result)
     await wait_all_ready(client, restored, timeout=timeout)
     return done
+
+
+async def _put_back(client: KubeClient, path: str, body: JsonObject, current: JsonObject, ref: ObjectRef) -> JsonObject:
+    """PUT ``body`` at ``current``'s resourceVersion; a 409 (the object changed meanwhile, or an earlier try
+    of this PUT went through and only its answer was lost) reads the object again and puts it back again."""
+    for attempt in range(1, PUT_ATTEMPTS + 1):
+        body["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+        try:
+            result: JsonObject = await client.request("PUT", path, body=body, operation=f"rollback: restore {ref}")
+            return result
+        except ApiError as e:
+            if e.code != 409 or attempt == PUT_ATTEMPTS:
+                raise
+        fresh = await client.get_or_none(path)
+        if fresh is None:  # deleted meanwhile: created again as it was
+            body["metadata"].pop("resourceVersion", None)
+            created: JsonObject = await client.request(
+                "POST", path.rsplit("/", 1)[0], body=body, operation=f"rollback: re-create {ref}"
+            )
+            return created
+        current = fresh
+    raise AssertionError("unreachable")
 
 
 async def restore_when_reachable(
@@ -103,3 +128,27 @@ async def restore_when_reachable(
                 raise
             log.warning("rollback of %s: %s; trying again in %.0f s", client.name, e.reason, REACH_INTERVAL)
             await trio.sleep(REACH_INTERVAL)
+
+
+async def delete_pods_when_reachable(
+    client: KubeClient, pods: Sequence[tuple[str, str]], *, reach: timedelta = REACH
+) -> list[str]:
+    """Delete the pods (namespace, name) a pod step could not delete, waiting for the cluster to answer
+    for at most ``reach``; returns those still not deleted."""
+    deadline = trio.current_time() + reach.total_seconds()
+    left: list[str] = []
+    for namespace, name in pods:
+        while True:
+            try:
+                await client.request(
+                    "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", operation=f"delete leftover pod {name}"
+                )
+                break
+            except (ApiError, ConnectFailed) as e:
+                if isinstance(e, ApiError) and e.code == 404:
+                    break
+                if not is_transient(e) or trio.current_time() + REACH_INTERVAL > deadline:
+                    left.append(f"{namespace}/{name}")
+                    break
+                await trio.sleep(REACH_INTERVAL)
+    return left

@@ -35,7 +35,7 @@ from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader
 from fleet.engine.logcontext import bound
 from fleet.engine.peers import Peers
-from fleet.engine.rollback import restore_when_reachable
+from fleet.engine.rollback import REACH, delete_pods_when_reachable, restore_when_reachable
 from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
@@ -48,6 +48,9 @@ from fleet.pods import Detach
 from fleet.secrets import SecretResolver
 
 log = logging.getLogger(__name__)
+
+#: How long the leftover pods of an interrupted cluster are tried (its cluster had stopped answering).
+LEFTOVER_REACH_INTERRUPTED = timedelta(seconds=10)
 
 RunStatus = Literal["succeeded", "failed", "stopped", "interrupted"]
 #: How long a rollback may take to bring the restored objects back to ready.
@@ -488,6 +491,13 @@ class _Run:
                     await self._rollback(state, outcome)
             raise
         finally:
+            if state.leftover_pods and state.client is not None:
+                # Shielded, but briefly after a Ctrl-C: stopping must stay prompt.
+                reach = LEFTOVER_REACH_INTERRUPTED if self.interrupted else REACH
+                with trio.CancelScope(shield=True):
+                    left = await delete_pods_when_reachable(state.client, state.leftover_pods, reach=reach)
+                if left:
+                    log.error("%s: pods of the run left behind (delete them by hand): %s", name, ", ".join(left))
             outcome.steps = dict(state.statuses)
             outcome.outputs = {k: v for k, v in state.outputs.items() if k not in self._before_outputs()}
             outcome.diffs = list(state.diffs)

@@ -20,7 +20,7 @@ import trio
 
 from fleet.artifacts import ArtifactRef, ArtifactStore
 from fleet.durations import format_duration
-from fleet.errors import ApiError, StepFailed
+from fleet.errors import ApiError, ClusterError, StepFailed
 from fleet.kube.client import KubeClient
 from fleet.kube.objects import JsonObject, get_path
 from fleet.pods import failures, resume, transfer
@@ -80,6 +80,9 @@ class PodRunContext:
     #: Awaited with a successful result before its pod is deleted: the caller makes it durable first, so a
     #: crash during the delete loses neither the result nor the pod's whereabouts (resume cleans up).
     on_collected: Callable[[PodResult], Awaitable[None]] | None = None
+    #: Called with (namespace, pod) when the pod could not be deleted (the cluster did not answer, or
+    #: refused): the caller deletes it once the cluster answers again.
+    on_undeleted: Callable[[str, str], None] | None = None
 
 
 @dataclass
@@ -441,8 +444,17 @@ class _PodStep:
             except ApiError as e:
                 if e.code != 404:
                     log.warning("could not delete pod %s: %s", name, e, extra=self.extra)
+                    self._undeleted(name)
+            except ClusterError as e:
+                log.warning("could not delete pod %s: %s", name, e, extra=self.extra)
+                self._undeleted(name)
         if scope.cancelled_caught:
             log.warning("deleting pod %s took longer than %ss; left to the cluster", name, CLEANUP_DEADLINE)
+            self._undeleted(name)
+
+    def _undeleted(self, name: str) -> None:
+        if self.context.on_undeleted is not None:
+            self.context.on_undeleted(self.namespace, name)
 
     async def _delete_secret(self) -> None:
         if self.secret is None or self.task.credentials is None:

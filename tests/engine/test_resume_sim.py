@@ -286,3 +286,33 @@ def test_ctrl_c_deletes_the_pods_records_the_run_interrupted_and_resume_complete
         for name in names:
             assert _objects(sim, name)["data"] == {"state": "applied", "answer": "42", "marked": "yes"}
             assert _live_pods(sim, name, run_id) == [], name
+
+
+def test_a_pod_the_step_could_not_delete_is_deleted_once_the_cluster_answers(fleet, tmp_path):
+    """The pod's DELETE fails (500) while the step ends; the engine deletes it again after the cluster's
+    steps, once the cluster answers (found by the chaos run: pods left on clusters hit by an outage)."""
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        _namespace(sim, [name])
+        playbook = _playbook(tmp_path, concurrency=1, sleep=1)
+        pods = f"/api/v1/namespaces/{NAMESPACE}/pods/"
+        faulty = Faults(error_rate=1.0, error_codes=(500,), methods=("DELETE",), paths=(pods,))
+        sim[name].set_faults(faulty)
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")), "-q")
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any(
+                r.method == "DELETE" and r.status == 500 for r in sim[name].requests()
+            ):
+                time.sleep(0.05)
+            time.sleep(1)
+            sim[name].set_faults(Faults())
+            stdout, stderr = process.communicate(timeout=180)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 0, stdout + stderr
+        run_id = str(fleet.rows("SELECT id FROM runs")[0][0])
+        assert _live_pods(sim, name, run_id) == []
+        assert any(r.method == "DELETE" and r.status < 300 for r in sim[name].requests())
