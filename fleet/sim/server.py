@@ -6,7 +6,8 @@ the client certificate is known before the first request). Plain HTTP/1.1 reques
 negotiates HTTP/2 (ALPN ``h2``), sends the HTTP/2 preface, or asks for an Upgrade (WebSocket for
 exec/attach) goes to hypercorn's trio ``TCPServer``, with what was already read replayed. Both call the
 cluster's ASGI app. A cluster that is "down" has its listening socket closed (connection refused) and
-every open connection cut; coming back up binds the same port again.
+every open connection cut, its port held by a bound socket that does not listen (no other socket can
+take it meanwhile); coming back up listens on that socket again.
 
 hypercorn's own ``serve`` sets up one lifespan, config and SSL context per call; 1,000 clusters share
 one of each here instead, which keeps start-up in seconds and memory small.
@@ -43,18 +44,24 @@ def hypercorn_config() -> Config:
     return config
 
 
-def bind_socket(port: int = 0) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1 (``port`` 0: a free one)."""
+def bind_socket(port: int = 0, *, listen: bool = True) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (``port`` 0: a free one); ``listen=False``: bound only, which
+    holds the port while refusing every connection (a cluster that is down keeps its port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
-        sock.listen(128)
-        sock.setblocking(False)
+        if listen:
+            start_listening(sock)
     except OSError:
         sock.close()
         raise
     return sock
+
+
+def start_listening(sock: socket.socket) -> None:
+    sock.listen(128)
+    sock.setblocking(False)
 
 
 class _AppForConnection:
@@ -79,6 +86,7 @@ class ClusterListener:
         self._sock: trio.socket.SocketType | None = trio.socket.from_stdlib_socket(bind_socket())
         self.port: int = self._sock.getsockname()[1]
         self._serving: trio.CancelScope | None = None
+        self._held: socket.socket | None = None  # the port, held while the cluster is down
         self._up = trio.Event()
         self._up.set()
 
@@ -94,12 +102,19 @@ class ClusterListener:
         """Close the listener and cut every connection (down), or listen on the same port again (up)."""
         if down and self._sock is not None:
             self._sock.close()
+            # Bound, not listening: connections are refused, and no other socket can take the port meanwhile.
+            self._held = bind_socket(self.port, listen=False)
             self._sock = None
             self._up = trio.Event()
             if self._serving is not None:
                 self._serving.cancel()
         elif not down and self._sock is None:
-            self._sock = trio.socket.from_stdlib_socket(bind_socket(self.port))
+            held, self._held = self._held, None
+            if held is not None:
+                start_listening(held)
+                self._sock = trio.socket.from_stdlib_socket(held)
+            else:
+                self._sock = trio.socket.from_stdlib_socket(bind_socket(self.port))
             self._up.set()
 
     async def run(self) -> None:
