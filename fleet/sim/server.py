@@ -19,6 +19,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 from typing import Any
 
 import trio
@@ -57,6 +58,18 @@ def bind_socket(port: int = 0, *, listen: bool = True) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _bind_again(port: int, patience: float = 5.0) -> socket.socket:
+    """``port`` bound and listening again, waiting a little for cut connections that still hold it."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return bind_socket(port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def start_listening(sock: socket.socket) -> None:
@@ -102,8 +115,12 @@ class ClusterListener:
         """Close the listener and cut every connection (down), or listen on the same port again (up)."""
         if down and self._sock is not None:
             self._sock.close()
-            # Bound, not listening: connections are refused, and no other socket can take the port meanwhile.
-            self._held = bind_socket(self.port, listen=False)
+            # Bound, not listening: connections are refused, and no other socket can take the port meanwhile
+            # (unless the connections being cut still hold it: then coming up binds it again).
+            try:
+                self._held = bind_socket(self.port, listen=False)
+            except OSError:
+                self._held = None
             self._sock = None
             self._up = trio.Event()
             if self._serving is not None:
@@ -114,7 +131,7 @@ class ClusterListener:
                 start_listening(held)
                 self._sock = trio.socket.from_stdlib_socket(held)
             else:
-                self._sock = trio.socket.from_stdlib_socket(bind_socket(self.port))
+                self._sock = trio.socket.from_stdlib_socket(_bind_again(self.port))
             self._up.set()
 
     async def run(self) -> None:
