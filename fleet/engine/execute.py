@@ -158,9 +158,19 @@ class ClusterSteps:
             self._skipped(step)
             return
         if isinstance(step, ParallelStep):
-            async with trio.open_nursery() as nursery:
-                for child in step.steps:
-                    nursery.start_soon(self.step, child)
+            try:
+                async with trio.open_nursery() as nursery:
+                    for child in step.steps:
+                        nursery.start_soon(self.step, child)
+            except BaseExceptionGroup as group:
+                # A child's failure is the step's (one StepFailed, as every step raises), not a group.
+                failed, _ = group.split(StepFailed)
+                if failed is None or _cancelled(group):
+                    raise
+                first = failed.exceptions[0]
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                raise first from group
             self.statuses[step.id] = "succeeded"
             return
         await self._attempts(step)

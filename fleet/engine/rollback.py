@@ -137,18 +137,33 @@ async def delete_pods_when_reachable(
     for at most ``reach``; returns those still not deleted."""
     deadline = trio.current_time() + reach.total_seconds()
     left: list[str] = []
+    handled: set[tuple[str, str]] = set()
+    with trio.move_on_after(reach.total_seconds()):  # a request's own retries stay within reach too
+        await _delete_each(client, pods, deadline, left, handled)
+    return left + [f"{ns}/{n}" for ns, n in pods if (ns, n) not in handled]
+
+
+async def _delete_each(
+    client: KubeClient,
+    pods: Sequence[tuple[str, str]],
+    deadline: float,
+    left: list[str],
+    handled: set[tuple[str, str]],
+) -> None:
     for namespace, name in pods:
         while True:
             try:
                 await client.request(
                     "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", operation=f"delete leftover pod {name}"
                 )
+                handled.add((namespace, name))
                 break
             except (ApiError, ConnectFailed) as e:
+                handled.add((namespace, name))
                 if isinstance(e, ApiError) and e.code == 404:
                     break
                 if not is_transient(e) or trio.current_time() + REACH_INTERVAL > deadline:
                     left.append(f"{namespace}/{name}")
                     break
+                handled.discard((namespace, name))
                 await trio.sleep(REACH_INTERVAL)
-    return left

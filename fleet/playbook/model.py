@@ -85,7 +85,7 @@ def _check_budget(value: Budget | None) -> Budget | None:
 
 class Wave(_Model):
     """One wave: the clusters a ``select`` matches, a ``percent`` of all, or the ``rest``. A wave with
-    ``manual: true`` (or ``percent: 0``) is a gate: it waits for approval before the next wave."""
+    ``manual: true`` (or ``percent: 0``) is a gate: the run waits for approval before this wave starts."""
 
     #: Its name in reports.
     name: str | None = None
