@@ -339,10 +339,8 @@ class _Run:
                         ClusterEnded(cluster=name, outcome=done.outcome, error=done.error, wave=index, earlier=True)
                     )
             wave_budget = budget_of(wave.max_failures, len(names)) if wave is not None else None
-            results: list[ClusterResult] = []
             with trio.CancelScope() as wave_scope:
-                results = await self._fan_out(todo, index, wave_scope, names, wave_budget)
-            await self._unreachable(results, index)
+                await self._fan_out(todo, index, wave_scope, names, wave_budget)
             if self.stopped or self.interrupted:
                 return
             if index + 1 < len(names_by_wave):  # a wave that reached its budget stops the waves after it
@@ -359,7 +357,11 @@ class _Run:
 
         def tagged(target: Target) -> Target:
             async def open_client() -> KubeClient:
-                client = await target.open()
+                try:
+                    client = await target.open()
+                except FleetError as e:  # counted at once: against the budget, and by failFast
+                    await self._unreachable(target.name, wave, str(e), scope, names, budget)
+                    raise
                 opened[id(client)] = target.name
                 return client
 
@@ -391,16 +393,21 @@ class _Run:
             return f"the wave's failure budget ({wave_budget}) was reached"
         return None
 
-    async def _unreachable(self, results: list[ClusterResult], wave: int) -> None:
-        """A cluster whose client could not be opened failed before any step: journaled and shown as such."""
-        for result in results:
-            outcome = self.outcomes[result.cluster]
-            if result.error is not None and outcome.outcome in ("not_started", "interrupted") and result.started:
-                outcome.outcome = "failed"
-                outcome.error = str(result.error)
-                with trio.CancelScope(shield=True):
-                    await self.journal.cluster(self.run_id, outcome.name, wave, "failed", outcome.error)
-                self.emit(ClusterEnded(cluster=outcome.name, outcome="failed", error=outcome.error, wave=wave))
+    async def _unreachable(
+        self, name: str, wave: int, error: str, wave_scope: trio.CancelScope, names: list[str], budget: int | None
+    ) -> None:
+        """A cluster whose client could not be opened failed before any step: journaled and shown as such,
+        and counted at once (the budget stops the clusters not started yet; failFast cancels the wave)."""
+        outcome = self.outcomes[name]
+        outcome.outcome, outcome.error = "failed", error
+        with trio.CancelScope(shield=True):
+            await self.journal.cluster(self.run_id, name, wave, "failed", error)
+        self.emit(ClusterEnded(cluster=name, outcome="failed", error=error, wave=wave))
+        if self.strategy.fail_fast:
+            reason = self._over_budget(names, budget)
+            if reason is not None:
+                self.stopped = f"{reason} (failFast: clusters in flight were cancelled)"
+                wave_scope.cancel()
 
     async def _gate(self, index: int) -> bool:
         if self.options.approve is not None:

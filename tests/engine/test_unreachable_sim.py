@@ -56,3 +56,19 @@ def test_a_cluster_whose_connection_cannot_be_opened_is_journaled_and_shown_fail
         sim.clusters[0].name: "succeeded",
         broken: "failed",
     }
+
+
+def test_unreachable_clusters_count_against_the_budget_at_once(fleet, tmp_path):
+    with SimFleet(clusters=3, tls=True, out_dir=tmp_path / "sim") as sim:
+        path = inventory(sim, tmp_path / "inv.yaml")
+        doc = yaml.safe_load(path.read_text())
+        for entry in doc["clusters"]:
+            entry["connection"]["kubeconfig"] = "env:FLEET_TEST_NO_SUCH_KUBECONFIG"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        playbook = tmp_path / "budget.yaml"
+        playbook.write_text(PLAYBOOK.replace("id: reach\n", "id: reach\nstrategy: {concurrency: 1, maxFailures: 1}\n"))
+        result = fleet("run", str(playbook), "-i", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failure budget (1) was reached" in result.stdout + result.stderr
+    outcomes = sorted(r[0] for r in fleet.rows("SELECT outcome FROM clusters"))
+    assert outcomes.count("failed") == 1, outcomes
