@@ -136,6 +136,17 @@ class ClusterSteps:
             await self.step(step)
 
     async def step(self, step: Step) -> None:
+        """Run ``step``; an error outside its attempts (its ``when``, an ``if`` condition, a resumed pod
+        step's cleanup) fails it as its attempts would: a ``StepFailed`` naming it, so the cluster is
+        rolled back."""
+        try:
+            await self._step(step)
+        except StepFailed:
+            raise
+        except FleetError as e:
+            raise StepFailed(str(e), step=step.id, cluster=self.cluster) from e
+
+    async def _step(self, step: Step) -> None:
         if self._done(step):
             self.statuses[step.id] = self.resumed.done[step.id][0]  # type: ignore[assignment]
             return
