@@ -120,6 +120,12 @@ def _typed(spec: Input, value: Any) -> Any:
         raise InputError(f"input {spec.id!r}: {typed!r} is not one of {allowed}", location=where)
     if spec.type == "FILE" and not Path(typed).is_file():
         raise InputError(f"input {spec.id!r}: no file {typed}", location=where)
+    if spec.type == "FILE":  # read when the run starts: checked now, before anything is journaled
+        try:
+            Path(typed).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise InputError(f"input {spec.id!r}: cannot read {typed} ({reason})", location=where) from e
     return typed
 
 
