@@ -517,4 +517,7 @@ def _unwrap(exc: BaseException) -> BaseException:
             return _unwrap(leaves[0])
         if not leaves:
             return exc.exceptions[0]
+        failures = [_unwrap(e) for e in leaves]
+        if all(isinstance(e, StepFailed) for e in failures):  # e.g. the watch and a log stream both saw it go
+            return failures[0]
     return exc
