@@ -14,7 +14,13 @@ def require_tool(name: str, how_to_get_it: str) -> str:
     path = shutil.which(name)
     if path is not None:
         return path
-    message = f"{name} is not on PATH ({how_to_get_it})"
+    unavailable(f"{name} is not on PATH ({how_to_get_it})")
+    raise AssertionError("unreachable")
+
+
+def unavailable(message: str) -> None:
+    """What a test needs is not on this machine: skipped on a developer's machine, a failure where
+    ``FLEET_TEST_REQUIRE_TOOLS`` is set (CI)."""
     if os.environ.get("FLEET_TEST_REQUIRE_TOOLS"):
         pytest.fail(message)
     pytest.skip(message)
