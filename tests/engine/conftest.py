@@ -83,6 +83,15 @@ def fleet(tmp_path: Path) -> Fleet:
     return Fleet(tmp_path)
 
 
+def close(process: subprocess.Popen[str]) -> None:
+    """A ``fleet.popen`` process ended for good (killed if still running) and its pipes closed."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    process.stdout.close()  # type: ignore[union-attr]
+    process.stderr.close()  # type: ignore[union-attr]
+
+
 def inventory(
     sim: SimFleet, path: Path, *, labels: dict[str, dict[str, str]] | None = None, names: list[str] | None = None
 ) -> Path:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from fleet.sim import SimFleet
-from tests.engine.conftest import PLAYBOOKS, Fleet, apps, core, inventory, report
+from tests.engine.conftest import PLAYBOOKS, Fleet, apps, close, core, inventory, report
 
 pytestmark = pytest.mark.sim_only
 
@@ -252,11 +252,7 @@ def test_a_drill_killed_midway_completes_on_resume_and_restores_both_regions(fle
         process.kill()
         process.wait(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()  # type: ignore[union-attr]
-        process.stderr.close()  # type: ignore[union-attr]
+        close(process)
     assert process.returncode == -signal.SIGKILL
     tenant = next(iter(state.seen))
     _both_regions_seen_failed_over(state, tenant)

@@ -17,7 +17,7 @@ import pytest
 
 from fleet.sim import Faults, SimFleet
 from fleet.sim.requestlog import RequestRecord
-from tests.engine.conftest import Fleet, core, inventory
+from tests.engine.conftest import Fleet, close, core, inventory
 
 pytestmark = pytest.mark.sim_only
 
@@ -149,11 +149,7 @@ def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(fleet, tmp_pa
             process.kill()
             process.wait(timeout=30)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()  # type: ignore[union-attr]
-            process.stderr.close()  # type: ignore[union-attr]
+            close(process)
         assert process.returncode == -signal.SIGKILL
         outcomes = Counter(r[0] for r in fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id))
         assert 0 < outcomes["succeeded"] < len(killed), outcomes
@@ -230,11 +226,7 @@ def test_a_kill_after_a_pod_result_is_recorded_but_before_its_pod_is_deleted(fle
             process.kill()
             process.wait(timeout=30)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            process.stdout.close()  # type: ignore[union-attr]
-            process.stderr.close()  # type: ignore[union-attr]
+            close(process)
         sim[name].set_faults(Faults())
         assert len(_live_pods(sim, name, run_id)) == 1  # the kill left the pod behind
 
