@@ -2,7 +2,9 @@
 
 Usage: python resume_child.py KUBECONFIG CONTEXT NAMESPACE RUN_ID ARTIFACT_DIR [keep]
 
-``keep`` sets ``delete: false`` (a cancel must delete the pod all the same).
+``keep`` sets ``delete: false`` (a cancel must delete the pod all the same) and makes the pod run for a
+minute, so that the test's Ctrl-C always lands while it runs (with ``sleep 2`` a loaded machine could see
+the step end first).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from fleet.kube.client import KubeClient
 from fleet.pods.models import PodTask
 from fleet.pods.runner import Detach, PodRunContext, run_pod_task
 
+COMMANDS = ["sleep 2", "cp data.txt out.txt", """echo '::{"outputs": {"done": true}}::'"""]
 RESUMABLE_STEP = {
     "image": "busybox",
-    "commands": ["sleep 2", "cp data.txt out.txt", """echo '::{"outputs": {"done": true}}::'"""],
+    "commands": COMMANDS,
     "inputFiles": {"data.txt": "survives"},
     "outputFiles": ["out.txt"],
 }
@@ -29,7 +32,10 @@ RESUMABLE_STEP = {
 async def main(kubeconfig: str, context: str, namespace: str, run_id: str, artifacts: str, keep: str = "") -> None:
     # An empty context: the kubeconfig's current one (a real cluster without FLEET_TEST_CONTEXT).
     with KubeClient.from_kubeconfig(kubeconfig, context=context or None) as client:
-        task = PodTask.model_validate({**RESUMABLE_STEP, "namespace": namespace, "delete": keep != "keep"})
+        step = {**RESUMABLE_STEP, "namespace": namespace, "delete": keep != "keep"}
+        if keep == "keep":
+            step["commands"] = ["sleep 60", *COMMANDS[1:]]
+        task = PodTask.model_validate(step)
         detach = Detach()
         store = LocalArtifactStore(Path(artifacts))
         cluster = context or "cluster"  # as tests/pods/conftest.py names it
