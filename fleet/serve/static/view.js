@@ -177,7 +177,9 @@
         tr.cells[3].textContent = step;
         tr.cells[4].textContent = words(row.outcome);
         tr.cells[4].className = `outcome ${row.outcome}`;
-        tr.cells[5].textContent = row.error || "";
+        // The error's first line; the whole of it (a pod's last log lines, say) on hover.
+        tr.cells[5].textContent = (row.error || "").split("\n", 1)[0];
+        tr.cells[5].title = row.error || "";
       }
       this.tenants();
       this.apply();
