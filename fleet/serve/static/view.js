@@ -80,8 +80,16 @@
   async function showRuns() {
     $("where").textContent = "runs";
     $("runs-view").hidden = false;
-    for (;;) {
-      const runs = await api("/view/api/runs");
+    for (;; await new Promise((resolve) => setTimeout(resolve, RUNS_EVERY_MS))) {
+      let runs;
+      try {
+        runs = await api("/view/api/runs");
+      } catch (error) {
+        if (error instanceof Refused) throw error;
+        problem(error); // the server restarting, say: tried again at the next refresh
+        continue;
+      }
+      $("problem").hidden = true;
       const body = $("runs").tBodies[0];
       body.replaceChildren();
       for (const run of runs) {
@@ -100,7 +108,6 @@
       }
       $("runs-empty").hidden = runs.length > 0;
       $("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
-      await new Promise((resolve) => setTimeout(resolve, RUNS_EVERY_MS));
     }
   }
 
@@ -293,6 +300,8 @@
 
   // -- start -----------------------------------------------------------------------------------------------
 
+  let runView = null; // one per page: it owns the filters' listeners
+
   function start() {
     $("problem").hidden = true;
     if (!token()) {
@@ -300,8 +309,8 @@
       return;
     }
     const match = /^\/runs\/([^/]+)$/.exec(location.pathname);
-    const shown = match ? new RunView(decodeURIComponent(match[1])).start() : showRuns();
-    shown.catch(problem);
+    if (match) runView ||= new RunView(decodeURIComponent(match[1]));
+    (runView ? runView.start() : showRuns()).catch(problem);
   }
 
   takeTokenFromFragment();
