@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, cluster TEXT NOT NULL, step TEXT NOT NULL,
   container TEXT NOT NULL, line TEXT NOT NULL, time TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, seq);
 CREATE INDEX IF NOT EXISTS logs_by_cluster ON logs (run_id, cluster, seq);
 """
 
@@ -351,6 +352,11 @@ class JournalReader:
 
     def approve(self, run_id: str, wave: int) -> None:
         self.conn.execute("INSERT OR IGNORE INTO approvals VALUES (?,?)", (run_id, wave))
+
+    def data_version(self) -> int:
+        """A number that changes when another connection commits (a reader skips a look at an idle journal)."""
+        version: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
 
     @contextmanager
     def consistent(self) -> Iterator[None]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -178,12 +178,15 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
     return {key: row.get(key) for key in _RUN_FIELDS}
 
 
-def _grid(reader: JournalReader, run: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A row per cluster: the roster's (every cluster from the start), then the ``clusters`` rows' outcomes
-    and each cluster's latest step. A cluster not started yet is ``pending`` while the run goes on."""
+def _grid(
+    reader: JournalReader, run: dict[str, Any], roster: list[dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """A row per cluster: the roster's (every cluster from the start; read here unless given), then the
+    ``clusters`` rows' outcomes and each cluster's latest step. A cluster not started yet is ``pending``
+    while the run goes on."""
     run_id = run["id"]
     rows: dict[str, dict[str, Any]] = {}
-    for r in reader.roster(run_id):
+    for r in roster or reader.roster(run_id):
         rows[r["cluster"]] = _row(r["cluster"], r["wave"], r["tenant"], r["region"])
     for c in reader.clusters(run_id):
         row = rows.setdefault(c["cluster"], _row(c["cluster"], c["wave"], None, None))
@@ -217,18 +220,29 @@ def _row(cluster: str, wave: int, tenant: str | None, region: str | None) -> dic
 
 @dataclass
 class _Poll:
-    run: dict[str, Any]
-    clusters: dict[str, dict[str, Any]]
-    lines: list[dict[str, Any]]
+    version: int
+    #: None: the run is gone from the journal (a new file at the same path).
+    run: dict[str, Any] | None = None
+    roster: list[dict[str, Any]] = field(default_factory=list)
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lines: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _poll(reader: JournalReader, run_id: str, cluster: str | None, after: int) -> _Poll | None:
+def _poll(
+    reader: JournalReader, run_id: str, cluster: str | None, after: int, roster: list[dict[str, Any]], since: int | None
+) -> _Poll | None:
+    """What the journal holds now; None if nothing was committed since the version ``since``. The roster
+    does not change during a run: given, it is not read again."""
+    version = reader.data_version()
+    if version == since:
+        return None
     with reader.consistent():  # lines and rows of one moment: no outcome ahead of the lines before it
         row = reader.run(run_id)
         if row is None:
-            return None
+            return _Poll(version)
+        roster = roster or reader.roster(run_id)
         lines = reader.log_lines(run_id, cluster=cluster, after=after, limit=LINES_PER_EVENT)
-        return _Poll(_run(row), _grid(reader, row), lines)
+        return _Poll(version, _run(row), roster, _grid(reader, row, roster), lines)
 
 
 def _event(name: str, data: Any, event_id: int | None = None) -> str:
@@ -246,14 +260,23 @@ async def _stream(path: Path, run_id: str, cluster: str | None, after: int) -> A
         yield "retry: 2000\n\n"  # how long EventSource waits before it reconnects, in ms
         sent_run: dict[str, Any] | None = None
         sent: dict[str, dict[str, Any]] = {}
+        roster: list[dict[str, Any]] = []
+        version: int | None = None
         quiet_since = trio.current_time()
         # A deadline, not a cancel scope: a scope must not stay open across a generator's yield.
         deadline = trio.current_time() + STREAM_LIMIT
         while trio.current_time() < deadline:
-            poll = await trio.to_thread.run_sync(_poll, reader, run_id, cluster, after)
-            if poll is None:  # the run is gone from the journal (a new file at the same path)
+            poll = await trio.to_thread.run_sync(_poll, reader, run_id, cluster, after, roster, version)
+            if poll is None:  # nothing committed since the last look
+                if trio.current_time() - quiet_since > KEEPALIVE:
+                    quiet_since = trio.current_time()
+                    yield ": keep-alive\n\n"
+                await trio.sleep(POLL)
+                continue
+            if poll.run is None:
                 yield _event("end", {"reason": f"no run {run_id} in the journal"})
                 return
+            roster = poll.roster
             out = []  # the lines first, then the rows they led to, then the run's state
             if poll.lines:
                 after = poll.lines[-1]["seq"]
@@ -271,11 +294,14 @@ async def _stream(path: Path, run_id: str, cluster: str | None, after: int) -> A
             elif trio.current_time() - quiet_since > KEEPALIVE:
                 quiet_since = trio.current_time()
                 yield ": keep-alive\n\n"
-            if poll.run["status"] != "running" and len(poll.lines) < LINES_PER_EVENT:
+            backlog = len(poll.lines) == LINES_PER_EVENT
+            if poll.run["status"] != "running" and not backlog:
                 yield _event("end", {"status": poll.run["status"]})
                 return
-            # A backlog of lines goes on at once; otherwise the next look is in POLL seconds.
-            await trio.sleep(POLL if len(poll.lines) < LINES_PER_EVENT else 0)
+            # A backlog of lines goes on at once, whatever was committed since; else a look in POLL seconds
+            # (skipped if nothing was committed meanwhile).
+            version = None if backlog else poll.version
+            await trio.sleep(0 if backlog else POLL)
     finally:
         STREAMS.open -= 1
         reader.close()

@@ -6,6 +6,7 @@ stream; every data endpoint needs the token; the view never writes the journal."
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 import pytest
 import trio
 
-from fleet.engine.journal import Journal
+from fleet.engine.journal import _SCHEMA, Journal
 from fleet.redaction import register_secret
 from fleet.serve.view import STREAMS
 from tests.serve.view_server import TOKEN, served
@@ -226,3 +227,31 @@ async def test_the_page_is_a_shell_with_a_strict_policy_and_the_view_never_write
             assert (await client.get("/view/api/runs", headers=AUTH)).json() == []  # no journal yet
             assert (await client.get(f"/view/api/runs/{RUN}", headers=AUTH)).status_code == 404
     assert not path.parent.exists()  # read-only: not even the journal's folder was created
+
+
+async def test_a_journal_from_before_the_view_is_shown_without_roster_or_lines(tmp_path: Path) -> None:
+    """A journal written by an older fleet has no roster nor logs table; opened read-only, they are not
+    added: the grid has the clusters that started, and no line."""
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(_SCHEMA)
+    conn.execute(
+        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+        (RUN, "demo.yaml", "demo", "{}", "{}", "failed", "2026-01-01T00:00:00", "2026-01-01T00:01:00", None),
+    )
+    conn.execute("INSERT INTO clusters VALUES (?,?,?,?,?,?,?,?)", (RUN, "sim-0", 0, "failed", "boom", None, None, None))
+    conn.commit()
+    conn.close()
+    with served(path) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=WAIT, headers=AUTH) as client:
+            run = (await client.get(f"/view/api/runs/{RUN}")).json()
+            assert [(c["cluster"], c["outcome"], c["error"], c["tenant"]) for c in run["clusters"]] == [
+                ("sim-0", "failed", "boom", None)
+            ]
+            assert (await client.get(f"/view/api/runs/{RUN}/logs")).json() == []
+            async with client.stream("GET", f"/view/api/runs/{RUN}/events") as response:
+                seen = await _until(_events(response), "end")
+            assert _rows(seen)["sim-0"]["outcome"] == "failed"
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "logs" not in tables
