@@ -18,6 +18,7 @@ and tenant. Read-only: the journal is opened read-only (the run may be going on 
 The events poll the journal every ``POLL`` seconds (SQLite in WAL mode: readers never block the writer),
 send only what changed, and end after ``STREAM_LIMIT`` (the browser reconnects), when the run has ended, or
 when the client goes away. EventSource cannot send headers: the events take the token as ``?token=``.
+The routes for the server's OpenAPI document: ``fleet.serve.view_openapi``.
 """
 
 from __future__ import annotations
@@ -51,10 +52,11 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
     "Cache-Control": "no-cache",
 }
-_RUN_FIELDS = ("id", "playbook_id", "status", "started", "ended", "message", "clusters")
+RUN_FIELDS = ("id", "playbook_id", "status", "started", "ended", "message", "clusters")
 
-#: The server's authentication check: returns if the request may read, else raises ``HTTPException`` (401).
-Authenticate = Callable[[Request], Awaitable[None]]
+#: The server's authentication check: returns (whatever it returns) if the request may read, else raises
+#: (a 401 the app's exception handlers answer).
+Authenticate = Callable[[Request], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,8 @@ STREAMS = _Streams()
 
 
 def journal_path(request: Request) -> Path:
-    """The journal the server reads (``app.state.journal``, set by whoever builds the app)."""
-    path: Path = request.app.state.journal
+    """The journal the server reads: ``app.state.config.journal`` (the server's configuration)."""
+    path: Path = request.app.state.config.journal
     return path
 
 
@@ -131,11 +133,11 @@ def view_routes(authenticate: Authenticate) -> list[BaseRoute]:
 
     return [
         Route("/", page, methods=["GET"]),
-        Route("/runs/{run_id:str}", page, methods=["GET"]),
+        Route("/runs/{run_id}", page, methods=["GET"]),
         Route("/view/api/runs", runs, methods=["GET"]),
-        Route("/view/api/runs/{run_id:str}", run, methods=["GET"]),
-        Route("/view/api/runs/{run_id:str}/logs", logs, methods=["GET"]),
-        Route("/view/api/runs/{run_id:str}/events", events, methods=["GET"]),
+        Route("/view/api/runs/{run_id}", run, methods=["GET"]),
+        Route("/view/api/runs/{run_id}/logs", logs, methods=["GET"]),
+        Route("/view/api/runs/{run_id}/events", events, methods=["GET"]),
         Mount("/view/static", StaticFiles(directory=STATIC), name="view-static"),
     ]
 
@@ -175,7 +177,7 @@ def _int(query: Any, name: str, default: int) -> int:
 
 def _run(row: dict[str, Any]) -> dict[str, Any]:
     """A run row for the view: no inputs or inventory, which it does not show."""
-    return {key: row.get(key) for key in _RUN_FIELDS}
+    return {key: row.get(key) for key in RUN_FIELDS}
 
 
 def _grid(

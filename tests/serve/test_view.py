@@ -6,6 +6,7 @@ stream; every data endpoint needs the token; the view never writes the journal."
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -15,11 +16,13 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from starlette.routing import Route
 
 from fleet.engine.journal import _SCHEMA, Journal
 from fleet.redaction import register_secret
-from fleet.serve.view import STREAMS
-from tests.serve.view_server import TOKEN, served
+from fleet.serve.view import STREAMS, view_routes
+from fleet.serve.view_openapi import openapi_paths
+from tests.serve.view_server import TOKEN, authenticate, served
 
 RUN = "demo-20261203-101500-ab12"
 SECRET = "hunter2-view-secret-9f1c"
@@ -255,3 +258,21 @@ async def test_a_journal_from_before_the_view_is_shown_without_roster_or_lines(t
             assert _rows(seen)["sim-0"]["outcome"] == "failed"
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "logs" not in tables
+
+
+def test_the_openapi_paths_name_every_route_of_the_view() -> None:
+    def problem(description: str) -> dict[str, Any]:
+        return {"description": description}
+
+    paths = openapi_paths([{"bearer": []}], problem)
+    routes = {
+        (route.path, method.lower())
+        for route in view_routes(authenticate)
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert routes == {(path, method) for path, item in paths.items() for method in item}
+    for path, item in paths.items():
+        for name in re.findall(r"{(\w+)}", path):  # every path parameter declared
+            assert name in {p["name"] for p in item["get"].get("parameters", []) if p["in"] == "path"}

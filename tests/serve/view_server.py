@@ -8,6 +8,7 @@ import hmac
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
@@ -33,9 +34,16 @@ async def authenticate(request: Request) -> None:
         raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
 
+@dataclass(frozen=True)
+class ViewConfig:
+    """What the view reads of the server's configuration."""
+
+    journal: Path
+
+
 def view_app(journal: Path) -> Starlette:
     app = Starlette(routes=view_routes(authenticate))
-    app.state.journal = journal
+    app.state.config = ViewConfig(journal)
     return app
 
 
