@@ -383,6 +383,33 @@ def runs_show(
         console.print(detail)
 
 
+@runs_app.command("logs")
+def runs_logs(
+    run_id: str = typer.Argument(..., metavar="RUN_ID"),
+    cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="One cluster's lines."),
+    step: str | None = typer.Option(None, "--step", metavar="ID", help="One step's lines."),
+    output: str = OUTPUT,
+) -> None:
+    """A run's pod log lines from the journal, oldest first, prefixed by cluster and step (as ``--logs``)."""
+    from fleet.engine.journal import JournalReader
+    from fleet.settings import FleetSettings
+
+    settings = FleetSettings()
+    _run_row(settings, run_id)
+    reader = JournalReader(settings.journal)
+    lines: list[dict[str, Any]] = []
+    try:
+        while batch := reader.log_lines(run_id, cluster=cluster, step=step, after=lines[-1]["seq"] if lines else 0):
+            lines += batch
+    finally:
+        reader.close()
+    if output == "json":
+        sys.stdout.write(json.dumps(lines, indent=2, sort_keys=True) + "\n")
+        return
+    for line in lines:
+        sys.stdout.write(f"{line['cluster']}/{line['step']}: {line['line']}\n")
+
+
 schema_app = typer.Typer(help="JSON schemas of fleet's files, and the playbook reference.", no_args_is_help=True)
 
 

@@ -8,16 +8,22 @@ snapshots keep no data: no secret value reaches the file.
 Tables: ``runs`` (playbook, inputs with secrets as references, inventory and selection, status),
 ``clusters`` (wave, outcome, error), ``steps`` (cluster x step x attempt: status, times, outputs, error;
 the run-level steps under the pseudo-cluster ``(run)``, which has no ``clusters`` row),
-``snapshots`` (object states before the run wrote them), ``approvals`` (gates opened by ``fleet approve``).
+``snapshots`` (object states before the run wrote them), ``approvals`` (gates opened by ``fleet approve``),
+``roster`` (the run's clusters as its start planned them: wave, tenant, region; the run view's grid shows the
+clusters not started yet from it) and ``logs`` (pod log lines, ``seq`` increasing through the journal:
+``fleet runs logs``, the run view). Log lines are queued without waiting (``Journal.log_line_nowait``) and
+committed in one statement per writer batch: a chatty pod never waits on the disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +57,21 @@ CREATE TABLE IF NOT EXISTS snapshots (
 CREATE TABLE IF NOT EXISTS approvals (run_id TEXT NOT NULL, wave INTEGER NOT NULL, PRIMARY KEY (run_id, wave));
 """
 
+# The run view's tables (``fleet runs logs``, ``fleet serve``'s run view): additions only, older journals get
+# them on their next open.
+_SCHEMA_VIEW = """
+CREATE TABLE IF NOT EXISTS roster (
+  run_id TEXT NOT NULL, cluster TEXT NOT NULL, wave INTEGER NOT NULL, tenant TEXT, region TEXT,
+  PRIMARY KEY (run_id, cluster)
+);
+CREATE TABLE IF NOT EXISTS logs (
+  seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, cluster TEXT NOT NULL, step TEXT NOT NULL,
+  container TEXT NOT NULL, line TEXT NOT NULL, time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, seq);
+CREATE INDEX IF NOT EXISTS logs_by_cluster ON logs (run_id, cluster, seq);
+"""
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -79,7 +100,14 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
+    conn.executescript(_SCHEMA_VIEW)
     return conn
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write (the run view reads a journal another process may be writing)."""
+    uri = path.expanduser().resolve().as_uri() + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
 
 
 Write = Callable[[sqlite3.Connection], object]
@@ -91,6 +119,9 @@ class Journal:
     def __init__(self, conn: sqlite3.Connection | None) -> None:
         self._conn = conn
         self._send, self._receive = trio.open_memory_channel[tuple[Write, trio.Event]](math.inf)
+        # Log lines waiting for the writer; the lock because the writer's thread takes them.
+        self._log_rows: list[tuple[str, str, str, str, str, str]] = []
+        self._log_lock = threading.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -217,8 +248,31 @@ class Journal:
     async def approve(self, run_id: str, wave: int) -> None:
         await self._write(lambda c: c.execute("INSERT OR IGNORE INTO approvals VALUES (?,?)", (run_id, wave)))
 
+    async def roster(self, run_id: str, clusters: list[tuple[str, int, str | None, str | None]]) -> None:
+        """The run's clusters (name, wave, tenant, region) as planned at its start; a resume keeps the first."""
+        rows = [(run_id, name, wave, _text(tenant), _text(region)) for name, wave, tenant, region in clusters]
+        await self._write(lambda c: c.executemany("INSERT OR IGNORE INTO roster VALUES (?,?,?,?,?)", rows))
 
-# -- reading (``fleet runs``, ``fleet resume``, ``fleet approve``) -----------------------------------------
+    def log_line_nowait(self, run_id: str, cluster: str, step: str, container: str, text: str, at: datetime) -> None:
+        """Queue a pod log line (redacted); the writer commits every line queued so far in its next batch."""
+        if self._conn is None:
+            return
+        row = (run_id, cluster, step, container, REGISTRY.redact(text), at.isoformat(timespec="milliseconds"))
+        with self._log_lock:
+            self._log_rows.append(row)
+            first = len(self._log_rows) == 1
+        if first:  # one write per batch of lines: it takes every line queued until it runs
+            # A closed journal: the run is over, no line can belong to it any more.
+            with contextlib.suppress(trio.ClosedResourceError):
+                self._send.send_nowait((self._write_log_lines, trio.Event()))
+
+    def _write_log_lines(self, conn: sqlite3.Connection) -> None:
+        with self._log_lock:
+            rows, self._log_rows = self._log_rows, []
+        conn.executemany("INSERT INTO logs (run_id, cluster, step, container, line, time) VALUES (?,?,?,?,?,?)", rows)
+
+
+# -- reading (``fleet runs``, ``fleet resume``, ``fleet approve``, the run view) -----------------------------
 
 
 @dataclass
@@ -237,8 +291,9 @@ class StepRow:
 class JournalReader:
     """Plain synchronous reads; safe beside a running writer (WAL)."""
 
-    def __init__(self, path: Path) -> None:
-        self.conn = connect(path)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """``read_only``: never write, not even the schema (the run view; the journal must exist)."""
+        self.conn = connect_read_only(path) if read_only else connect(path)
         self.conn.row_factory = sqlite3.Row
 
     def close(self) -> None:
@@ -297,3 +352,55 @@ class JournalReader:
 
     def approve(self, run_id: str, wave: int) -> None:
         self.conn.execute("INSERT OR IGNORE INTO approvals VALUES (?,?)", (run_id, wave))
+
+    def data_version(self) -> int:
+        """A number that changes when another connection commits (a reader skips a look at an idle journal)."""
+        version: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
+    @contextmanager
+    def consistent(self) -> Iterator[None]:
+        """The reads inside see one state of the journal (one read transaction), not a commit halfway."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def roster(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's clusters as planned at its start (none for a run journaled before the roster existed)."""
+        rows = self._view_rows("SELECT * FROM roster WHERE run_id=? ORDER BY wave, cluster", (run_id,))
+        return [dict(r) for r in rows]
+
+    def current_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Per cluster, its latest step attempt: step, attempt, type, status, started, ended."""
+        # SQLite takes the bare columns from the row that holds MAX(): the newest attempt of each cluster.
+        rows = self.conn.execute(
+            "SELECT cluster, step, attempt, type, status, MAX(started) AS started, ended "
+            "FROM steps WHERE run_id=? GROUP BY cluster",
+            (run_id,),
+        )
+        return {r["cluster"]: dict(r) for r in rows}
+
+    def log_lines(
+        self, run_id: str, *, cluster: str | None = None, step: str | None = None, after: int = 0, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Pod log lines of a run (of one cluster, one step), oldest first, from the one after ``after``."""
+        query = "SELECT seq, cluster, step, container, line, time FROM logs WHERE run_id=? AND seq>?"
+        args: list[Any] = [run_id, after]
+        if cluster is not None:
+            query += " AND cluster=?"
+            args.append(cluster)
+        if step is not None:
+            query += " AND step=?"
+            args.append(step)
+        return [dict(r) for r in self._view_rows(query + " ORDER BY seq LIMIT ?", (*args, limit))]
+
+    def _view_rows(self, query: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+        """Rows of the run view's tables, none from a journal opened read-only before they existed."""
+        try:
+            return self.conn.execute(query, args).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []
+            raise

@@ -40,7 +40,15 @@ from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, StepFailed
 from fleet.kube import KubeClient
-from fleet.playbook.events import ClusterEnded, ClusterStarted, Event, Outcome, RollbackStarted, WaveStarted
+from fleet.playbook.events import (
+    ClusterEnded,
+    ClusterStarted,
+    Event,
+    LogLine,
+    Outcome,
+    RollbackStarted,
+    WaveStarted,
+)
 from fleet.playbook.loader import LoadedPlaybook
 from fleet.playbook.model import budget_of, budget_reached
 from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
@@ -152,6 +160,10 @@ class _Run:
         self.run_level: RunLevel | None = None
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, LogLine) and event.cluster is not None:  # kept for ``fleet runs logs``, the run view
+            self.journal.log_line_nowait(
+                self.run_id, event.cluster, event.step or "", event.container, event.text, event.at
+            )
         self.options.on_event(event)
 
     def failures(self, names: Sequence[str] | None = None) -> int:
@@ -183,6 +195,7 @@ class _Run:
                 redacted_inputs(self.playbook, self.inputs),
                 self.options.inventory,
             )
+        await self.journal.roster(self.run_id, self._roster())
         self.resolved_inputs = await resolve_inputs(self.playbook, self.inputs, self.resolver)
         with trio.CancelScope() as run_scope:
             async with trio.open_nursery() as nursery:
@@ -205,6 +218,15 @@ class _Run:
         return RunReport(
             self.run_id, self.playbook.id, status, ordered, self._message(), self.options.dry_run, self._run_steps()
         )
+
+    def _roster(self) -> list[tuple[str, int, str | None, str | None]]:
+        """Every cluster of the run with its wave, tenant and region, for the journal's roster."""
+        rows = []
+        for outcome in sorted(self.outcomes.values(), key=lambda o: (o.wave, o.name)):
+            cluster = self.targets[outcome.name].cluster
+            tenant, region = (cluster.tenant, cluster.region) if cluster is not None else (None, None)
+            rows.append((outcome.name, outcome.wave, tenant, region))
+        return rows
 
     def _message(self) -> str | None:
         failed = self.run_level.message if self.run_level is not None else None

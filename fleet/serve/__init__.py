@@ -1,0 +1,1 @@
+"""fleet serve: event-driven runs over HTTP and the web run view."""
