@@ -116,6 +116,10 @@ from fleet.cli import deploy  # noqa: E402
 
 deploy.register(app)
 
+from fleet.cli import serve  # noqa: E402
+
+serve.register(app)
+
 
 def main() -> None:
     """Entry point: run the app and turn fleet errors into a sentence and an exit code."""

@@ -163,20 +163,31 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary (for cron)."),
     logs: bool = typer.Option(False, "--logs", help="Show every pod log line."),
     shard: str | None = SHARD,
+    run_id: str | None = typer.Option(
+        None,
+        "--run-id",
+        metavar="ID",
+        help="The run's id (default: PLAYBOOK-DATE-TIME-XXXX), e.g. the one fleet serve answered with for the "
+        "Job that runs it. An id already in the journal is refused: fleet resume ID continues that run.",
+    ),
     *,
     clusters: Clusters,
 ) -> None:
     """Run a playbook across the selected clusters (waves, failure budget, per-tenant rollback)."""
-    from fleet.engine.run import new_run_id
+    from fleet.engine.run import check_run_id, new_run_id
 
+    if run_id is not None:
+        check_run_id(run_id)
     loaded, inputs, selection, targets, resolver = _prepare(playbook, sets, inputs_file, clusters, shard)
+    if run_id is not None and not dry_run:
+        _new_run(run_id)
     _execute(
         loaded,
         inputs,
         selection,
         targets,
         resolver,
-        run_id=new_run_id(loaded.playbook.id),
+        run_id=run_id or new_run_id(loaded.playbook.id),
         resume=False,
         dry_run=dry_run,
         output=output,
@@ -304,6 +315,27 @@ def approve(
     console.print(f"approved {run_id}" + (f" wave {wave}" if wave else ""), highlight=False)
 
 
+def _new_run(run_id: str) -> None:
+    """Refuse ``--run-id`` of a run the journal already has (a second ``fleet run`` would mix two runs)."""
+    from fleet.engine.journal import JournalReader
+    from fleet.settings import FleetSettings
+
+    journal = FleetSettings().journal
+    if not journal.expanduser().exists():
+        return
+    reader = JournalReader(journal)
+    try:
+        row = reader.run(run_id)
+    finally:
+        reader.close()
+    if row is not None:
+        raise InputError(
+            f"run {run_id} is already in the journal {journal} ({row['status']}): `fleet resume {run_id}` "
+            "continues it",
+            location=Location(field="--run-id"),
+        )
+
+
 def _run_row(settings: FleetSettings, run_id: str) -> dict[str, Any]:
     from fleet.engine.journal import JournalReader
 
@@ -355,20 +387,19 @@ def runs_show(
 ) -> None:
     """One run: its clusters' outcomes and their steps."""
     from fleet.engine.journal import JournalReader
+    from fleet.report.runs import journal_document
     from fleet.settings import FleetSettings
 
     settings = FleetSettings()
     row = _run_row(settings, run_id)
     reader = JournalReader(settings.journal)
     try:
-        clusters = reader.clusters(run_id)
-        steps = reader.steps(run_id, cluster)
+        doc = journal_document(reader, run_id, cluster)
     finally:
         reader.close()
-    if cluster is not None:
-        clusters = [c for c in clusters if c["cluster"] == cluster]
+    assert doc is not None  # _run_row found it
+    clusters, steps = doc["clusterRows"], doc["steps"]
     if output == "json":
-        doc = {**row, "clusterRows": clusters, "steps": [dataclasses.asdict(s) for s in steps]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
         return
     console.print(f"{run_id}: {row['playbook_id']} {row['status']}", highlight=False)
@@ -379,7 +410,7 @@ def runs_show(
     if cluster is not None:
         detail = Table("STEP", "ATTEMPT", "STATUS", "STARTED", "ERROR")
         for s in steps:
-            detail.add_row(s.step, str(s.attempt), s.status, s.started[11:19], s.error or "")
+            detail.add_row(s["step"], str(s["attempt"]), s["status"], s["started"][11:19], s["error"] or "")
         console.print(detail)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets as _random
 import signal
 import sys
@@ -38,7 +39,7 @@ from fleet.engine.peers import Peers
 from fleet.engine.rollback import REACH, delete_pods_when_reachable, restore_when_reachable
 from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
-from fleet.errors import FleetError, StepFailed
+from fleet.errors import FleetError, InputError, Location, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.events import (
     ClusterEnded,
@@ -71,6 +72,20 @@ FINAL: frozenset[str] = FAILED | {"succeeded"}
 
 def new_run_id(playbook_id: str) -> str:
     return f"{playbook_id}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{_random.token_hex(2)}"
+
+
+#: A run id given from outside (``fleet run --run-id``, the Jobs of ``fleet serve``): as ``new_run_id`` makes.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(run_id: str, *, flag: str = "--run-id") -> str:
+    """``run_id`` if it can name a run (letters, digits, ``.``, ``_``, ``-``; at most 128), else an input error."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise InputError(
+            f"{run_id!r} is not a run id: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            location=Location(field=flag),
+        )
+    return run_id
 
 
 @dataclass

@@ -4,6 +4,7 @@ registry."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fleet.engine.journal import JournalReader
 from fleet.engine.run import ClusterOutcome, RunReport
 from fleet.redaction import REGISTRY
 
@@ -122,6 +124,18 @@ def as_json(report: RunReport) -> str:
         "runSteps": _run_steps_json(report.run_steps) if report.run_steps is not None else None,
     }
     return REGISTRY.redact(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def journal_document(reader: JournalReader, run_id: str, cluster: str | None = None) -> dict[str, Any] | None:
+    """A run as the journal has it (``fleet runs show -o json``, ``GET /v1/runs/ID`` of ``fleet serve``):
+    its row, its clusters' rows and their steps (only ``cluster``'s if given); None if there is no such run.
+    The journal's texts were redacted when they were written."""
+    row = reader.run(run_id)
+    if row is None:
+        return None
+    clusters = [c for c in reader.clusters(run_id) if cluster is None or c["cluster"] == cluster]
+    steps = reader.steps(run_id, cluster)
+    return {**row, "clusterRows": clusters, "steps": [dataclasses.asdict(s) for s in steps]}
 
 
 def junit(report: RunReport) -> str:
