@@ -16,6 +16,7 @@
     │   ├── SecretError           a secret reference could not be resolved (fleet.secrets.errors)
     │   └── DiscoveryError        a discovery source of the inventory failed (fleet.inventory.discovery)
     ├── ArtifactError             the artifact store could not store or read a file (fleet.artifacts.store)
+    ├── Problem                   fleet serve refuses a request: an HTTP status and its reason (fleet.serve.problems)
     ├── StepFailed                a step ran and failed (non-zero exit, failed readiness, timeout)
     │   ├── PodStepFailed         a pod step failed; carries what it collected (fleet.pods.runner)
     │   ├── PodGone               the pod was deleted while the step needed it (fleet.pods.tracker)

@@ -10,10 +10,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from fleet.errors import FleetError
 from fleet.redaction import REGISTRY
 
 
-class Problem(Exception):
+class Problem(FleetError):
     """Refuse the request with ``status`` and ``reason`` (redacted before it is sent)."""
 
     def __init__(self, status: int, reason: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
