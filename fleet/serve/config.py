@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from fleet.errors import InputError, Location
-from fleet.secrets import SecretResolver
+from fleet.secrets import SecretError, SecretResolver
 
 Launcher = Literal["local", "job"]
 
@@ -77,11 +77,20 @@ class ServeSecrets:
 
 async def resolve_secrets(config: ServeConfig) -> ServeSecrets:
     """The token and HMAC key behind ``config``'s references, each registered for redaction (a relative
-    ``file:`` is relative to the working directory). A reference that cannot be resolved: ``SecretError``."""
+    ``file:`` is relative to the working directory). A reference that cannot be resolved is an input
+    error naming its flag: the server does not start."""
     resolver = SecretResolver(base_dir=Path.cwd())
-    token = await resolver.resolve(config.token_ref) if config.token_ref is not None else None
-    key = await resolver.resolve(config.hmac_secret_ref) if config.hmac_secret_ref is not None else None
-    for name, value in (("--token-ref", token), ("--hmac-secret-ref", key)):
-        if value is not None and not value.strip():
-            raise InputError(f"{name}: the secret is empty", location=Location(field=name))
-    return ServeSecrets(token=token, hmac_key=key.encode() if key is not None else None)
+    values: dict[str, str | None] = {}
+    for flag, ref in (("--token-ref", config.token_ref), ("--hmac-secret-ref", config.hmac_secret_ref)):
+        if ref is None:
+            values[flag] = None
+            continue
+        try:
+            value = await resolver.resolve(ref)
+        except SecretError as e:
+            raise InputError(str(e), location=Location(field=flag)) from None
+        if not value.strip():
+            raise InputError(f"the secret {ref} is empty", location=Location(field=flag))
+        values[flag] = value
+    key = values["--hmac-secret-ref"]
+    return ServeSecrets(token=values["--token-ref"], hmac_key=key.encode() if key is not None else None)

@@ -56,14 +56,14 @@ def serve_config(sim2: SimFleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     playbooks = tmp_path / "playbooks"
     playbooks.mkdir()
     (playbooks / "hello.yaml").write_text(PLAYBOOK)
-    monkeypatch.setenv("FLEET_SERVE_TEST_TOKEN", TOKEN)
+    monkeypatch.setenv("SERVE_TEST_TOKEN", TOKEN)
     (tmp_path / "hmac.key").write_text(HMAC_KEY + "\n")
     return ServeConfig(
         playbooks=playbooks,
         inventory=(inventory(sim2, tmp_path / "inventory.yaml"),),
         journal=tmp_path / "journal.sqlite",
         artifacts=tmp_path / "artifacts",
-        token_ref="env:FLEET_SERVE_TEST_TOKEN",
+        token_ref="env:SERVE_TEST_TOKEN",
         hmac_secret_ref=f"file:{tmp_path / 'hmac.key'}",
     )
 
