@@ -88,8 +88,17 @@ async def inventory_selection(
     fleet = await load_clusters(paths, select=select, tenants=tenants, limit=limit, refresh=refresh)
     if not fleet.clusters:
         raise fleet.nothing_selected()
-    targets = [Target(c.name, _opener(c, fleet.resolver, settings, limiters), c) for c in fleet.clusters]
-    return targets, fleet.resolver
+    return cluster_targets(fleet.clusters, fleet.resolver, settings, limiters), fleet.resolver
+
+
+def cluster_targets(
+    clusters: Sequence[Cluster],
+    resolver: SecretResolver,
+    settings: FleetSettings | None = None,
+    limiters: RunLimiters | None = None,
+) -> list[Target]:
+    """One target per inventory cluster, its connection's secrets resolved by ``resolver`` when it opens."""
+    return [Target(c.name, _opener(c, resolver, settings, limiters), c) for c in clusters]
 
 
 def kubeconfig_targets(

@@ -66,7 +66,7 @@ async def start_run(request: Request) -> Response:
         raise Problem(404, f"no served playbook has the id {playbook_id!r} (served: {known})")
     delivery = _delivery_id(request)
     given = given_inputs(json_body(request.state.body), request.query_params)
-    prepared = await prepare(loaded, given, state.config)
+    prepared = prepare(loaded, given, state.catalog)
     deliveries: Deliveries = state.deliveries
     claim = await deliveries.claim(delivery, new_run_id(playbook_id), playbook_id)
     if claim.playbook_id != playbook_id:
@@ -167,6 +167,10 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     config: ServeConfig = app.state.config
     if app.state.secrets is None:
         app.state.secrets = await resolve_secrets(config)
+    if app.state.catalog is None:
+        app.state.catalog = await load_catalog(
+            config.playbooks, config.inventory, installation_defaults=config.installation_defaults
+        )
     app.state.deliveries = await trio.to_thread.run_sync(Deliveries, config.journal, config.launcher)
     try:
         async with trio.open_nursery() as nursery:
@@ -182,13 +186,13 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.deliveries.close()
 
 
-def build_app(config: ServeConfig, secrets: ServeSecrets | None = None) -> Starlette:
-    """The application for ``config`` (checked, its playbooks loaded: an ``InputError`` names what is
-    wrong). ``secrets`` resolved beforehand, else when the app starts."""
+def build_app(config: ServeConfig, secrets: ServeSecrets | None = None, catalog: Catalog | None = None) -> Starlette:
+    """The application for ``config`` (checked, its playbooks and inventory loaded: an ``InputError`` names
+    what is wrong). ``secrets`` and ``catalog`` loaded beforehand (``fleet.serve.server.make_app``), else
+    when the app starts."""
     config.check()
     if config.job is not None:
         load_job_template(config.job.template)  # a bad template is refused before anything listens
-    catalog = load_catalog(config.playbooks, installation_defaults=config.installation_defaults)
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),

@@ -1,15 +1,27 @@
-"""The playbooks ``fleet serve`` runs: every ``*.yaml``/``*.yml`` file directly in ``--playbooks DIR``,
-loaded and validated when the server starts and found by the ``id`` they declare. A file that is not a
-valid playbook, or two files with one id, stop the server from starting (exit 2, naming the file): a
-playbook must never be silently missing. Restart the server to serve changed files."""
+"""What ``fleet serve`` runs, loaded once when it starts: the playbooks (every ``*.yaml``/``*.yml`` file
+directly in ``--playbooks DIR``, found by the ``id`` they declare) and the inventory (its files, and the
+clusters its discovery sources give then). A file that is not a valid playbook or inventory, or two
+playbooks with one id, stop the server from starting (exit 2, naming the file): a playbook must never be
+silently missing. Restart the server to serve changed files or to ask the discovery sources again.
+
+Loading once matters: reading the inventory and the settings took 12 ms a request, most of what a POST
+cost (benchmarks/serve.py). Each run still gets a secret resolver of its own (``resolver``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import trio
+
+from fleet.engine.fanout import Target, cluster_targets
 from fleet.errors import InputError, Location
+from fleet.inventory import Inventory, SelectedFleet, load_inventory, make_selection, secret_resolver
+from fleet.inventory.discovery import discover
 from fleet.playbook.loader import LoadedPlaybook, load_playbook
+from fleet.playbook.model import Targets
+from fleet.secrets import SecretResolver
+from fleet.settings import FleetSettings
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -18,12 +30,33 @@ SUFFIXES = (".yaml", ".yml")
 class Catalog:
     directory: Path
     by_id: dict[str, LoadedPlaybook]
+    inventory: Inventory
+    settings: FleetSettings
 
     def get(self, playbook_id: str) -> LoadedPlaybook | None:
         return self.by_id.get(playbook_id)
 
+    def targets(self, targets: Targets) -> tuple[list[Target], SecretResolver]:
+        """The clusters a playbook's ``targets`` select (an ``InputError`` if none), with a new resolver."""
+        selection = make_selection(targets.select, tenants=targets.tenants, limit=targets.limit)
+        clusters = selection.apply(self.inventory.clusters)
+        resolver = secret_resolver(self.inventory, self.settings)
+        if not clusters:
+            raise SelectedFleet(self.inventory, clusters, resolver, selection, "the inventory").nothing_selected()
+        return cluster_targets(clusters, resolver, self.settings), resolver
 
-def load_catalog(directory: Path, *, installation_defaults: Path | None = None) -> Catalog:
+
+async def load_catalog(
+    directory: Path, inventory: tuple[Path, ...], *, installation_defaults: Path | None = None
+) -> Catalog:
+    """The playbooks of ``directory`` and the inventory's clusters (its discovery sources asked once)."""
+    catalog = await trio.to_thread.run_sync(_load_files, directory, inventory, installation_defaults)
+    if catalog.inventory.sources:
+        await discover(catalog.inventory, secret_resolver(catalog.inventory, catalog.settings))
+    return catalog
+
+
+def _load_files(directory: Path, inventory: tuple[Path, ...], installation_defaults: Path | None) -> Catalog:
     by_id: dict[str, LoadedPlaybook] = {}
     for file in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file()):
         loaded = load_playbook(file, installation_defaults=installation_defaults)
@@ -37,4 +70,4 @@ def load_catalog(directory: Path, *, installation_defaults: Path | None = None) 
         by_id[loaded.playbook.id] = loaded
     if not by_id:
         raise InputError(f"--playbooks {directory}: no playbook (*.yaml, *.yml) in that directory")
-    return Catalog(directory, by_id)
+    return Catalog(directory, by_id, load_inventory(inventory), FleetSettings())

@@ -20,14 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.engine.fanout import Target, inventory_selection
+from fleet.engine.fanout import Target
 from fleet.engine.waves import assign_waves
 from fleet.errors import InputError
 from fleet.playbook.loader import LoadedPlaybook
 from fleet.playbook.validate import check_renders
 from fleet.playbook.variables import check_inputs
 from fleet.secrets import SecretResolver
-from fleet.serve.config import ServeConfig
+from fleet.serve.catalog import Catalog
 from fleet.serve.problems import Problem
 
 INPUT_QUERY_PREFIX = "input."
@@ -104,7 +104,7 @@ def _unprocessable(e: InputError, *, about_inputs: bool = False) -> Problem:
     return Problem(422, e.message, field=field)
 
 
-async def prepare(loaded: LoadedPlaybook, given: dict[str, Any], config: ServeConfig) -> Prepared:
+def prepare(loaded: LoadedPlaybook, given: dict[str, Any], catalog: Catalog) -> Prepared:
     """``given`` checked for ``loaded`` and its clusters selected (422 naming the input otherwise)."""
     kinds = {i.id: i.type for i in loaded.playbook.inputs}
     for name in given:
@@ -120,10 +120,7 @@ async def prepare(loaded: LoadedPlaybook, given: dict[str, Any], config: ServeCo
     except InputError as e:
         raise _unprocessable(e, about_inputs=True) from None
     try:
-        targets = loaded.playbook.targets
-        selected, resolver = await inventory_selection(
-            config.inventory, select=targets.select, tenants=targets.tenants, limit=targets.limit
-        )
+        selected, resolver = catalog.targets(loaded.playbook.targets)
         clusters = [t.cluster for t in selected if t.cluster is not None]
         assign_waves(loaded, clusters)
         check_renders(loaded, inputs, clusters)

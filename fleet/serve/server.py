@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from fleet.errors import InputError, Location
 from fleet.serve.app import build_app
+from fleet.serve.catalog import load_catalog
 from fleet.serve.config import ServeConfig, resolve_secrets
 
 #: How long the server waits for requests in flight when it is told to stop.
@@ -60,7 +61,9 @@ async def make_app(config: ServeConfig, listen: Listen) -> Starlette:
     here, before anything listens."""
     listen.check()
     config.check()
-    return build_app(config, await resolve_secrets(config))
+    secrets = await resolve_secrets(config)
+    catalog = await load_catalog(config.playbooks, config.inventory, installation_defaults=config.installation_defaults)
+    return build_app(config, secrets, catalog)
 
 
 async def serve_app(
