@@ -35,6 +35,9 @@ MAX_BODY = typer.Option(1024 * 1024, "--max-body", metavar="BYTES", help="The la
 REPLAY_WINDOW = typer.Option(
     300.0, "--replay-window", metavar="SECONDS", help="How far a signed X-Fleet-Timestamp may be from now."
 )
+MAX_RUNS = typer.Option(
+    4, "--max-runs", metavar="N", help="--launcher local: runs at once; the others wait (queued)."
+)
 JOB_TEMPLATE = typer.Option(
     None, "--job-template", metavar="FILE", help="--launcher job: the Job manifest each run is made from."
 )
@@ -57,6 +60,7 @@ def serve(
     keyfile: Path | None = KEYFILE,
     max_body: int = MAX_BODY,
     replay_window: float = REPLAY_WINDOW,
+    max_runs: int = MAX_RUNS,
     job_template: Path | None = JOB_TEMPLATE,
     job_namespace: str = JOB_NAMESPACE,
     job_kubeconfig: Path | None = JOB_KUBECONFIG,
@@ -90,6 +94,7 @@ def serve(
         hmac_secret_ref=hmac_secret_ref,
         max_body=max_body,
         replay_window=replay_window,
+        max_runs=max_runs,
         job=job,
         installation_defaults=settings.defaults,
     )

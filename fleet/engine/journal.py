@@ -146,6 +146,12 @@ class Journal:
                 conn.close()
 
     async def _writer(self) -> None:
+        # Shielded: when the run is cancelled from outside (a library caller, ``fleet serve`` stopping),
+        # its shielded last writes still need this task; it ends when ``open`` closes the channel.
+        with trio.CancelScope(shield=True):
+            await self._write_all()
+
+    async def _write_all(self) -> None:
         async with self._receive:
             async for write, done in self._receive:
                 if self._conn is not None:

@@ -16,6 +16,8 @@ Launcher = Literal["local", "job"]
 DEFAULT_MAX_BODY = 1024 * 1024
 #: How far the signed ``X-Fleet-Timestamp`` may be from the server's clock, either way, in seconds.
 DEFAULT_REPLAY_WINDOW = 300.0
+#: Local runs at once (``--max-runs``).
+DEFAULT_MAX_RUNS = 4
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ServeConfig:
     hmac_secret_ref: str | None = None
     max_body: int = DEFAULT_MAX_BODY
     replay_window: float = DEFAULT_REPLAY_WINDOW
+    max_runs: int = DEFAULT_MAX_RUNS
     job: JobConfig | None = None
     #: ``FLEET_DEFAULTS``: the installation's step defaults, merged into every served playbook.
     installation_defaults: Path | None = None
@@ -63,6 +66,8 @@ class ServeConfig:
             raise InputError("fleet serve needs -i INVENTORY (the clusters its runs may target)")
         if self.max_body < 1:
             raise InputError(f"--max-body must be at least 1 byte, not {self.max_body}")
+        if self.max_runs < 1:
+            raise InputError(f"--max-runs must be at least 1, not {self.max_runs}")
         if self.launcher == "job" and self.job is None:
             raise InputError("--launcher job needs --job-template FILE (deploy/kustomize/base/serve/run-job.yaml)")
 

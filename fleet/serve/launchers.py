@@ -1,7 +1,9 @@
 """Where an accepted run goes.
 
 - ``local`` (the default): in the server's own process, in its nursery, through the engine's one entry
-  (``fleet.engine.run.run_playbook``, as ``fleet run``), with the run id the 202 answered. Stopping the
+  (``fleet.engine.run.run_playbook``, as ``fleet run``), with the run id the 202 answered; at most
+  ``--max-runs`` at once (the others wait, ``queued``), so that a burst of events leaves the server the
+  time to answer (a run's clients, TLS and journal cost more than accepting it). Stopping the
   server cancels the runs in flight (their clusters are journaled ``interrupted``); ``fleet resume ID``
   continues one.
 - ``job``: a Kubernetes Job per run, made from a template (``deploy/kustomize/base/serve/run-job.yaml``)
@@ -73,9 +75,15 @@ class LocalLauncher:
     def __init__(self, config: ServeConfig, nursery: trio.Nursery) -> None:
         self._config = config
         self._nursery = nursery
+        #: Runs at once (``--max-runs``); the others wait, ``queued``, in the order they were accepted.
+        self._slots = trio.CapacityLimiter(config.max_runs)
 
     async def launch(self, run_id: str, prepared: Prepared) -> None:
-        self._nursery.start_soon(self._run, run_id, prepared, name=f"fleet serve: run {run_id}")
+        self._nursery.start_soon(self._queued, run_id, prepared, name=f"fleet serve: run {run_id}")
+
+    async def _queued(self, run_id: str, prepared: Prepared) -> None:
+        async with self._slots:
+            await self._run(run_id, prepared)
 
     async def _run(self, run_id: str, prepared: Prepared) -> None:
         config = self._config

@@ -24,6 +24,8 @@ from fleet.serve.config import ServeConfig, resolve_secrets
 
 #: How long the server waits for requests in flight when it is told to stop.
 GRACEFUL_SECONDS = 10.0
+#: Connections waiting to be accepted (hypercorn's default, 100, resets a burst of 200 webhook senders).
+BACKLOG = 1024
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Listen:
             config.keyfile = str(self.keyfile)
         config.accesslog = None
         config.graceful_timeout = GRACEFUL_SECONDS
+        config.backlog = BACKLOG
         return config
 
 

@@ -140,3 +140,28 @@ async def test_inputs_can_be_mapped_from_a_webhook_body_by_json_pointer(serve_co
         assert answer.status_code == 202, answer.text
         doc = await wait_ended(client, answer.json()["run_id"])
         assert doc["report"]["inputs"]["name"] == "v1-2-3"
+
+
+SLOW = """
+id: slow
+steps:
+  - id: never
+    type: assert
+    condition: "false"
+    retry: {interval: PT0.2S, maxAttempts: 1000}
+"""
+
+
+async def test_stopping_the_server_interrupts_its_runs_promptly_and_journals_them(serve_config):
+    (serve_config.playbooks / "slow.yaml").write_text(SLOW)
+    journal = Journal(serve_config.journal)
+    with trio.fail_after(60):
+        async with running(serve_config) as url, httpx.AsyncClient(base_url=url) as client:
+            answer = await client.post("/v1/playbooks/slow/runs", headers=bearer())
+            assert answer.status_code == 202, answer.text
+            run_id = answer.json()["run_id"]
+            while not journal.rows("SELECT 1 FROM steps WHERE run_id=? AND status='running'", run_id):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+    outcomes = {outcome for (outcome,) in journal.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id)}
+    assert outcomes == {"interrupted"}
+    assert journal.rows("SELECT status FROM steps WHERE run_id=?", run_id)
