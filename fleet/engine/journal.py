@@ -12,8 +12,9 @@ the run-level steps under the pseudo-cluster ``(run)``, which has no ``clusters`
 ``roster`` (the run's clusters as its start planned them: wave, tenant, region; the run view's grid shows the
 clusters not started yet from it) and ``logs`` (pod log lines, ``seq`` increasing through the journal:
 ``fleet runs logs``, the run view). Log lines are queued without waiting (``Journal.log_line_nowait``) and
-committed in one statement per writer batch: a chatty pod never waits on the disk. ``deliveries`` (``fleet serve``: each run it accepted and the event id that asked for it, so a duplicate
-delivery answers with the same run, after a restart too; ``fleet.serve.deliveries``).
+committed in one statement per writer batch: a chatty pod never waits on the disk. ``deliveries``
+(``fleet serve``: each run it accepted and the event id that asked for it, so a duplicate delivery
+answers with the same run, after a restart too; ``fleet.serve.deliveries``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
     app = build_app(config)          # app.state: config, secrets, catalog, deliveries, launcher
 
 Routes (``fleet.serve.openapi`` documents them): ``GET /healthz`` (no authentication), ``GET /openapi.json``,
-``GET /v1/playbooks``, ``POST /v1/playbooks/{id}/runs``, ``GET /v1/runs``, ``GET /v1/runs/{id}``. Every
+``GET /v1/playbooks``, ``POST /v1/playbooks/{id}/runs``, ``GET /v1/runs``, ``GET /v1/runs/{id}``, and the
+web run view's (``fleet.serve.view``: ``/``, ``/runs/{id}``, ``/view/…``). Every
 route but ``/healthz`` and ``/openapi.json`` is behind ``fleet.serve.auth.authenticated``; a module adding
 routes (the run view) wraps them the same way and reads what it needs from ``app.state``:
 
@@ -33,7 +34,7 @@ from starlette.routing import Route
 from fleet.engine.journal import JournalReader
 from fleet.engine.run import new_run_id
 from fleet.report.runs import journal_document
-from fleet.serve.auth import authenticated
+from fleet.serve.auth import authenticate, authenticated
 from fleet.serve.catalog import Catalog, load_catalog
 from fleet.serve.config import ServeConfig, ServeSecrets, resolve_secrets
 from fleet.serve.deliveries import DELIVERY_HEADERS, MAX_DELIVERY_ID, Deliveries
@@ -41,6 +42,7 @@ from fleet.serve.launchers import JobLauncher, Launcher, LocalLauncher, load_job
 from fleet.serve.openapi import DOCUMENT
 from fleet.serve.problems import EXCEPTION_HANDLERS, Problem
 from fleet.serve.runs import given_inputs, json_body, prepare
+from fleet.serve.view import view_routes
 
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
@@ -201,6 +203,7 @@ def build_app(config: ServeConfig, secrets: ServeSecrets | None = None, catalog:
             Route("/v1/playbooks/{playbook_id}/runs", authenticated(start_run), methods=["POST"]),
             Route("/v1/runs", authenticated(list_runs), methods=["GET"]),
             Route("/v1/runs/{run_id}", authenticated(get_run), methods=["GET"]),
+            *view_routes(authenticate),  # the web run view at / (fleet.serve.view), read-only
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=_lifespan,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet._version import __version__
+from fleet.serve.view_openapi import openapi_paths
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -261,3 +262,6 @@ DOCUMENT: dict[str, Any] = {
         },
     },
 }
+
+# The web run view's routes (fleet.serve.view), behind the same authentication.
+DOCUMENT["paths"].update(openapi_paths(_GET_SECURITY, _problem))
