@@ -165,3 +165,19 @@ async def test_stopping_the_server_interrupts_its_runs_promptly_and_journals_the
     outcomes = {outcome for (outcome,) in journal.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id)}
     assert outcomes == {"interrupted"}
     assert journal.rows("SELECT status FROM steps WHERE run_id=?", run_id)
+
+
+async def test_the_run_view_is_served_behind_the_same_authentication(serve_config):
+    async with running(serve_config) as url, httpx.AsyncClient(base_url=url) as client:
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+        assert (await client.get("/view/api/runs")).status_code == 401
+        assert (await client.get("/view/api/runs", params={"token": "wrong"})).status_code == 401
+        assert (await client.get("/view/api/runs", headers=bearer())).status_code == 200
+        answer = await client.post("/v1/playbooks/hello/runs", content=body({"name": "viewed"}), headers=bearer())
+        run_id = answer.json()["run_id"]
+        await wait_ended(client, run_id)
+        shown = await client.get(f"/view/api/runs/{run_id}", params={"token": "serve-test-token-4f1c9a"})
+        assert shown.status_code == 200, shown.text
+        assert run_id in shown.text
