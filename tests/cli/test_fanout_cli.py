@@ -46,10 +46,23 @@ async def run(*args, **kwargs):
     return await trio.to_thread.run_sync(lambda: fleet(*args, env_extra={**ENV, **kwargs.pop("env", {})}, **kwargs))
 
 
+async def _settled(cluster, *, writes: int, quiet: float = 1.5) -> None:
+    """Until ``cluster`` has taken ``writes`` successful writes and then no request for ``quiet`` seconds
+    (its waits are over): a fixed sleep was too short on a loaded machine."""
+    while True:
+        records = await trio.to_thread.run_sync(cluster.requests)
+        done = [r for r in records if r.method in {"POST", "PUT", "PATCH"} and r.status < 300]
+        if len(done) >= writes and time.time() - max(r.time for r in records) > quiet:
+            return
+        await trio.sleep(0.2)
+
+
 async def test_ctrl_c_stops_cleanly_reports_each_cluster_and_exits_130(sim, app_yaml):
     _, path = app_yaml
     slow = sim["sim-1"]
     await trio.to_thread.run_sync(slow.set_faults, Faults(latency=1.0))
+    for healthy in ("sim-0", "sim-2"):
+        await trio.to_thread.run_sync(sim[healthy].clear_requests)
     try:
         command = [sys.executable, "-m", "fleet", "apply", "-f", str(path), "-i", str(sim.inventory_path)]
         process = await trio.to_thread.run_sync(
@@ -61,7 +74,9 @@ async def test_ctrl_c_stops_cleanly_reports_each_cluster_and_exits_130(sim, app_
                 env={**os.environ, **ENV},
             )
         )
-        await trio.sleep(4)  # the healthy clusters are done, sim-1 is still applying
+        with trio.fail_after(60):  # the healthy clusters are done, sim-1 is still applying
+            for healthy in ("sim-0", "sim-2"):
+                await _settled(sim[healthy], writes=3)
         sent = time.monotonic()
         process.send_signal(signal.SIGINT)
         out, err = await trio.to_thread.run_sync(lambda: process.communicate(timeout=60))
