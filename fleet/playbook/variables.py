@@ -41,11 +41,19 @@ def parse_set(pairs: list[str]) -> dict[str, str]:
 
 
 def load_inputs_file(path: Path) -> dict[str, Any]:
+    """The one YAML document of ``--inputs FILE``; a second one is an error (it would be ignored, or
+    merged by rules no user can guess), naming the line where it starts."""
     try:
-        docs = [value for _, value in yaml_input.documents(yaml_input.read_input(path, "--inputs"), str(path))]
+        docs = list(yaml_input.documents(yaml_input.read_input(path, "--inputs"), str(path)))
     except OSError as e:
         raise InputError(f"cannot read --inputs: {e.strerror}", location=Location(file=str(path))) from e
-    data = docs[0] if docs else None
+    if len(docs) > 1:
+        second = docs[1][0].start_mark.line + 1
+        raise InputError(
+            "--inputs holds more than one YAML document: give every input in one mapping",
+            location=Location(file=str(path), line=second),
+        )
+    data = docs[0][1] if docs else None
     if data is None:
         return {}
     if not isinstance(data, dict):
