@@ -35,7 +35,8 @@ from fleet.playbook.events import (
     StepStarted,
     WaveStarted,
 )
-from fleet.report.runs import STYLE, redact
+from fleet.redaction import redact
+from fleet.report.runs import STYLE
 
 #: Pod log lines kept per cluster, shown when it fails (without ``logs``).
 LAST_LINES = 10
@@ -208,7 +209,7 @@ class RunView:
                 return
             # The cluster's last log lines, prefixed, stand for the tail a pod step's error quotes.
             tail = list(self.state.clusters[name].logs) if name in self.state.clusters and not self.logs else []
-            error = redact(event.error)
+            error = redact(event.error or "")
             if tail:
                 error = error.split("\n", 1)[0]
             earlier = " (before the resume)" if event.earlier else ""

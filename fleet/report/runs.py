@@ -16,7 +16,7 @@ from rich.text import Text
 
 from fleet.engine.journal import JournalReader
 from fleet.engine.run import ClusterOutcome, RunReport
-from fleet.redaction import REGISTRY
+from fleet.redaction import REGISTRY, redact
 
 STYLE = {
     "succeeded": "green",
@@ -26,10 +26,6 @@ STYLE = {
     "not_started": "dim",
     "interrupted": "magenta",
 }
-
-
-def redact(text: str | None) -> str:
-    return REGISTRY.redact(text) if text else ""
 
 
 def summary_line(report: RunReport) -> str:
@@ -82,7 +78,7 @@ def table(report: RunReport, *, only_failed: bool = False) -> Table:
             Text(c.outcome.replace("_", " "), style=STYLE.get(c.outcome, "")),
             f"{done}/{len(c.steps)}" if c.steps else "-",
             f"{c.seconds:.1f}" if c.seconds is not None else "-",
-            redact(c.rollback_error or c.error),
+            redact(c.rollback_error or c.error or ""),
         )
     return out
 
@@ -155,7 +151,9 @@ def junit(report: RunReport) -> str:
             suite, "testcase", classname=report.playbook, name=c.name, time=f"{c.seconds or 0:.3f}"
         )
         if c.outcome in ("failed", "rolled_back", "rollback_failed"):
-            message = redact(c.error) + (f" (rollback failed: {redact(c.rollback_error)})" if c.rollback_error else "")
+            message = redact(c.error or "")
+            if c.rollback_error:
+                message += f" (rollback failed: {redact(c.rollback_error)})"
             failure = ElementTree.SubElement(case, "failure", message=message, type=c.outcome)
             failure.text = message
         elif c.outcome in ("not_started", "interrupted"):
@@ -168,7 +166,7 @@ def junit(report: RunReport) -> str:
         )
         if run_steps.outcome == "failed":
             suite.set("failures", str(failures + 1))
-            message = f"{run_steps.failed_step}: {redact(run_steps.error)}"
+            message = f"{run_steps.failed_step}: {redact(run_steps.error or '')}"
             ElementTree.SubElement(case, "failure", message=message, type="failed").text = message
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
