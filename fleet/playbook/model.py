@@ -55,7 +55,9 @@ Budget = int | str
 
 
 def budget_of(value: Budget | None, total: int) -> int | None:
-    """``maxFailures`` as a count of clusters (``"10%"`` of ``total``, rounded up; at least 1)."""
+    """``maxFailures`` as a count of clusters: a number as given, a percentage of ``total`` rounded up (a
+    positive one is at least 1; ``0%`` is 0). ``budget_reached`` says when it stops the run: a budget of 0
+    (or ``0%``) stops at the first failure, as 1 does."""
     if value is None:
         return None
     if isinstance(value, int):
@@ -124,7 +126,7 @@ class Strategy(_Model):
     #: Clusters at once, one limit shared by all the waves.
     concurrency: int = Field(default=10, ge=1)
     #: The run's failure budget: a count of clusters or a percentage (``25%``, rounded up); reaching it
-    #: starts no further cluster.
+    #: starts no further cluster (0 or ``0%``: the first failure stops the run).
     max_failures: Budget | None = None
     #: When a budget is reached, cancel the clusters in flight too (and delete their pods).
     fail_fast: bool = False

@@ -163,6 +163,30 @@ def test_the_budget_stops_the_rollout_after_the_third_failure(fleet8, fleet, tmp
     assert "budget" in doc["message"]
 
 
+@pytest.mark.parametrize("budget", ["0", "'0%'"])
+def test_a_budget_of_0_stops_at_the_first_failure(fleet8, fleet, tmp_path, budget):
+    playbook = tmp_path / "zero.yaml"
+    playbook.write_text(
+        f"""
+id: zero
+strategy: {{concurrency: 1, maxFailures: {budget}}}
+steps:
+  - id: check
+    type: fail
+    message: "{{{{ cluster.name }}}} is broken"
+    when: "cluster.name == 'sim-1'"
+"""
+    )
+    inv = inventory(fleet8, tmp_path / "inv.yaml", names=["sim-0", "sim-1", "sim-2", "sim-3"])
+    result = fleet("run", str(playbook), "-i", str(inv), "-o", "json")
+    assert result.returncode == 1, result.stderr
+    doc = report(result)
+    outcomes = {c["cluster"]: c["outcome"] for c in doc["clusters"]}
+    assert outcomes == {"sim-0": "succeeded", "sim-1": "failed", "sim-2": "not_started", "sim-3": "not_started"}
+    assert doc["status"] == "stopped"
+    assert "budget" in doc["message"]
+
+
 def test_fail_fast_cancels_the_clusters_in_flight_and_deletes_their_pods(fleet, tmp_path):
     with SimFleet(clusters=8, tls=True, out_dir=tmp_path / "sim") as fleet8:
         _fail_fast(fleet8, fleet, tmp_path)
