@@ -114,6 +114,7 @@ def _execute(
     run_id: str,
     resume: bool,
     dry_run: bool,
+    continue_run: bool = False,
     output: str,
     junit_file: Path | None,
     quiet: bool,
@@ -135,6 +136,7 @@ def _execute(
         concurrency=clusters.concurrency,
         dry_run=dry_run,
         resume=resume,
+        continue_run=continue_run,
         handle_signals=True,
         inventory=_inventory_record(clusters),
     )
@@ -247,6 +249,12 @@ def validate(
 def resume(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to continue."),
     output: str = OUTPUT,
+    continue_run: bool = typer.Option(
+        False,
+        "--continue",
+        help="Go on with a run that stopped (its failure budget, or a gate not approved): the clusters it never "
+        "started start, and the failures so far no longer count against the budget.",
+    ),
 ) -> None:
     """Continue a run that was interrupted or killed: finished steps are not run again."""
     import trio
@@ -257,8 +265,16 @@ def resume(
 
     settings = FleetSettings()
     row = _run_row(settings, run_id)
-    if row["status"] in ("succeeded", "failed", "stopped"):
+    if row["status"] in ("succeeded", "failed"):
         raise InputError(f"run {run_id} already ended ({row['status']}): nothing to resume")
+    if row["status"] == "stopped" and not continue_run:
+        waiting = row["clusters"].get("not_started", 0)
+        raise InputError(
+            f"run {run_id} stopped ({row['message'] or 'its failure budget was reached'}); resuming it would "
+            f"stop again at once. To start the {waiting} cluster(s) it never started, the failures so far no "
+            f"longer counting against the budget: fleet resume {run_id} --continue",
+            location=Location(field="RUN_ID"),
+        )
     record = row["inventory"]
     kubeconfigs = record.get("kubeconfig") or []
     clusters = Clusters(
@@ -286,6 +302,7 @@ def resume(
         run_id=run_id,
         resume=True,
         dry_run=False,
+        continue_run=continue_run,
         output=output,
         junit_file=None,
         quiet=False,

@@ -5,8 +5,9 @@ result right after. One writer task owns the connection (``Journal.writer``); th
 write. Every text is passed through the secret redaction registry before it is written, and Secret
 snapshots keep no data: no secret value reaches the file.
 
-Tables: ``runs`` (playbook, inputs with secrets as references, inventory and selection, status),
-``clusters`` (wave, outcome, error), ``steps`` (cluster x step x attempt: status, times, outputs, error;
+Tables: ``runs`` (playbook, inputs with secrets as references, inventory and selection — and the clusters
+whose failures ``fleet resume --continue`` set aside, ``forgiven`` — status), ``clusters`` (wave, outcome
+— ``rolling_back`` until a rollback ends —, error), ``steps`` (cluster x step x attempt: status, times, outputs, error;
 the run-level steps under the pseudo-cluster ``(run)``, which has no ``clusters`` row),
 ``snapshots`` (object states before the run wrote them), ``approvals`` (gates opened by ``fleet approve``),
 ``roster`` (the run's clusters as its start planned them: wave, tenant, region; the run view's grid shows the
@@ -196,6 +197,18 @@ class Journal:
             )
         )
 
+    async def run_continued(self, run_id: str, forgiven: list[str]) -> None:
+        """``fleet resume --continue``: the run goes on (``running``), and the failures of the clusters
+        ``forgiven`` no longer count against its budget (kept with the run's selection, for later resumes)."""
+        row = (_json(forgiven), run_id)
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE runs SET status='running', ended=NULL, message=NULL, "
+                "inventory=json_set(inventory, '$.forgiven', json(?)) WHERE id=?",
+                row,
+            )
+        )
+
     async def run_ended(self, run_id: str, status: str, message: str | None = None) -> None:
         row = (status, _now(), _text(message), run_id)
         await self._write(lambda c: c.execute("UPDATE runs SET status=?, ended=?, message=? WHERE id=?", row))
@@ -203,7 +216,7 @@ class Journal:
     async def cluster(
         self, run_id: str, cluster: str, wave: int, outcome: str, error: str | None = None, rollback: str | None = None
     ) -> None:
-        ended = None if outcome in ("running", "not_started") else _now()
+        ended = None if outcome in ("running", "rolling_back", "not_started") else _now()
         row = (run_id, cluster, wave, outcome, _text(error), _text(rollback), _now(), ended)
         await self._write(
             lambda c: c.execute(

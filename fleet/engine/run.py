@@ -33,7 +33,7 @@ import trio
 from fleet.artifacts import ArtifactStore
 from fleet.engine.execute import ClusterSteps, Resumed
 from fleet.engine.fanout import ClusterResult, Target, fan_out
-from fleet.engine.journal import Journal, JournalReader
+from fleet.engine.journal import Journal, JournalReader, StepRow
 from fleet.engine.logcontext import bound
 from fleet.engine.peers import Peers
 from fleet.engine.rollback import REACH, delete_pods_when_reachable, restore_when_reachable
@@ -51,7 +51,8 @@ from fleet.playbook.events import (
     WaveStarted,
 )
 from fleet.playbook.loader import LoadedPlaybook
-from fleet.playbook.model import budget_of, budget_reached
+from fleet.playbook.model import Playbook, budget_of, budget_reached
+from fleet.playbook.steps import walk
 from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
 from fleet.pods import Detach
 from fleet.secrets import SecretResolver
@@ -66,8 +67,10 @@ RunStatus = Literal["succeeded", "failed", "stopped", "interrupted"]
 ROLLBACK_READY = timedelta(minutes=5)
 #: How long a gate waits for ``fleet approve`` before the run stops.
 GATE_TIMEOUT = timedelta(hours=24)
-FAILED: frozenset[str] = frozenset({"failed", "rolled_back", "rollback_failed"})
-FINAL: frozenset[str] = FAILED | {"succeeded"}
+#: Outcomes that count against the budget: the cluster's steps failed (its rollback may still be running).
+FAILED: frozenset[str] = frozenset({"failed", "rolling_back", "rolled_back", "rollback_failed"})
+#: Outcomes a resume leaves alone (a cluster still ``rolling_back`` has its rollback finished first).
+FINAL: frozenset[str] = frozenset({"succeeded", "failed", "rolled_back", "rollback_failed"})
 
 
 def new_run_id(playbook_id: str) -> str:
@@ -135,6 +138,9 @@ class RunOptions:
     dry_run: bool = False
     #: Resume this run from its journal (``fleet resume``).
     resume: bool = False
+    #: With ``resume``: go on after the run stopped (``fleet resume --continue``); the failures so far no
+    #: longer count against the budget (journaled, so a later resume counts the same way).
+    continue_run: bool = False
     #: Asked at a gate (wave index): True opens it. None: wait for ``fleet approve`` in the journal.
     approve: Callable[[int], Awaitable[bool]] | None = None
     #: Stop on SIGINT/SIGTERM (the CLI); a library caller cancels the task instead.
@@ -169,8 +175,14 @@ class _Run:
         self.peers = Peers(self.targets, self.outcomes)
         self.budget = budget_of(self.strategy.max_failures, len(targets))
         self.stopped: str | None = None
+        #: Clusters whose failure came before a ``fleet resume --continue``: not counted against the budget.
+        self.forgiven: set[str] = set()
         self.interrupted = False
         self.resumed: dict[str, Resumed] = {}
+        #: The scopes of the rollbacks running now that a Ctrl-C cuts short (all but ``onInterrupt``'s).
+        self.rollbacks: set[trio.CancelScope] = set()
+        #: Clusters whose cut-short rollback this resume finished before the waves (shown then, not again).
+        self.finished_first: set[str] = set()
         self.resolved_inputs: dict[str, Any] = {}
         self.run_level: RunLevel | None = None
 
@@ -182,8 +194,9 @@ class _Run:
         self.options.on_event(event)
 
     def failures(self, names: Sequence[str] | None = None) -> int:
+        """The failed clusters (of ``names``) that count against the budget."""
         pool = self.outcomes.values() if names is None else (self.outcomes[n] for n in names)
-        return sum(1 for o in pool if o.outcome in FAILED)
+        return sum(1 for o in pool if o.outcome in FAILED and o.name not in self.forgiven)
 
     async def run(self) -> RunReport:
         with bound(run=self.run_id):
@@ -202,6 +215,9 @@ class _Run:
         if self.options.resume:
             self._load_resumed()
             await self._close_in_flight()
+            if self.options.continue_run:
+                self.forgiven |= {o.name for o in self.outcomes.values() if o.outcome in FAILED}
+                await self.journal.run_continued(self.run_id, sorted(self.forgiven))
         else:
             await self.journal.run_started(
                 self.run_id,
@@ -216,6 +232,7 @@ class _Run:
             async with trio.open_nursery() as nursery:
                 if self.options.handle_signals:
                     nursery.start_soon(self._signals, run_scope)
+                await self._finish_rollbacks()
                 if await self._run_level("before"):
                     await self._waves(names_by_wave)
                 if not self.interrupted:
@@ -252,7 +269,8 @@ class _Run:
             return "interrupted"
         if self.stopped:
             return "stopped"
-        if self.failures() or (self.run_level is not None and self.run_level.message):
+        failed = any(o.outcome in FAILED for o in self.outcomes.values())
+        if failed or (self.run_level is not None and self.run_level.message):
             return "failed"
         return "succeeded"
 
@@ -312,17 +330,23 @@ class _Run:
                 self.interrupted = True
                 print("interrupted: stopping, deleting the pods in flight (Ctrl-C again to quit now)", file=sys.stderr)
                 scope.cancel()
+                for rollback in self.rollbacks:  # left ``rolling_back``: ``fleet resume`` finishes them
+                    rollback.cancel()
 
     def _load_resumed(self) -> None:
         assert self.options.journal is not None
         reader = JournalReader(self.options.journal)
         try:
+            run = reader.run(self.run_id)
+            self.forgiven = set(run["inventory"].get("forgiven") or []) if run is not None else set()
             for row in reader.clusters(self.run_id):
                 outcome = self.outcomes.get(row["cluster"])
-                if outcome is not None and row["outcome"] in FINAL:
+                if outcome is not None and (row["outcome"] in FINAL or row["outcome"] == "rolling_back"):
                     outcome.outcome = row["outcome"]
                     outcome.error = row["error"]
                     outcome.rollback_error = row["rollback_error"]
+                    if row["outcome"] == "rolling_back":
+                        outcome.failed_step = _failed_step(reader.steps(self.run_id, outcome.name), self.playbook)
             for name in [*self.outcomes, RUN]:
                 state = Resumed(snapshots=reader.snapshots(self.run_id, name))
                 for step in reader.steps(self.run_id, name):
@@ -367,10 +391,12 @@ class _Run:
             if wave is not None and wave.gate and not self.options.dry_run and not await self._gate(index):
                 self.stopped = f"wave {index + 1} was not approved"
                 return
-            todo = [n for n in names if self.outcomes[n].outcome not in FINAL]
+            # A cluster still rolling back had its rollback finished first (``_finish_rollbacks``) or the run
+            # was interrupted meanwhile: it does not run again.
+            todo = [n for n in names if self.outcomes[n].outcome not in FINAL | {"rolling_back"}]
             self.emit(WaveStarted(wave=index, clusters=tuple(names)))
             for name in names:
-                if name not in todo:  # finished before a resume
+                if name not in todo and name not in self.finished_first:  # finished before a resume
                     done = self.outcomes[name]
                     self.emit(
                         ClusterEnded(cluster=name, outcome=done.outcome, error=done.error, wave=index, earlier=True)
@@ -473,33 +499,7 @@ class _Run:
         wave_budget: int | None,
     ) -> None:
         outcome = self.outcomes[name]
-        cluster = self.targets[name].cluster
-        info = ClusterInfo(
-            name,
-            cluster.tenant if cluster else None,
-            cluster.region if cluster else None,
-            cluster.labels if cluster else None,
-        )
-        run_id = self.run_id
-        steps = step_journal(self.journal, run_id, name)
-        rollback = self.playbook.rollback
-        state = ClusterSteps(
-            run_id=run_id,
-            loaded=self.loaded,
-            info=info,
-            client=client,
-            inputs=self.resolved_inputs,
-            resolver=self.resolver,
-            artifacts=self.options.artifacts,
-            journal=steps,
-            emit=self.emit,
-            detach=self.detach,
-            new_run=not self.options.resume,
-            dry_run=self.options.dry_run,
-            snapshots_on=rollback.auto,
-            resumed=self.resumed.get(name, Resumed()),
-            extra={"clusters": self.peers},
-        )
+        state = self._state(name, client)
         state.outputs.update(self._before_outputs())
         outcome.outputs = state.outputs  # live, for the other clusters' ``clusters`` variable
         with bound(cluster=name):
@@ -509,6 +509,33 @@ class _Run:
             if reason is not None:
                 self.stopped = f"{reason} (failFast: clusters in flight were cancelled)"
                 wave_scope.cancel()
+
+    def _state(self, name: str, client: KubeClient) -> ClusterSteps:
+        """A cluster's steps: its variables, its journal, and what the journal says it did (a resume)."""
+        cluster = self.targets[name].cluster
+        info = ClusterInfo(
+            name,
+            cluster.tenant if cluster else None,
+            cluster.region if cluster else None,
+            cluster.labels if cluster else None,
+        )
+        return ClusterSteps(
+            run_id=self.run_id,
+            loaded=self.loaded,
+            info=info,
+            client=client,
+            inputs=self.resolved_inputs,
+            resolver=self.resolver,
+            artifacts=self.options.artifacts,
+            journal=step_journal(self.journal, self.run_id, name),
+            emit=self.emit,
+            detach=self.detach,
+            new_run=not self.options.resume,
+            dry_run=self.options.dry_run,
+            snapshots_on=self.playbook.rollback.auto,
+            resumed=self.resumed.get(name, Resumed()),
+            extra={"clusters": self.peers},
+        )
 
     async def _steps(self, state: ClusterSteps, outcome: ClusterOutcome, wave: int) -> None:
         """One cluster's steps, its rollback if they fail, and its outcome journaled."""
@@ -524,50 +551,125 @@ class _Run:
             outcome.outcome, outcome.error, outcome.failed_step = "failed", e.message, e.step
             # Nothing to undo (auto, and no step wrote): the cluster stays failed, not "rolled back".
             if not self.options.dry_run and (rollback.steps or (rollback.auto and state.snapshots)):
-                with trio.CancelScope(shield=rollback.on_interrupt):  # a Ctrl-C does not cut it short
-                    await self._rollback(state, outcome)
+                await self._rollback(state, outcome, wave)
         except BaseException:
-            # Ctrl-C (or SIGTERM) cancelled the steps: with ``onInterrupt``, undo them before stopping.
+            # Cancelled: by failFast, its steps are undone as a failure's are (a tenant is never left
+            # half-applied); by Ctrl-C (or SIGTERM), only with ``onInterrupt``.
             undo = rollback.steps or state.snapshots
-            if self.interrupted and rollback.on_interrupt and undo and not self.options.dry_run:
-                outcome.error = "interrupted"
-                with trio.CancelScope(shield=True):
-                    await self._rollback(state, outcome)
+            if self.interrupted:
+                why = "interrupted" if rollback.on_interrupt else None
+            else:
+                why = f"cancelled: {self.stopped}" if self.strategy.fail_fast and self.stopped else None
+            if why is not None and undo and not self.options.dry_run:
+                outcome.error = why
+                outcome.failed_step = next((s for s, v in reversed(state.statuses.items()) if v == "interrupted"), None)
+                await self._rollback(state, outcome, wave)
             raise
         finally:
-            if state.leftover_pods and state.client is not None:
-                # Shielded, but briefly after a Ctrl-C: stopping must stay prompt.
-                reach = LEFTOVER_REACH_INTERRUPTED if self.interrupted else REACH
-                with trio.CancelScope(shield=True):
-                    left = await delete_pods_when_reachable(state.client, state.leftover_pods, reach=reach)
-                if left:
-                    log.error("%s: pods of the run left behind (delete them by hand): %s", name, ", ".join(left))
-            outcome.steps = dict(state.statuses)
-            outcome.outputs = {k: v for k, v in state.outputs.items() if k not in self._before_outputs()}
-            outcome.diffs = list(state.diffs)
-            outcome.seconds = trio.current_time() - started
-            with trio.CancelScope(shield=True):
-                await journal.cluster(run_id, name, wave, outcome.outcome, outcome.error, outcome.rollback_error)
-            self.emit(
-                ClusterEnded(
-                    cluster=name, outcome=outcome.outcome, error=outcome.error, rollback_error=outcome.rollback_error
-                )
-            )
+            await self._ended(state, outcome, wave, started)
 
-    async def _rollback(self, state: ClusterSteps, outcome: ClusterOutcome) -> None:
+    async def _ended(self, state: ClusterSteps, outcome: ClusterOutcome, wave: int, started: float) -> None:
+        """A cluster's steps (or its rollback) ended: the pods they could not delete are deleted, and the
+        outcome is journaled and shown."""
+        name = outcome.name
+        if state.leftover_pods and state.client is not None:
+            # Shielded, but briefly after a Ctrl-C: stopping must stay prompt.
+            reach = LEFTOVER_REACH_INTERRUPTED if self.interrupted else REACH
+            with trio.CancelScope(shield=True):
+                left = await delete_pods_when_reachable(state.client, state.leftover_pods, reach=reach)
+            if left:
+                log.error("%s: pods of the run left behind (delete them by hand): %s", name, ", ".join(left))
+        outcome.steps = dict(state.statuses)
+        outcome.outputs = {k: v for k, v in state.outputs.items() if k not in self._before_outputs()}
+        outcome.diffs = list(state.diffs)
+        outcome.seconds = trio.current_time() - started
+        with trio.CancelScope(shield=True):
+            await self.journal.cluster(self.run_id, name, wave, outcome.outcome, outcome.error, outcome.rollback_error)
+        self.emit(
+            ClusterEnded(
+                cluster=name, outcome=outcome.outcome, error=outcome.error, rollback_error=outcome.rollback_error
+            )
+        )
+
+    async def _rollback(self, state: ClusterSteps, outcome: ClusterOutcome, wave: int) -> None:
+        """Undo a cluster's steps; journaled ``rolling_back`` first, so that a rollback a Ctrl-C or a kill cuts
+        short is finished by ``fleet resume``. Shielded from failFast's cancel (a rollback is never left
+        half-done for another cluster's failure); a Ctrl-C cuts it short unless ``onInterrupt``."""
         rollback = self.playbook.rollback
+        outcome.outcome = "rolling_back"
+        with trio.CancelScope(shield=True):
+            await self.journal.cluster(self.run_id, outcome.name, wave, "rolling_back", outcome.error)
         self.emit(RollbackStarted(cluster=outcome.name, objects=len(state.snapshots)))
-        try:
-            if rollback.auto and state.client is not None:
-                outcome.rollback = await restore_when_reachable(state.client, state.snapshots, timeout=ROLLBACK_READY)
-            if rollback.steps:
-                state.extra["failure"] = {"step": outcome.failed_step, "error": outcome.error}
-                await state.run(rollback.steps)
-            outcome.outcome = "rolled_back"
-        except (FleetError, StepFailed) as e:
-            outcome.outcome = "rollback_failed"
-            outcome.rollback_error = str(e)
-            log.error("rollback of %s failed: %s", outcome.name, e)
+        with trio.CancelScope(shield=True) as scope:
+            if not rollback.on_interrupt:
+                self.rollbacks.add(scope)
+                if self.interrupted:
+                    scope.cancel()
+            try:
+                if rollback.auto and state.client is not None:
+                    outcome.rollback = await restore_when_reachable(
+                        state.client, state.snapshots, timeout=ROLLBACK_READY
+                    )
+                if rollback.steps:
+                    state.extra["failure"] = {"step": outcome.failed_step, "error": outcome.error}
+                    await state.run(rollback.steps)
+                outcome.outcome = "rolled_back"
+            except (FleetError, StepFailed) as e:
+                outcome.outcome = "rollback_failed"
+                outcome.rollback_error = str(e)
+                log.error("rollback of %s failed: %s", outcome.name, e)
+            finally:
+                self.rollbacks.discard(scope)
+        if scope.cancelled_caught:
+            log.warning("rollback of %s interrupted: `fleet resume %s` finishes it", outcome.name, self.run_id)
+
+    async def _finish_rollbacks(self) -> None:
+        """First on a resume: the rollbacks a Ctrl-C or a kill cut short are finished, from the journal (its
+        snapshots, and the custom rollback steps that ended are not run again), before any other step."""
+        names = [o.name for o in self.outcomes.values() if o.outcome == "rolling_back"]
+        if not names:
+            return
+        opened: dict[int, str] = {}
+
+        def tagged(target: Target) -> Target:
+            async def open_client() -> KubeClient:
+                client = await target.open()
+                opened[id(client)] = target.name
+                return client
+
+            return Target(target.name, open_client, target.cluster)
+
+        async def operation(client: KubeClient) -> None:
+            name = opened[id(client)]
+            outcome = self.outcomes[name]
+            state = self._state(name, client)
+            state.statuses.update({step: status for step, (status, _) in state.resumed.done.items()})  # type: ignore[misc]
+            started = trio.current_time()
+            self.finished_first.add(name)
+            with bound(cluster=name):
+                try:
+                    await self._rollback(state, outcome, outcome.wave)
+                finally:
+                    await self._ended(state, outcome, outcome.wave, started)
+
+        results = await fan_out([tagged(self.targets[n]) for n in names], operation, concurrency=self.limiter)
+        for result in results:
+            outcome = self.outcomes[result.cluster]
+            if result.error is not None and result.cluster not in self.finished_first:  # its client did not open
+                self.finished_first.add(result.cluster)
+                outcome.outcome, outcome.rollback_error = "rollback_failed", str(result.error)
+                with trio.CancelScope(shield=True):
+                    await self.journal.cluster(
+                        self.run_id, outcome.name, outcome.wave, outcome.outcome, outcome.error, outcome.rollback_error
+                    )
+                self.emit(
+                    ClusterEnded(
+                        cluster=outcome.name,
+                        outcome=outcome.outcome,
+                        error=outcome.error,
+                        rollback_error=outcome.rollback_error,
+                    )
+                )
 
 
 async def run_playbook(
@@ -581,3 +683,11 @@ async def run_playbook(
     """Run ``loaded`` on ``targets`` (in the journal at ``options.journal``) and report per cluster."""
     async with Journal.open(options.journal) as journal:
         return await _Run(loaded, targets, inputs, resolver, options, journal).run()
+
+
+def _failed_step(rows: Sequence[StepRow], playbook: Playbook) -> str | None:
+    """The step whose failure (or failFast's cancel) started a cluster's rollback, from its journaled steps:
+    the last of its steps (not a rollback step) that failed or was cancelled."""
+    undo = {step.id for step in walk(playbook.rollback.steps)}
+    ended = [r for r in rows if r.step not in undo and r.status in ("failed", "interrupted")]
+    return max(ended, key=lambda r: r.started).step if ended else None

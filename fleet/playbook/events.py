@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-Outcome = Literal["succeeded", "failed", "rolled_back", "rollback_failed", "skipped", "not_started", "interrupted"]
+#: ``rolling_back``: a failed (or failFast-cancelled) cluster whose rollback has not ended; a Ctrl-C or a
+#: kill that cuts it short leaves it so in the journal, and ``fleet resume`` finishes the rollback first.
+Outcome = Literal[
+    "succeeded", "failed", "rolling_back", "rolled_back", "rollback_failed", "skipped", "not_started", "interrupted"
+]
 StepStatus = Literal["running", "succeeded", "failed", "skipped", "allowed_failure", "interrupted"]
 
 

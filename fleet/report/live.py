@@ -42,8 +42,8 @@ from fleet.report.runs import STYLE
 LAST_LINES = 10
 #: Clusters in flight listed in the live view (the rest are counted).
 SHOWN_RUNNING = 12
-FAILED = ("failed", "rolled_back", "rollback_failed")
-COUNTED = ("succeeded", "failed", "rolled_back", "rollback_failed", "interrupted")
+FAILED = ("failed", "rolling_back", "rolled_back", "rollback_failed")
+COUNTED = ("succeeded", "failed", "rolling_back", "rolled_back", "rollback_failed", "interrupted")
 
 Mode = Literal["live", "plain", "quiet"]
 
@@ -112,8 +112,8 @@ class RunState:
 def counts_text(counts: dict[str, int]) -> Text:
     """``12 succeeded · 1 failed · 2 rolled back · 0 rollback failed · 10 running · 975 not started``."""
     text = Text()
-    for outcome in ("succeeded", "failed", "rolled_back", "rollback_failed", "interrupted", "running", "not_started"):
-        if outcome == "interrupted" and not counts[outcome]:
+    for outcome in (*COUNTED, "running", "not_started"):
+        if outcome in ("interrupted", "rolling_back") and not counts[outcome]:  # only after a Ctrl-C
             continue
         if text:
             text.append(" · ", style="dim")

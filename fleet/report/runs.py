@@ -21,18 +21,23 @@ from fleet.redaction import REGISTRY, redact
 STYLE = {
     "succeeded": "green",
     "failed": "red",
+    "rolling_back": "yellow",  # a rollback cut short by a Ctrl-C: `fleet resume` finishes it
     "rolled_back": "yellow",
     "rollback_failed": "bold red",
-    "not_started": "dim",
     "interrupted": "magenta",
+    "not_started": "dim",
 }
+
+
+#: The outcomes of a cluster whose steps failed (JUnit failures).
+FAILED = ("failed", "rolling_back", "rolled_back", "rollback_failed")
 
 
 def summary_line(report: RunReport) -> str:
     """``5 clusters: 4 succeeded, 1 rolled back (sim-2)``."""
     total = len(report.clusters)
     parts = []
-    for outcome in ("succeeded", "failed", "rolled_back", "rollback_failed", "interrupted", "not_started"):
+    for outcome in STYLE:
         names = [c.name for c in report.clusters if c.outcome == outcome]
         if not names:
             continue
@@ -136,7 +141,7 @@ def journal_document(reader: JournalReader, run_id: str, cluster: str | None = N
 
 def junit(report: RunReport) -> str:
     """JUnit XML: one testcase per cluster; failed and rolled-back clusters are failures."""
-    failures = report.count("failed", "rolled_back", "rollback_failed")
+    failures = report.count(*FAILED)
     skipped = report.count("not_started", "interrupted")
     suite = ElementTree.Element(
         "testsuite",
@@ -150,7 +155,7 @@ def junit(report: RunReport) -> str:
         case = ElementTree.SubElement(
             suite, "testcase", classname=report.playbook, name=c.name, time=f"{c.seconds or 0:.3f}"
         )
-        if c.outcome in ("failed", "rolled_back", "rollback_failed"):
+        if c.outcome in FAILED:
             message = redact(c.error or "")
             if c.rollback_error:
                 message += f" (rollback failed: {redact(c.rollback_error)})"
