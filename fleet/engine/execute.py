@@ -16,6 +16,7 @@ import trio
 from fleet import templating
 from fleet.artifacts import ArtifactStore
 from fleet.durations import format_duration
+from fleet.engine.journal import StepRow
 from fleet.engine.logcontext import bound
 from fleet.errors import FleetError, InputError, StepFailed
 from fleet.kube import KubeClient
@@ -32,7 +33,7 @@ from fleet.playbook.steps import (
     ParallelStep,
     Step,
 )
-from fleet.playbook.variables import ClusterInfo, NotRun, variables
+from fleet.playbook.variables import ClusterInfo, NotRun, held_a_secret, unusable_secrets, variables
 from fleet.playbook.vault_steps import SECRET_OUTPUTS, VAULT_TASKS
 from fleet.pods import Detach, PodIdentity, PodRunContext, resume, run_pod_task
 from fleet.pods.render import pod_task
@@ -50,6 +51,29 @@ class Resumed:
     #: Pod steps whose result was recorded but whose pod's deletion the crash may have cut short.
     collected: dict[str, tuple[int, Any]] = field(default_factory=dict)  # step -> (attempt, outputs)
     snapshots: list[Snapshot] = field(default_factory=list)
+    #: Steps that ended but run again, as their next attempt: their journaled outputs held a secret
+    #: (redacted there), and running them again gives it back (``REDERIVED``).
+    rerun: dict[str, int] = field(default_factory=dict)  # step -> attempt
+    #: The outputs of steps that ended, as templates see them: a secret they held is undefined, not ``***``.
+    unusable: dict[str, Any] = field(default_factory=dict)  # step -> outputs
+
+    def ended(self, row: StepRow) -> None:
+        """A step the journal says ended ``succeeded``, ``skipped`` or ``allowed_failure``: skipped by the
+        resume with its outputs, or run again if they held a secret and the step can give it back."""
+        self.in_flight.pop(row.step, None)
+        if row.status == "succeeded" and held_a_secret(row.outputs):
+            if row.type in REDERIVED:
+                self.rerun[row.step] = row.attempt
+                self.done.pop(row.step, None)
+                return
+            self.unusable[row.step] = unusable_secrets(row.outputs, f"outputs.{row.step}", row.type)
+        self.rerun.pop(row.step, None)
+        self.done[row.step] = (row.status, row.outputs)
+
+
+#: Steps that a resume runs again when their journaled outputs held a secret: reads and idempotent writes
+#: (a re-run apply or patch changes nothing); not ``delete`` (a second one may find nothing to delete).
+REDERIVED = (IDEMPOTENT - {"delete"}) | SECRET_OUTPUTS
 
 
 @dataclass
@@ -111,11 +135,12 @@ class ClusterSteps:
         for text in texts:
             for ref in secret_references(text):
                 secrets[ref] = await self.resolver.resolve(ref)
+        outputs = {**self.outputs, **self.resumed.unusable} if self.resumed.unusable else self.outputs
         return variables(
             run_id=self.run_id,
             inputs=self.inputs,
             cluster=self.info,
-            outputs=self.outputs,
+            outputs=outputs,
             secrets=secrets,
             base_dir=self.loaded.base_dir,
             extra=self.extra,
@@ -216,7 +241,7 @@ class ClusterSteps:
     async def _attempts(self, step: Step) -> None:
         retry = step.retry
         attempts = retry.max_attempts if retry is not None else 1
-        first = self.resumed.in_flight.get(step.id, 0) + 1 if step.id in self.resumed.in_flight else 1
+        first = max(self.resumed.in_flight.get(step.id, 0), self.resumed.rerun.get(step.id, 0)) + 1
         if step.id in self.resumed.in_flight and step.type not in IDEMPOTENT and step.type != "pod":
             log.warning("step %s was in flight when the run stopped; running it again", step.id)
         deadline = trio.current_time() + retry.max_duration.total_seconds() if retry and retry.max_duration else None

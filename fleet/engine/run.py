@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import trio
 
+from fleet import templating
 from fleet.artifacts import ArtifactStore
 from fleet.engine.execute import ClusterSteps, Resumed
 from fleet.engine.fanout import ClusterResult, Target, fan_out
@@ -50,7 +51,7 @@ from fleet.playbook.events import (
     RollbackStarted,
     WaveStarted,
 )
-from fleet.playbook.loader import LoadedPlaybook
+from fleet.playbook.loader import LoadedPlaybook, secret_references
 from fleet.playbook.model import Playbook, budget_of, budget_reached
 from fleet.playbook.steps import walk
 from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
@@ -228,6 +229,8 @@ class _Run:
             )
         await self.journal.roster(self.run_id, self._roster())
         self.resolved_inputs = await resolve_inputs(self.playbook, self.inputs, self.resolver)
+        if self.options.resume:
+            await self._register_secrets()
         with trio.CancelScope() as run_scope:
             async with trio.open_nursery() as nursery:
                 if self.options.handle_signals:
@@ -333,6 +336,17 @@ class _Run:
                 for rollback in self.rollbacks:  # left ``rolling_back``: ``fleet resume`` finishes them
                     rollback.cancel()
 
+    async def _register_secrets(self) -> None:
+        """On a resume, every ``secret()`` the playbook names is resolved first, and so registered for
+        redaction: the steps that read them may be skipped now, yet the steps that run may output them (a
+        re-run ``get`` of what an earlier step wrote). One that cannot be resolved fails where it is used."""
+        refs = {ref for text in templating.strings(self.playbook.model_dump()) for ref in _references(text)}
+        for ref in sorted(refs):
+            try:
+                await self.resolver.resolve(ref)
+            except FleetError as e:
+                log.debug("secret %s not resolved ahead of the resume: %s", ref, e)
+
     def _load_resumed(self) -> None:
         assert self.options.journal is not None
         reader = JournalReader(self.options.journal)
@@ -355,8 +369,7 @@ class _Run:
                     elif step.status == "running":
                         state.in_flight[step.step] = step.attempt
                     elif step.status in ("succeeded", "skipped", "allowed_failure"):
-                        state.done[step.step] = (step.status, step.outputs)
-                        state.in_flight.pop(step.step, None)
+                        state.ended(step)
                     else:
                         state.in_flight.pop(step.step, None)
                 self.resumed[name] = state
@@ -691,3 +704,10 @@ def _failed_step(rows: Sequence[StepRow], playbook: Playbook) -> str | None:
     undo = {step.id for step in walk(playbook.rollback.steps)}
     ended = [r for r in rows if r.step not in undo and r.status in ("failed", "interrupted")]
     return max(ended, key=lambda r: r.started).step if ended else None
+
+
+def _references(text: str) -> list[str]:
+    try:
+        return secret_references(text)
+    except InputError:  # not a template that calls secret() (the loader checked the playbook's own)
+        return []

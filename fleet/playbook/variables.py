@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import trio
 
 from fleet import yaml_input
 from fleet.errors import InputError, Location
 from fleet.playbook.model import Input, Playbook
+from fleet.redaction import MASK
 from fleet.secrets import SecretResolver
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -177,6 +179,33 @@ class NotRun:
 
     def __str__(self) -> str:
         return f"<{self._path}>"
+
+
+def held_a_secret(value: Any) -> bool:
+    """Whether journaled outputs held a secret: the journal wrote ``***`` for it (``fleet.redaction``)."""
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, Mapping):
+        return any(held_a_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(held_a_secret(v) for v in value)
+    return False
+
+
+def unusable_secrets(value: Any, path: str, step_type: str) -> Any:
+    """Journaled outputs as a resumed run's templates see them: a string that held a secret (``***`` in
+    the journal) is undefined — rendering it is an error that says why — never the ``***`` text."""
+    if isinstance(value, str) and MASK in value:
+        return jinja2.StrictUndefined(
+            hint=f"{path} held a secret, which the journal keeps redacted, and a resumed run does not run the "
+            f"{step_type} step again: it cannot be used after a resume (read the secret in this step with "
+            f"secret(), or run the playbook again)"
+        )
+    if isinstance(value, Mapping):
+        return {k: unusable_secrets(v, f"{path}.{k}", step_type) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unusable_secrets(v, f"{path}[{i}]", step_type) for i, v in enumerate(value)]
+    return value
 
 
 @dataclass(frozen=True)

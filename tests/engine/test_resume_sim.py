@@ -4,6 +4,7 @@ no pod left behind."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import signal
@@ -308,3 +309,127 @@ def test_a_pod_the_step_could_not_delete_is_deleted_once_the_cluster_answers(fle
         run_id = str(fleet.rows("SELECT id FROM runs")[0][0])
         assert _live_pods(sim, name, run_id) == []
         assert any(r.method == "DELETE" and r.status < 300 for r in sim[name].requests())
+
+
+SECRET_PLAYBOOK = f"""
+id: secret-resume
+steps:
+  - id: seed
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: Secret
+      metadata: {{name: src, namespace: {NAMESPACE}}}
+      data: {{token: "{{{{ secret('file:token.txt') | b64encode }}}}"}}
+  - id: read
+    type: get
+    kind: Secret
+    name: src
+    namespace: {NAMESPACE}
+    fetchType: FETCH_ONE
+  - id: work
+    type: pod
+    namespace: {NAMESPACE}
+    image: busybox
+    commands: ["sleep 4"]
+    waitUntilCompletion: PT2M
+  - id: use
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: Secret
+      metadata: {{name: dst, namespace: {NAMESPACE}}}
+      data: {{token: "{{{{ outputs.read.item.data.token }}}}"}}
+"""
+
+
+def test_a_resumed_run_uses_the_secret_an_earlier_step_output_not_its_redacted_form(fleet, tmp_path):
+    """The ``get`` output the later step uses holds a secret, which the journal keeps as ``***``: the resume
+    reads it again (the step is idempotent) and the cluster gets the real value, written nowhere by fleet."""
+    value = "resumed-S3cret-4b1d"
+    encoded = base64.b64encode(value.encode()).decode()
+    (tmp_path / "token.txt").write_text(value)
+    playbook = tmp_path / "secret.yaml"
+    playbook.write_text(SECRET_PLAYBOOK)
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        _namespace(sim, [name])
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")), "-q")
+        try:
+            run_id = _wait_for(fleet, "the pod step in flight", lambda c, s: s["running"] == 1)
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            close(process)
+        assert fleet.rows("SELECT status FROM steps WHERE run_id=? AND step='read'", run_id) == [("succeeded",)]
+
+        resumed = fleet("-v", "resume", run_id, "-o", "json")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        secret = core(sim, name).read_namespaced_secret("dst", NAMESPACE)
+        assert base64.b64decode(secret.data["token"]).decode() == value  # the value, not "***"
+        # The read ran again (attempt 2) to give the secret back; the journal still holds it redacted.
+        assert fleet.rows("SELECT attempt, status FROM steps WHERE run_id=? AND step='read'", run_id) == [
+            (1, "succeeded"),
+            (2, "succeeded"),
+        ]
+        for text in (resumed.stdout, resumed.stderr):
+            assert value not in text
+            assert encoded not in text
+        for path in fleet.home.rglob("journal.sqlite*"):
+            data = path.read_bytes()
+            assert value.encode() not in data
+            assert encoded.encode() not in data
+
+
+POD_SECRET_PLAYBOOK = """
+id: pod-secret
+steps:
+  - id: echo
+    type: pod
+    namespace: resume
+    image: busybox
+    commands:
+      - |
+        printf '::{"outputs": {"token": "%s"}}::\\n' "{{ secret("file:token.txt") }}"
+  - id: work
+    type: pod
+    namespace: resume
+    image: busybox
+    commands: ["sleep 4"]
+    waitUntilCompletion: PT2M
+  - id: use
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {name: copied, namespace: resume}
+      data: {token: "{{ outputs.echo.vars.token }}"}
+"""
+
+
+def test_a_secret_a_pod_step_output_is_not_used_as_its_redacted_form_after_a_resume(fleet, tmp_path):
+    """A pod step does not run again on a resume, so the secret in its journaled outputs (``***``) cannot be
+    given back: the step that uses it fails, saying why, and nothing is written with ``***``."""
+    (tmp_path / "token.txt").write_text("pod-S3cret-77aa")
+    playbook = tmp_path / "pod-secret.yaml"
+    playbook.write_text(POD_SECRET_PLAYBOOK)
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        _namespace(sim, [name])
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")), "-q")
+        try:
+            run_id = _wait_for(fleet, "the second pod step in flight", lambda c, s: s["running"] == 1)
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            close(process)
+        echoed = fleet.rows("SELECT status, outputs FROM steps WHERE run_id=? AND step='echo'", run_id)
+        assert [(status, json.loads(out)["vars"]) for status, out in echoed] == [("succeeded", {"token": "***"})]
+
+        resumed = fleet("resume", run_id, "-o", "json")
+        assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+        cluster = json.loads(resumed.stdout)["clusters"][0]
+        assert cluster["failedStep"] == "use"
+        assert "outputs.echo.vars.token held a secret" in cluster["error"], cluster["error"]
+        configs = core(sim, name).list_namespaced_config_map(NAMESPACE, field_selector="metadata.name=copied")
+        assert configs.items == []
