@@ -70,8 +70,10 @@ class RunLevel:
     before_ids: list[str] = field(default_factory=list)
 
     def before_outputs(self) -> dict[str, Any]:
-        """The outputs of the ``before`` steps: every cluster's steps read them as ``outputs.<id>``."""
-        return {i: self.state.outputs[i] for i in self.before_ids if i in self.state.outputs}
+        """The outputs of the ``before`` steps: every cluster's steps read them as ``outputs.<id>`` (on a
+        resume, a secret they held is undefined there, as in the run-level steps' own templates)."""
+        unusable = self.state.resumed.unusable
+        return {i: unusable.get(i, self.state.outputs[i]) for i in self.before_ids if i in self.state.outputs}
 
     async def run(self, name: str, steps: list[Step], variables: dict[str, Any]) -> bool:
         """The list ``name``, with ``run`` = ``variables``; False if one of its steps failed."""

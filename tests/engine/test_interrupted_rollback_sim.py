@@ -190,3 +190,71 @@ def test_fail_fast_rolls_back_the_clusters_it_cancels_and_a_stopped_run_continue
         again = fleet("resume", run_id)
         assert again.returncode == 2
         assert "already ended (failed)" in again.stderr
+
+
+CUSTOM = f"""
+id: custom-undo
+steps:
+  - id: app
+    type: apply
+    force: true
+    manifest: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {{name: app, namespace: {NAMESPACE}}}
+      data: {{state: new}}
+  - id: check
+    type: fail
+    message: the new state is broken
+rollback:
+  - id: undo
+    type: pod
+    namespace: {NAMESPACE}
+    image: busybox
+    commands: ["sleep 5"]
+    waitUntilCompletion: PT2M
+  - id: mark
+    type: apply
+    manifest: |
+      apiVersion: v1
+      kind: ConfigMap
+      metadata: {{name: undone, namespace: {NAMESPACE}}}
+      data: {{step: "{{{{ failure.step }}}}", error: "{{{{ failure.error }}}}"}}
+"""
+
+
+def test_custom_rollback_steps_cut_short_are_finished_by_resume_with_the_failure(fleet, tmp_path):
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        api = core(sim, name)
+        api.create_namespace({"metadata": {"name": NAMESPACE}})
+        playbook = tmp_path / "custom.yaml"
+        playbook.write_text(CUSTOM)
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")))
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # the rollback's pod is running
+                pods = api.list_namespaced_pod(NAMESPACE).items
+                if any(p.status.phase == "Running" and not p.metadata.deletion_timestamp for p in pods):
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the rollback's pod never ran")
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            close(process)
+        assert process.returncode == 130, stderr
+        run_id = _run_id(fleet)
+        assert fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id) == [("rolling_back",)]
+        assert [p for p in api.list_namespaced_pod(NAMESPACE).items if not p.metadata.deletion_timestamp] == []
+
+        resumed = fleet("resume", run_id, "-o", "json")
+        assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+        assert report(resumed)["clusters"][0]["outcome"] == "rolled_back"
+        assert api.read_namespaced_config_map("undone", NAMESPACE).data == {
+            "step": "check",
+            "error": "the new state is broken",
+        }
+        steps = fleet.rows("SELECT step, status FROM steps WHERE run_id=? AND step IN ('app', 'check')", run_id)
+        assert sorted(steps) == [("app", "succeeded"), ("check", "failed")]  # not run again
