@@ -6,8 +6,8 @@ an ``assert`` with a ``retry`` whose condition reads ``clusters`` is a barrier b
 in the same wave (the DR drill's DR cluster waits until its primary is down), and a later wave reads the
 outputs of an earlier one. On ``fleet resume`` the outputs are those the journal holds.
 
-``outcome`` is ``not_started``, ``running``, or how the cluster ended (``succeeded``, ``failed``,
-``rolled_back``, ``rollback_failed``).
+``outcome`` is ``not_started``, ``running``, ``rolling_back``, or how the cluster ended (``succeeded``,
+``failed``, ``rolled_back``, ``rollback_failed``).
 """
 
 from __future__ import annotations

@@ -659,6 +659,7 @@ class _Run:
             state.statuses.update({step: status for step, (status, _) in state.resumed.done.items()})  # type: ignore[misc]
             started = trio.current_time()
             self.finished_first.add(name)
+            self.emit(ClusterStarted(cluster=name, wave=outcome.wave))
             with bound(cluster=name):
                 try:
                     await self._rollback(state, outcome, outcome.wave)
