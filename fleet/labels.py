@@ -8,7 +8,9 @@
 
 Used by the simulated API server (``labelSelector``), by fleet's own commands (``--select`` over an
 inventory) and by the operations that list objects. A syntax error is a ``SelectorError`` that says
-where in the text it is and what was expected.
+where in the text it is and what was expected. The rules of a label key and value
+(``valid_label_key``, ``valid_label_value``) are those of ``k8s.io/apimachinery/pkg/util/validation``,
+for the labels an inventory gives its clusters too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,22 @@ _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}$")
 _VALUE_RE = re.compile(rf"^({_NAME})?$")
 _TOKEN_RE = re.compile(r"\s*(==|!=|=|!|\(|\)|,|<|>|[^\s=!(),<>]+)")
+#: What a valid label key and value are, in words (for error messages).
+LABEL_KEY_RULE = (
+    "an optional DNS prefix and '/', then up to 63 characters: letters, digits, '-', '_', '.', starting and "
+    "ending with a letter or digit"
+)
+LABEL_VALUE_RULE = "up to 63 characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit"
+
+
+def valid_label_key(key: str) -> bool:
+    """Whether ``key`` is a Kubernetes label key (a qualified name: ``[prefix/]name``)."""
+    return bool(_KEY_RE.fullmatch(key))  # not match: `$` would let a final line break through
+
+
+def valid_label_value(value: str) -> bool:
+    """Whether ``value`` is a Kubernetes label value (empty, or a name of at most 63 characters)."""
+    return bool(_VALUE_RE.fullmatch(value))
 
 
 class SelectorError(InputError):
@@ -133,13 +151,8 @@ class _Parser:
 
     def key(self) -> str:
         tok, pos = self.take("a label key")
-        if not _KEY_RE.match(tok):
-            raise SelectorError(
-                self.text,
-                pos,
-                f"{tok!r} is not a valid label key (an optional DNS prefix and '/', then up to 63 "
-                "characters: letters, digits, '-', '_', '.', starting and ending with a letter or digit)",
-            )
+        if not valid_label_key(tok):
+            raise SelectorError(self.text, pos, f"{tok!r} is not a valid label key ({LABEL_KEY_RULE})")
         return tok
 
     def value(self) -> str:
@@ -147,13 +160,8 @@ class _Parser:
         if tok is None or tok[0] in {",", ")"}:
             return ""  # an empty value is valid: `key=` selects key with value ""
         text, pos = self.take("a label value")
-        if not _VALUE_RE.match(text):
-            raise SelectorError(
-                self.text,
-                pos,
-                f"{text!r} is not a valid label value (up to 63 characters: letters, digits, '-', '_', '.', "
-                "starting and ending with a letter or digit)",
-            )
+        if not valid_label_value(text):
+            raise SelectorError(self.text, pos, f"{text!r} is not a valid label value ({LABEL_VALUE_RULE})")
         return text
 
     def requirement(self) -> Requirement:

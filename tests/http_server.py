@@ -9,6 +9,7 @@ Slack-compatible webhook, and endpoints that answer a given status, answer late,
     GET  /slow/<seconds>     answers 200 after <seconds>
     GET  /flaky/<key>/<n>    503 for the first <n> requests of <key>, then 200 with JSON
     POST /hooks/<token>      a webhook: keeps the JSON message, answers ``ok`` (text/plain)
+    GET  /tenants/<tenant>/  a tenant's entry point: 200, or 503 for the tenants in ``failing``
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class TestServer:
     requests: list[Received] = field(default_factory=list)
     models: list[Any] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    failing: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -99,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             if seen <= int(parts[2]):
                 return self._send(503, "try again")
             return self._send(200, {"attempt": seen})
+        if self.command == "GET" and parts[0] == "tenants" and len(parts) == 2:
+            return self._send(503 if parts[1] in state.failing else 200, f"tenant {parts[1]}")
         if self.command == "POST" and parts[0] == "hooks":
             return self._send(200, "ok")
         return self._send(404, {"error": "no such endpoint"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,19 +61,31 @@ def _selection(clusters: Clusters, playbook: Playbook) -> Clusters:
     return dataclasses.replace(clusters, select=t.select, tenant=list(t.tenants), limit=t.limit)
 
 
-async def _targets(clusters: Clusters) -> tuple[list[Target], SecretResolver]:
+async def _targets(clusters: Clusters, *, check: bool = True) -> tuple[list[Target], SecretResolver]:
+    """The selected clusters, each one's connection built and checked unless ``check`` is false (a broken
+    one: an input error, before anything is written anywhere)."""
+    from fleet.inventory.connection import check_connections
     from fleet.inventory.shards import Shard
 
     targets, resolver = await clusters.selection(clusters.settings())
-    if clusters.shard is None:
-        return targets, resolver
-    return Shard.parse(clusters.shard).select(targets, lambda t: t.name), resolver
+    if clusters.shard is not None:
+        targets = Shard.parse(clusters.shard).select(targets, lambda t: t.name)
+    if check:
+        await check_connections([t.cluster for t in targets if t.cluster is not None])
+    return targets, resolver
 
 
 def _prepare(
-    playbook: Path, sets: list[str], inputs_file: Path | None, clusters: Clusters, shard: str | None = None
+    playbook: Path,
+    sets: list[str],
+    inputs_file: Path | None,
+    clusters: Clusters,
+    shard: str | None = None,
+    *,
+    connections: bool = True,
 ) -> tuple[LoadedPlaybook, dict[str, Any], Clusters, list[Target], SecretResolver]:
-    """Everything a run needs, checked without contacting a cluster (bad input: exit 2 here)."""
+    """Everything a run needs, checked without contacting a cluster (bad input: exit 2 here); the
+    clusters' connections too unless ``connections`` is false (a rehearsal never opens them)."""
     import trio
 
     from fleet.engine.waves import assign_waves
@@ -86,7 +99,7 @@ def _prepare(
     loaded = load_playbook(playbook, installation_defaults=FleetSettings().defaults)
     inputs = _inputs(loaded, sets, inputs_file)
     selection = dataclasses.replace(_selection(clusters, loaded.playbook), shard=shard)
-    targets, resolver = trio.run(_targets, selection)
+    targets, resolver = trio.run(partial(_targets, selection, check=connections))
     assign_waves(loaded, [t.cluster for t in targets if t.cluster is not None])
     check_renders(loaded, inputs, [t.cluster for t in targets if t.cluster is not None])
     return loaded, inputs, selection, targets, resolver

@@ -22,7 +22,7 @@ from fleet.errors import FleetError, InputError, StepFailed
 from fleet.kube import KubeClient
 from fleet.playbook.context import Snapshot, StepContext, StepResult
 from fleet.playbook.events import Event, LogLine, ObjectWritten, Retrying, StepEnded, StepStarted, StepStatus
-from fleet.playbook.loader import LoadedPlaybook, parse_condition, secret_references
+from fleet.playbook.loader import LoadedPlaybook, condition_true, parse_condition, secret_references
 from fleet.playbook.steps import (
     IDEMPOTENT,
     OPTIONS,
@@ -154,7 +154,7 @@ class ClusterSteps:
             result = templating.TEMPLATES.from_string(rendered).render(values)
         except Exception as e:  # a template error of any kind is the playbook's
             raise InputError(f"condition failed to evaluate: {e}", location=location) from e
-        return result.strip().lower() not in ("", "false", "0", "none", "no")
+        return condition_true(result)
 
     async def run(self, steps: list[Step]) -> None:
         for step in steps:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from fleet.engine.fanout import Target
+from fleet.playbook.variables import ClusterInfo
 
 
 class _Progress(Protocol):
@@ -37,15 +38,9 @@ class Peers(Mapping[str, dict[str, Any]]):
         target = self._targets[name]
         progress = self._outcomes[name]
         cluster = target.cluster
-        return {
-            "name": name,
-            "tenant": cluster.tenant if cluster else None,
-            "region": cluster.region if cluster else None,
-            "labels": dict(cluster.labels) if cluster else {},
-            # Until a run ends, a cluster in flight is recorded as "interrupted" (what a kill leaves).
-            "outcome": "running" if progress.outcome == "interrupted" else progress.outcome,
-            "outputs": dict(progress.outputs),
-        }
+        info = ClusterInfo(name, cluster.tenant, cluster.region, cluster.labels) if cluster else ClusterInfo(name)
+        # Until a run ends, a cluster in flight is recorded as "interrupted" (what a kill leaves).
+        return info.as_peer("running" if progress.outcome == "interrupted" else progress.outcome, progress.outputs)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._targets)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -67,13 +68,19 @@ def validation_error(doc: LocatedDocument, error: ValidationError, prefix: tuple
     """A pydantic error as an ``InputError`` at the file, line and field of its first problem."""
     problems = error.errors(include_url=False)
     first, *rest = problems
-    location = doc.location((*prefix, *first["loc"]))
+    location = doc.location(_loc(prefix, first))
     message = _problem(first)
     if rest:
-        others = "; ".join(f"{doc.location((*prefix, *p['loc']))}: {_problem(p)}" for p in rest[:5])
+        others = "; ".join(f"{doc.location(_loc(prefix, p))}: {_problem(p)}" for p in rest[:5])
         more = f" (and {len(rest) - 5} more)" if len(rest) > 5 else ""
         message += f". Also: {others}{more}"
     return InputError(message, location=location)
+
+
+def _loc(prefix: tuple[str | int, ...], problem: Any) -> tuple[str | int, ...]:
+    # pydantic marks a mapping's key that failed with a last part "[key]": the key's own line and name
+    # say where it is.
+    return (*prefix, *(part for part in problem["loc"] if part != "[key]"))
 
 
 def _problem(p: object) -> str:
@@ -127,8 +134,10 @@ def load_file(path: Path, inventory: Inventory) -> None:
     clusters = []
     for i, spec in enumerate(parsed.clusters):
         origin = f"{path}:{doc.line_of(('clusters', i))[0]}"
+        written = ("clusters", i, "connection") if spec.connection is not None else ("defaults", "connection")
         try:
-            clusters.append(spec.with_defaults(parsed.defaults, origin=origin, base_dir=base_dir))
+            clusters.append(spec.with_defaults(parsed.defaults, origin=origin, base_dir=base_dir,
+                                               connection_at=_keys_at(doc, written)))
         except MissingConnection as e:
             raise InputError(str(e), location=doc.location(("clusters", i, "name"))) from None
     inventory.add(clusters, lambda i: doc.location(("clusters", i, "name")))
@@ -136,6 +145,20 @@ def load_file(path: Path, inventory: Inventory) -> None:
         origin = f"{path}:{doc.line_of(('sources', i))[0]} ({source.type} source)"
         inventory.sources.append(SourceEntry(source, origin, base_dir, parsed.defaults))
     inventory.files.append(path)
+
+
+def _keys_at(doc: LocatedDocument, loc: tuple[str | int, ...]) -> dict[str, Location]:
+    """Where the mapping at ``loc`` and each of its keys were written ("" for the mapping itself)."""
+    node: Any = doc.data
+    for part in loc:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    keys = [k for k in node if isinstance(k, str)] if isinstance(node, dict) else []
+    return {"": doc.location(loc), **{key: doc.location((*loc, key)) for key in keys}}
 
 
 def load_inventory(paths: Sequence[Path | str]) -> Inventory:

@@ -8,10 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleet.auth import AuthConfig
-from fleet.errors import InputError
+from fleet.errors import InputError, Location
+from fleet.labels import LABEL_KEY_RULE, LABEL_VALUE_RULE, valid_label_key, valid_label_value
 from fleet.secrets import ReferenceSyntaxError, SecretsConfig, is_reference, parse_reference
 
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$"
@@ -30,6 +31,21 @@ def _check_reference(value: str | None) -> str | None:
             raise ValueError(str(e)) from None
     return value
 
+
+def _label_key(key: str) -> str:
+    if not valid_label_key(key):
+        raise ValueError(f"{key!r} is not a valid label key ({LABEL_KEY_RULE})")
+    return key
+
+
+def _label_value(value: str) -> str:
+    if not valid_label_value(value):
+        raise ValueError(f"{value!r} is not a valid label value ({LABEL_VALUE_RULE})")
+    return value
+
+
+#: Labels as an inventory gives them: Kubernetes label keys and values (``--select`` matches them).
+Labels = dict[Annotated[str, AfterValidator(_label_key)], Annotated[str, AfterValidator(_label_value)]]
 
 SecretField = Annotated[str | None, Field(default=None, description="a literal or a secret reference")]
 
@@ -120,13 +136,21 @@ class ClusterSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     tenant: str | None = None
     region: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     connection: ConnectionSpec | None = None
     auth: AuthConfig | None = None
 
-    def with_defaults(self, defaults: DefaultsSpec, *, origin: str, base_dir: Path | None) -> Cluster:
+    def with_defaults(
+        self,
+        defaults: DefaultsSpec,
+        *,
+        origin: str,
+        base_dir: Path | None,
+        connection_at: dict[str, Location] | None = None,
+    ) -> Cluster:
         """The cluster entry: the defaults fill in what this entry leaves out (labels merge, the entry's
-        own win). ``MissingConnection`` when neither gives a connection."""
+        own win). ``MissingConnection`` when neither gives a connection. ``connection_at``: where the
+        connection's keys were written (see ``Cluster``)."""
         connection = self.connection or defaults.connection
         if connection is None:
             raise MissingConnection("the cluster has no connection (and defaults give none)")
@@ -139,6 +163,7 @@ class ClusterSpec(_Strict):
             auth=self.auth or defaults.auth,
             origin=origin,
             base_dir=base_dir,
+            connection_at=connection_at or {},
         )
 
 
@@ -151,7 +176,7 @@ class DefaultsSpec(_Strict):
 
     tenant: str | None = None
     region: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     connection: ConnectionSpec | None = None
     auth: AuthConfig | None = None
 
@@ -172,7 +197,7 @@ class EksSource(_Strict):
     endpoint_url: str | None = Field(default=None, alias="endpointUrl", description="EKS/STS endpoint (tests)")
     sts_endpoint: str | None = Field(default=None, alias="stsEndpoint")
     tenant: str | None = Field(default=None, description="default: the cluster's `tenant` tag")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     cache: timedelta = Field(default=timedelta(minutes=10))
 
 
@@ -183,7 +208,7 @@ class KubeconfigSource(_Strict):
     path: str = Field(description="relative to the inventory file")
     contexts: list[str] = Field(default_factory=lambda: ["*"], description="context name globs")
     tenant: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
 
 class ApiSource(_Strict):
@@ -228,6 +253,9 @@ class Cluster(_Strict):
     auth: AuthConfig | None = None
     origin: str = Field(description="file:line or discovery source that defined it")
     base_dir: Path | None = Field(default=None, exclude=True)
+    # Where each key of its connection was written (file, line, field; "" for the connection itself), for
+    # a problem found once the connection is built (fleet.inventory.connection.check_connections).
+    connection_at: dict[str, Location] = Field(default_factory=dict, exclude=True)
 
     def describe_credentials(self) -> str:
         auth = f"; auth {self.auth.type}" if self.auth is not None else ""

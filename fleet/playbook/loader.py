@@ -260,10 +260,19 @@ def _strings_of(value: Any, path: Path_) -> Iterator[tuple[Path_, str, bool]]:
             yield from _strings_of(v, (*path, i))
 
 
+def condition_template(text: str) -> str:
+    """A condition is a bare expression (``cluster.tenant == 'acme'``) or a template (``{{ … }}``): the
+    template it renders as."""
+    return text if templating.is_template(text) else "{{ (" + text + ") }}"
+
+
 def parse_condition(text: str) -> nodes.Template:
-    """A condition is a bare expression (``cluster.tenant == 'acme'``) or a template (``{{ … }}``)."""
-    source = text if templating.is_template(text) else "{{ (" + text + ") }}"
-    return templating.TEMPLATES.parse(source)
+    return templating.TEMPLATES.parse(condition_template(text))
+
+
+def condition_true(rendered: str) -> bool:
+    """Whether a rendered condition holds: anything but empty, false, 0, none or no (any case)."""
+    return rendered.strip().lower() not in ("", "false", "0", "none", "no")
 
 
 def _check_templates(

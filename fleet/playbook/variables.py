@@ -218,6 +218,11 @@ class ClusterInfo:
     def as_variables(self) -> dict[str, Any]:
         return {"name": self.name, "tenant": self.tenant, "region": self.region, "labels": dict(self.labels or {})}
 
+    def as_peer(self, outcome: str, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The cluster as another cluster's templates see it in ``clusters``: also its outcome so far and
+        the outputs of its steps so far."""
+        return {**self.as_variables(), "outcome": outcome, "outputs": dict(outputs)}
+
 
 def reader(base_dir: Path) -> Callable[[str], str]:
     """``read('relative/file')``: a file below the playbook's folder, never outside it."""

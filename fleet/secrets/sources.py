@@ -60,6 +60,8 @@ def read_file(ref: SecretRef) -> Fetched:
         text = path.read_text()
     except OSError as e:
         raise SecretError(ref.text, f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise SecretError(ref.text, f"{path} is not UTF-8 text") from None
     return Fetched(text.removesuffix("\n").removesuffix("\r"))
 
 

@@ -76,7 +76,8 @@ def test_the_job_trains_on_the_gpu_pool_registers_the_model_and_announces_it(fle
     assert all(m["blocks"][0]["type"] == "section" for m in server.messages())
 
 
-def test_a_cluster_whose_gpu_pool_is_busy_fails_alone_with_the_scheduler_reason(fleet, gpu_fleet, server, tmp_path):
+def hold_every_gpu(sim: SimFleet, name: str) -> None:
+    """A running pod ``busy`` in ``default`` on cluster ``name`` that holds every GPU of its pool."""
     busy = {
         "metadata": {"name": "busy"},
         "spec": {
@@ -85,12 +86,16 @@ def test_a_cluster_whose_gpu_pool_is_busy_fails_alone_with_the_scheduler_reason(
             "containers": [{"name": "hog", "image": "cuda", "resources": {"limits": {"nvidia.com/gpu": "4"}}}],
         },
     }
-    api = core(gpu_fleet, "sim-1")
+    api = core(sim, name)
     api.create_namespaced_pod("default", busy)
     deadline = time.monotonic() + 30
     while api.read_namespaced_pod("busy", "default").status.phase != "Running":
-        assert time.monotonic() < deadline, "the pod that holds sim-1's GPUs did not start"
+        assert time.monotonic() < deadline, f"the pod that holds {name}'s GPUs did not start"
         time.sleep(0.1)
+
+
+def test_a_cluster_whose_gpu_pool_is_busy_fails_alone_with_the_scheduler_reason(fleet, gpu_fleet, server, tmp_path):
+    hold_every_gpu(gpu_fleet, "sim-1")
 
     result, elapsed = _run(fleet, gpu_fleet, server, tmp_path)
     assert result.returncode == 1
@@ -107,4 +112,5 @@ def test_a_cluster_whose_gpu_pool_is_busy_fails_alone_with_the_scheduler_reason(
     assert elapsed < 120  # the step's timeout is PT30M, its waitUntilRunning PT2M: the reason came first
     assert sorted(m["cluster"] for m in server.models) == ["sim-0", "sim-2"]
     assert len(server.messages()) == 2
-    assert [p.metadata.name for p in api.list_namespaced_pod("ml").items] == []  # the Pending pod was deleted
+    left = core(gpu_fleet, "sim-1").list_namespaced_pod("ml").items
+    assert [p.metadata.name for p in left] == []  # the Pending pod was deleted

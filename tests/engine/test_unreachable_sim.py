@@ -1,5 +1,6 @@
-"""A cluster whose API cannot be reached fails before any step: the journal, the report and what the run
-prints all say so, and the other clusters go on."""
+"""A cluster whose API cannot be reached, or whose kubeconfig's secret store cannot be, fails before any
+step: the journal, the report and what the run prints all say so, and the other clusters go on. (A
+kubeconfig that cannot be read or parsed locally is an input error before the run: tests/corpus.)"""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import yaml
 
 from fleet.sim import Faults, SimFleet
 from tests.engine.conftest import inventory
+from tests.services import free_port
 
 pytestmark = pytest.mark.sim_only
+
+#: A kubeconfig in a Vault that does not answer: only opening the cluster's connection finds that out.
+UNREACHABLE_KUBECONFIG = "vault:secret/tenants/nowhere#kubeconfig"
 
 PLAYBOOK = """
 id: reach
@@ -39,19 +44,26 @@ def test_an_unreachable_cluster_is_journaled_reported_and_shown_failed(fleet, tm
     assert " failed " in line, result.stdout
 
 
+def _without_vault(path, doc):
+    """``doc`` written to ``path`` with a Vault at a port nothing listens on."""
+    vault = {"address": f"http://127.0.0.1:{free_port()}", "auth": {"method": "token", "token": "t"}}
+    doc["secrets"] = {"vault": vault}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
 def test_a_cluster_whose_connection_cannot_be_opened_is_journaled_and_shown_failed(fleet, tmp_path):
     with SimFleet(clusters=2, tls=True, out_dir=tmp_path / "sim") as sim:
         path = inventory(sim, tmp_path / "inv.yaml")
         doc = yaml.safe_load(path.read_text())
         broken = doc["clusters"][1]["name"]
-        doc["clusters"][1]["connection"]["kubeconfig"] = "env:FLEET_TEST_NO_SUCH_KUBECONFIG"
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        doc["clusters"][1]["connection"]["kubeconfig"] = UNREACHABLE_KUBECONFIG
+        _without_vault(path, doc)
         playbook = tmp_path / "reach.yaml"
         playbook.write_text(PLAYBOOK)
         result = fleet("run", str(playbook), "-i", str(path))
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{broken}: failed: " in result.stderr
-    assert "FLEET_TEST_NO_SUCH_KUBECONFIG" in result.stderr
+    assert UNREACHABLE_KUBECONFIG in result.stderr
     assert dict(fleet.rows("SELECT cluster, outcome FROM clusters")) == {
         sim.clusters[0].name: "succeeded",
         broken: "failed",
@@ -63,8 +75,8 @@ def test_unreachable_clusters_count_against_the_budget_at_once(fleet, tmp_path):
         path = inventory(sim, tmp_path / "inv.yaml")
         doc = yaml.safe_load(path.read_text())
         for entry in doc["clusters"]:
-            entry["connection"]["kubeconfig"] = "env:FLEET_TEST_NO_SUCH_KUBECONFIG"
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+            entry["connection"]["kubeconfig"] = UNREACHABLE_KUBECONFIG
+        _without_vault(path, doc)
         playbook = tmp_path / "budget.yaml"
         playbook.write_text(PLAYBOOK.replace("id: reach\n", "id: reach\nstrategy: {concurrency: 1, maxFailures: 1}\n"))
         result = fleet("run", str(playbook), "-i", str(path))

@@ -1,5 +1,6 @@
 """A ``when:`` that cannot be evaluated fails its step like any step failure: the cluster is rolled back
-(what earlier steps wrote is undone) and the error names the step."""
+(what earlier steps wrote is undone) and the error names the step. (One that fails without any output is
+found by ``fleet validate`` before the run: tests/corpus/pb-when-undefined.)"""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ steps:
     manifest: {apiVersion: v1, kind: ConfigMap, metadata: {name: when-error}, data: {v: "2"}}
   - id: later
     type: assert
-    when: "{{ 1 // 0 }}"
+    when: "{{ (outputs.config | length) // 0 }}"
     condition: "true"
 """
 

@@ -1,5 +1,6 @@
 """Inventory files: defaults, combining files, and bad inventories rejected with file, line and field."""
 
+import json
 import textwrap
 
 import pytest
@@ -137,7 +138,35 @@ BAD = [
     ),
     ("bad api token", "sources:\n  - type: api\n    url: https://x\n    token: plain\n    template: x\n", 4,
      "sources[0].api.token", "must be a secret reference"),
+    (
+        "label value with a space and a '!'",
+        "clusters:\n  - name: a\n    connection: {inCluster: true}\n    labels:\n      tier: not valid!\n",
+        5,
+        "clusters[0].labels.tier",
+        "'not valid!' is not a valid label value (up to 63 characters",
+    ),
+    ("label value of 64 characters", f"clusters:\n  - name: a\n    connection: {{inCluster: true}}\n"
+     f"    labels: {{tier: {'x' * 64}}}\n", 4, "clusters[0].labels.tier", "is not a valid label value"),
+    ("label value ending in '-'", "defaults:\n  labels:\n    env: prod-\n", 3, "defaults.labels.env",
+     "'prod-' is not a valid label value"),
+    ("label key with a space", "clusters:\n  - name: a\n    connection: {inCluster: true}\n    labels:\n"
+     "      team: x\n      'cost center': y\n", 6, "clusters[0].labels.cost center",
+     "'cost center' is not a valid label key (an optional DNS prefix"),
+    ("label key with an upper-case prefix", "clusters:\n  - name: a\n    connection: {inCluster: true}\n"
+     "    labels: {Example.com/tier: gold}\n", 4, "clusters[0].labels.Example.com/tier", "not a valid label key"),
+    ("source label value", "sources:\n  - type: kubeconfig\n    path: k.yaml\n    labels: {env: a/b}\n", 4,
+     "sources[0].kubeconfig.labels.env", "'a/b' is not a valid label value"),
 ]
+
+
+@pytest.mark.parametrize(
+    "labels", [{"env": ""}, {"example.com/tier": "gold"}, {"a" * 63: "b" * 63}, {"A_b.c-d": "X.y_z-1"}]
+)
+def test_valid_kubernetes_labels_are_accepted(tmp_path, labels):
+    path = tmp_path / "ok.yaml"
+    path.write_text(f"clusters:\n  - name: a\n    connection: {{inCluster: true}}\n    labels: {json.dumps(labels)}\n")
+    (cluster,) = load_inventory([path]).clusters
+    assert cluster.labels == labels
 
 
 @pytest.mark.parametrize(("case", "text", "line", "field", "message"), BAD, ids=[b[0] for b in BAD])

@@ -3,16 +3,13 @@ each with its endpoint, CA and the eks auth provider filled in."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import boto3
 
 from fleet.auth import EksAuth
 from fleet.inventory.models import Cluster, ConnectionSpec, DefaultsSpec, EksAccount, EksSource
-
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+from fleet.labels import valid_label_key, valid_label_value
 
 
 def _session(source: EksSource, account: EksAccount) -> boto3.Session:
@@ -31,7 +28,7 @@ def _session(source: EksSource, account: EksAccount) -> boto3.Session:
 
 def _labels(tags: dict[str, str]) -> dict[str, str]:
     """Tags that are valid label keys and values (the others cannot be selected on)."""
-    return {k: v for k, v in tags.items() if _LABEL_KEY.match(k) and _LABEL_VALUE.match(v)}
+    return {k: v for k, v in tags.items() if valid_label_key(k) and valid_label_value(v)}
 
 
 def describe_eks_clusters(source: EksSource) -> list[dict[str, Any]]:
