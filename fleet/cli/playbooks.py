@@ -35,6 +35,7 @@ SET = typer.Option([], "--set", metavar="KEY=VALUE", help="An input value (repea
 INPUTS = typer.Option(None, "--inputs", metavar="FILE", help="Input values from a YAML file.")
 JUNIT = typer.Option(None, "--junit", metavar="FILE", help="Write a JUnit XML report.")
 OUTPUT = typer.Option("table", "--output", "-o", metavar="FORMAT", help="table or json.")
+LOGS = typer.Option(False, "--logs", help="Show every pod log line (on stderr, also with -q or -o json).")
 SHARD = typer.Option(
     None,
     "--shard",
@@ -161,7 +162,7 @@ def run(
     output: str = OUTPUT,
     junit_file: Path | None = JUNIT,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary (for cron)."),
-    logs: bool = typer.Option(False, "--logs", help="Show every pod log line."),
+    logs: bool = LOGS,
     shard: str | None = SHARD,
     run_id: str | None = typer.Option(
         None,
@@ -247,6 +248,7 @@ def validate(
 def resume(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to continue."),
     output: str = OUTPUT,
+    logs: bool = LOGS,
 ) -> None:
     """Continue a run that was interrupted or killed: finished steps are not run again."""
     import trio
@@ -289,7 +291,7 @@ def resume(
         output=output,
         junit_file=None,
         quiet=False,
-        logs=False,
+        logs=logs,
     )
 
 
