@@ -3,13 +3,15 @@ with the fleet process SIGKILLed and resumed, then its promises checked from the
 request logs, not from fleet's report alone.
 
 Faults (seeded, so a run is repeatable): on every cluster 5% of requests answered 500/503, 2% 429 with
-Retry-After, 1% of responses cut off mid-body (log follows and watches in their first bytes) and every watch cut after a
-few seconds; ``--down`` clusters down for the whole run; ``--outage`` clusters down for
-``--outage-seconds`` in the middle; ``--notready`` tenants whose new version never becomes ready; bearer
-tokens that the clusters reject (401) ``--token-ttl`` seconds after they were issued, which fleet gets
-from an exec credential plugin (``curl`` against a token endpoint of this script: half the clusters'
-plugins say when the token expires, the others do not, so fleet learns it from the 401); the fleet process
-SIGKILLed ``--kills`` times at seeded moments, each time followed by ``fleet resume``.
+Retry-After, 1% of responses cut off mid-body (log follows and watches in their first bytes) and every
+watch cut after a few seconds; ``--down`` clusters down for the whole run; ``--outage`` clusters down for
+``--outage-seconds`` in the middle (chosen among the clusters in flight once a seeded tenth to third of
+them have ended, so that the outage cuts releases off mid-step); ``--notready`` tenants whose new version
+never becomes ready; bearer tokens that the clusters reject (401) ``--token-ttl`` seconds after they were
+issued, which fleet gets from an exec credential plugin (``curl`` against a token endpoint of this
+script: half the clusters' plugins say when the token expires, the others do not, so fleet learns it
+from the 401); the fleet process SIGKILLed ``--kills`` times at seeded moments, each time followed by
+``fleet resume``.
 
 Invariants (any violation is printed and the exit code is 1):
 
@@ -328,7 +330,6 @@ def main() -> int:
 
         shuffled = rng.sample(names, len(names))
         down = set(shuffled[: plan.down])
-        outage = shuffled[plan.down : plan.down + plan.outage]
         notready = set(shuffled[plan.down + plan.outage : plan.down + plan.outage + plan.notready])
         noisy = Faults(error_rate=0.05, throttle_rate=0.02, drop_rate=0.01, drop_watch_after=3.0)
         for name in names:
@@ -340,8 +341,21 @@ def main() -> int:
             else:
                 sim[name].set_faults(noisy)
 
+        outage: list[str] = []
+        # Its own draws: this thread's timing must not shift the kills' moments.
+        chooser = random.Random(plan.seed + 1)
+
         def outage_window() -> None:
-            time.sleep(rng.uniform(2.0, 6.0))
+            target = chooser.uniform(0.1, 0.3) * len(names)
+            deadline = time.monotonic() + 1200
+            while time.monotonic() < deadline:
+                ended = _rows(journal, "SELECT COUNT(*) FROM clusters WHERE ended IS NOT NULL")
+                if ended and ended[0][0] >= target:
+                    break
+                time.sleep(0.1)
+            running = _rows(journal, "SELECT cluster FROM clusters WHERE outcome='running'")
+            flying = sorted(r[0] for r in running if r[0] not in down and r[0] not in notready)
+            outage.extend(chooser.sample(flying, min(plan.outage, len(flying))))
             for name in outage:
                 sim[name].set_faults(Faults(down=True))
             time.sleep(plan.outage_seconds)
@@ -356,7 +370,12 @@ def main() -> int:
         run_id = None
         report_text = ""
         while True:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            # Into files, not pipes: with -v and --logs a process writes more than a pipe holds before the
+            # script reads it (it only watches the journal meanwhile), and would block on a full pipe.
+            number = len(outputs) // 2
+            out_path, err_path = home / f"fleet-{number}.stdout", home / f"fleet-{number}.stderr"
+            with out_path.open("w") as out, err_path.open("w") as err:
+                process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
             if kills < plan.kills:
                 # Killed once a seeded share of the clusters has a final outcome.
                 target = rng.uniform(0.15, 0.6) * len(names)
@@ -367,7 +386,8 @@ def main() -> int:
                         kills += 1
                         break
                     time.sleep(0.1)
-            stdout, stderr = process.communicate(timeout=1800)
+            process.wait(timeout=1800)
+            stdout, stderr = out_path.read_text(), err_path.read_text()
             outputs += [stdout, stderr]
             if run_id is None:
                 ids = _rows(journal, "SELECT id FROM runs")
@@ -456,6 +476,7 @@ def main() -> int:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"chaos run: {plan.clusters} clusters, concurrency {plan.concurrency}, seed {plan.seed}")
     print(f"  down all run: {len(down)}, outage {plan.outage_seconds:g} s: {len(outage)}, not ready: {len(notready)}")
+    print(f"  the outage's clusters: {', '.join(f'{n} ({outcomes.get(n)})' for n in outage)}")
     print(f"  fleet processes: {kills + 1} ({kills} SIGKILLed and resumed)")
     print(f"  requests: {sum(len(r) for r in requests.values())}")
     print(f"  retries: {sum(retries.values())} {retries}")
@@ -464,6 +485,7 @@ def main() -> int:
     print(f"  faults seen: {dict(sorted(faults.items()))}")
     print(f"  clusters per outcome: {dict(sorted(Counter(outcomes.values()).items()))}")
     print(f"  wall time: {wall:.1f} s; peak RSS of a fleet process: {peak:.0f} MB")
+    print(f"  journal, fleet's outputs, kubeconfigs: {home}")
     print(f"  violations: {len(violations)}")
     for violation in violations:
         print(f"    - {violation}")
