@@ -3,22 +3,34 @@ with the fleet process SIGKILLed and resumed, then its promises checked from the
 request logs, not from fleet's report alone.
 
 Faults (seeded, so a run is repeatable): on every cluster 5% of requests answered 500/503, 2% 429 with
-Retry-After, 1% of responses cut off mid-body (log streams and exec included) and every watch cut after a
-few seconds; ``--down`` clusters down for the whole run; ``--outage`` clusters down for
-``--outage-seconds`` in the middle; ``--notready`` tenants whose new version never becomes ready; the
-fleet process SIGKILLed ``--kills`` times at seeded moments, each time followed by ``fleet resume``.
+Retry-After, 1% of responses cut off mid-body (log follows and watches in their first bytes) and every
+watch cut after a few seconds; ``--down`` clusters down for the whole run; ``--outage`` clusters down for
+``--outage-seconds`` in the middle (chosen among the clusters in flight once a seeded tenth to third of
+them have ended, so that the outage cuts releases off mid-step); ``--notready`` tenants whose new version
+never becomes ready; bearer tokens that the clusters reject (401) ``--token-ttl`` seconds after they were
+issued, which fleet gets from an exec credential plugin (``curl`` against a token endpoint of this
+script: half the clusters' plugins say when the token expires, the others do not, so fleet learns it
+from the 401); the fleet process SIGKILLed ``--kills`` times at seeded moments, each time followed by
+``fleet resume``.
 
 Invariants (any violation is printed and the exit code is 1):
 
 - every reachable cluster ends on the new version, ready (succeeded), or exactly on its previous state
   (rolled back); a cluster down for the whole run was never written to and is reported failed;
 - no pod of the run is left behind; no pod step created more pods than it has journaled attempts;
+- every started pod's log is complete in the run's log (``--logs``: ``cluster/step: line`` on stderr, every
+  process's): each line the container wrote (what the sim's kubelet recorded, outputs markers aside) is
+  there, no process shows a line more often than the containers of that step wrote it, and a step whose
+  lines one process showed shows exactly the containers' lines;
 - the journal has a final outcome for every cluster and no step still ``running``; the last process's
   JSON report agrees with the journal;
-- the webhook secret (the release's Slack message) appears in no output and not in the journal.
+- the webhook secret (the release's Slack message) and the bearer tokens appear in no output and not in
+  the journal.
 
-Printed: requests made, faults seen by kind, clusters per outcome, wall time, peak RSS of the fleet
-processes, and the violations. The full run is the default; ``--quick`` is the seeded variant CI runs.
+Printed: requests made, retries (fleet's own count: requests tried again, tokens refreshed after a 401,
+watches and log streams reopened), faults seen by kind (401s of expired tokens included), clusters per
+outcome, wall time, peak RSS of the fleet processes, and the violations. The full run is the default;
+``--quick`` is the seeded variant CI runs.
 
     .venv/bin/python benchmarks/chaos.py [--clusters 300] [--concurrency 50] [--seed 7] [--quick]
 """
@@ -30,7 +42,9 @@ import http.server
 import json
 import os
 import random
+import re
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -38,14 +52,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import kubernetes
 import yaml
 
+from fleet.pods.spec import TRANSFER_CONTAINERS
 from fleet.sim import Faults, SimFleet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +70,17 @@ NAMESPACE = "shop"
 OLD, NEW = "1.27", "1.28"
 HOOK_TOKEN = "chaos-hook-token-4f1d9e"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: A pod log line in the run's log (``--logs``): ``cluster/step: text``.
+LOG_LINE = re.compile(r"^([a-z0-9][a-z0-9.-]*)/([A-Za-z0-9_.-]+): (.*)$")
+#: An outputs-protocol line: parsed by fleet, not shown.
+MARKER = re.compile(r"^::\{.*\}::$")
+#: fleet's INFO lines for a second try: a request retried, a token refreshed, a watch or log stream reopened.
+RETRY_LINES = {
+    "request retried": re.compile(r"; attempt \d+/\d+ in "),
+    "token refreshed after 401": re.compile(r"token rejected \(401\); refreshing it once"),
+    "watch resumed": re.compile(r"watch \S+ on \S+ dropped"),
+    "log stream reopened": re.compile(r"log stream of \S+ in \S+ broke"),
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,7 @@ class Plan:
     outage: int
     outage_seconds: float
     notready: int
+    token_ttl: float
 
 
 def _args() -> Plan:
@@ -78,11 +106,14 @@ def _args() -> Plan:
     parser.add_argument("--outage", type=int, default=3)
     parser.add_argument("--outage-seconds", type=float, default=30.0)
     parser.add_argument("--notready", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="the CI variant: 24 clusters, 1 kill, shorter outage")
+    parser.add_argument("--token-ttl", type=float, default=60.0, help="seconds a bearer token is accepted")
+    parser.add_argument(
+        "--quick", action="store_true", help="the CI variant: 24 clusters, 1 kill, shorter outage, 5 s tokens"
+    )
     a = parser.parse_args()
     if a.quick:
-        return Plan(24, 8, a.seed, 1, 1, 1, 8.0, 2)
-    return Plan(a.clusters, a.concurrency, a.seed, a.kills, a.down, a.outage, a.outage_seconds, a.notready)
+        return Plan(24, 8, a.seed, 1, 1, 1, 8.0, 2, 5.0)
+    return Plan(a.clusters, a.concurrency, a.seed, a.kills, a.down, a.outage, a.outage_seconds, a.notready, a.token_ttl)
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
@@ -98,6 +129,64 @@ class _Hook(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+
+
+class _Tokens(http.server.BaseHTTPRequestHandler):
+    """``GET /token/<cluster>``: an ExecCredential with a new token the cluster accepts for ``ttl`` seconds;
+    for clusters of odd number it says when the token expires."""
+
+    sim: SimFleet
+    ttl: float
+    issued: list[str] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        name = self.path.rsplit("/", 1)[-1]
+        token = self.sim[name].issue_token(ttl=self.ttl)
+        _Tokens.issued.append(token)
+        status: dict[str, Any] = {"token": token}
+        if int(name.rsplit("-", 1)[-1]) % 2 == 1:
+            expires = datetime.now(UTC) + timedelta(seconds=self.ttl)
+            status["expirationTimestamp"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": status})
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _exec_kubeconfigs(sim: SimFleet, directory: Path, endpoint: str) -> dict[str, Path]:
+    """Each cluster's kubeconfig with an exec credential plugin instead of the admin token."""
+    directory.mkdir(parents=True, exist_ok=True)
+    curl = shutil.which("curl")
+    paths = {}
+    for cluster in sim.clusters:
+        url = f"{endpoint}/token/{cluster.name}"
+        if curl is not None:
+            command, args = curl, ["-sf", "--max-time", "20", url]
+        else:  # the same request in Python (slower to start)
+            command = sys.executable
+            args = [
+                "-c",
+                "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                url,
+            ]
+        config = cluster.kubeconfig()
+        config["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": command,
+                "args": args,
+                "interactiveMode": "Never",
+            }
+        }
+        paths[cluster.name] = directory / f"{cluster.name}.yaml"
+        paths[cluster.name].write_text(yaml.safe_dump(config, sort_keys=False))
+    return paths
 
 
 def _apps(sim: SimFleet, name: str) -> kubernetes.client.AppsV1Api:
@@ -133,12 +222,56 @@ def _image(sim: SimFleet, name: str) -> tuple[str, int]:
     return deployment.spec.template.spec.containers[0].image, (status.available_replicas or 0)
 
 
-def _inventory(sim: SimFleet, path: Path) -> Path:
+def _inventory(sim: SimFleet, path: Path, kubeconfigs: dict[str, Path] | None = None) -> Path:
     doc = yaml.safe_load(sim.inventory_path.read_text())
     for entry in doc["clusters"]:
-        entry["connection"]["kubeconfig"] = f"file:{sim.out_dir / 'kubeconfigs' / (entry['name'] + '.yaml')}"
+        kubeconfig = (kubeconfigs or {}).get(entry["name"]) or sim.out_dir / "kubeconfigs" / (entry["name"] + ".yaml")
+        entry["connection"]["kubeconfig"] = f"file:{kubeconfig}"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def _logged(outputs: list[str]) -> list[Counter[tuple[str, str, str]]]:
+    """Per fleet process, its pod log lines: (cluster, step, text) -> how often it showed it."""
+    return [
+        Counter(m.groups() for m in (LOG_LINE.match(line) for line in text.splitlines()) if m is not None)
+        for text in outputs
+    ]
+
+
+def _log_violations(
+    sim: SimFleet, names: list[str], run_id: str, logged: list[Counter[tuple[str, str, str]]]
+) -> tuple[list[str], int]:
+    """The log promise, step by step: what the containers wrote against what each process showed."""
+    wrote: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for name in names:
+        for out in sim[name].container_outputs():
+            if out.labels.get("fleet.dev/run-id") != run_id or out.container in TRANSFER_CONTAINERS:
+                continue
+            step = out.labels.get("fleet.dev/step-id", "?")
+            wrote[(name, step)].update(line.rstrip("\r") for line in out.lines if not MARKER.match(line.strip()))
+            if out.count != len(out.lines):
+                wrote[(name, step)][f"<{out.count - len(out.lines)} lines not kept>"] += 1
+    shown: dict[tuple[str, str], list[Counter[str]]] = defaultdict(list)
+    for process in logged:
+        per: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        for (cluster, step, text), n in process.items():
+            per[(cluster, step)][text] += n
+        for key, lines in per.items():
+            shown[key].append(lines)
+    problems = []
+    for key in sorted(set(wrote) | set(shown)):
+        expected, seen = wrote.get(key, Counter()), shown.get(key, [])
+        total = sum(seen, Counter())
+        where = f"{key[0]}/{key[1]}"
+        if expected - total:
+            problems.append(f"{where}: lines the containers wrote missing from the run's log: {dict(expected - total)}")
+        for lines in seen:
+            if lines - expected:
+                problems.append(f"{where}: lines shown more often than written: {dict(lines - expected)}")
+        if len(seen) == 1 and seen[0] != expected:
+            problems.append(f"{where}: one process showed {dict(seen[0])}, the containers wrote {dict(expected)}")
+    return problems, sum(sum(c.values()) for c in wrote.values())
 
 
 def _rows(journal: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -174,11 +307,18 @@ def main() -> int:
     started = time.monotonic()
     with SimFleet(clusters=plan.clusters, tls=True, out_dir=home / "sim", seed=plan.seed) as sim:
         names = [c.name for c in sim.clusters]
-        inventory = str(_inventory(sim, home / "inventory.yaml"))
+        _Tokens.sim, _Tokens.ttl = sim, plan.token_ttl
+        tokens = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Tokens)
+        threading.Thread(target=tokens.serve_forever, daemon=True).start()
+        endpoint = f"http://127.0.0.1:{tokens.server_address[1]}"
+        baseline = str(_inventory(sim, home / "baseline-inventory.yaml"))
+        inventory = str(
+            _inventory(sim, home / "inventory.yaml", _exec_kubeconfigs(sim, home / "kubeconfigs", endpoint))
+        )
         base = [sys.executable, "-m", "fleet"]
         common = ["-c", str(plan.concurrency), "--set", f"namespace={NAMESPACE}", "--set", "wait=PT1M"]
         first = subprocess.run(
-            [*base, "run", str(RELEASE), "-i", inventory, *common, "--set", f"version={OLD}", "-q"],
+            [*base, "run", str(RELEASE), "-i", baseline, *common, "--set", f"version={OLD}", "-q"],
             capture_output=True,
             text=True,
             env={**env, "FLEET_JOURNAL": str(home / "baseline.sqlite")},
@@ -190,7 +330,6 @@ def main() -> int:
 
         shuffled = rng.sample(names, len(names))
         down = set(shuffled[: plan.down])
-        outage = shuffled[plan.down : plan.down + plan.outage]
         notready = set(shuffled[plan.down + plan.outage : plan.down + plan.outage + plan.notready])
         noisy = Faults(error_rate=0.05, throttle_rate=0.02, drop_rate=0.01, drop_watch_after=3.0)
         for name in names:
@@ -202,8 +341,21 @@ def main() -> int:
             else:
                 sim[name].set_faults(noisy)
 
+        outage: list[str] = []
+        # Its own draws: this thread's timing must not shift the kills' moments.
+        chooser = random.Random(plan.seed + 1)
+
         def outage_window() -> None:
-            time.sleep(rng.uniform(2.0, 6.0))
+            target = chooser.uniform(0.1, 0.3) * len(names)
+            deadline = time.monotonic() + 1200
+            while time.monotonic() < deadline:
+                ended = _rows(journal, "SELECT COUNT(*) FROM clusters WHERE ended IS NOT NULL")
+                if ended and ended[0][0] >= target:
+                    break
+                time.sleep(0.1)
+            running = _rows(journal, "SELECT cluster FROM clusters WHERE outcome='running'")
+            flying = sorted(r[0] for r in running if r[0] not in down and r[0] not in notready)
+            outage.extend(chooser.sample(flying, min(plan.outage, len(flying))))
             for name in outage:
                 sim[name].set_faults(Faults(down=True))
             time.sleep(plan.outage_seconds)
@@ -212,13 +364,18 @@ def main() -> int:
 
         threading.Thread(target=outage_window, daemon=True).start()
 
-        command = [*base, "run", str(RELEASE), "-i", inventory, *common, "--set", f"version={NEW}"]
-        command += ["--set", "slackWebhook=env:SLACK_WEBHOOK_URL", "-o", "json"]
+        command = [*base, "-v", "run", str(RELEASE), "-i", inventory, *common, "--set", f"version={NEW}"]
+        command += ["--set", "slackWebhook=env:SLACK_WEBHOOK_URL", "-o", "json", "--logs"]
         kills = 0
         run_id = None
         report_text = ""
         while True:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            # Into files, not pipes: with -v and --logs a process writes more than a pipe holds before the
+            # script reads it (it only watches the journal meanwhile), and would block on a full pipe.
+            number = len(outputs) // 2
+            out_path, err_path = home / f"fleet-{number}.stdout", home / f"fleet-{number}.stderr"
+            with out_path.open("w") as out, err_path.open("w") as err:
+                process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
             if kills < plan.kills:
                 # Killed once a seeded share of the clusters has a final outcome.
                 target = rng.uniform(0.15, 0.6) * len(names)
@@ -229,13 +386,14 @@ def main() -> int:
                         kills += 1
                         break
                     time.sleep(0.1)
-            stdout, stderr = process.communicate(timeout=1800)
+            process.wait(timeout=1800)
+            stdout, stderr = out_path.read_text(), err_path.read_text()
             outputs += [stdout, stderr]
             if run_id is None:
                 ids = _rows(journal, "SELECT id FROM runs")
                 run_id = str(ids[0][0]) if ids else None
             if process.returncode == -signal.SIGKILL and run_id is not None:
-                command = [*base, "resume", run_id, "-o", "json"]
+                command = [*base, "-v", "resume", run_id, "-o", "json", "--logs"]
                 continue
             report_text = stdout
             if process.returncode not in (0, 1):
@@ -297,24 +455,42 @@ def main() -> int:
         if reported and reported != outcomes:
             differ = sorted(n for n in names if reported.get(n) != outcomes.get(n))
             violations.append(f"the JSON report and the journal disagree on {differ[:5]}")
-        if any(HOOK_TOKEN in text for text in outputs) or HOOK_TOKEN.encode() in journal.read_bytes():
+        journaled = journal.read_bytes()
+        if any(HOOK_TOKEN in text for text in outputs) or HOOK_TOKEN.encode() in journaled:
             violations.append("the webhook secret appears in fleet's output or journal")
+        issued = list(_Tokens.issued)
+        leaked = [t for t in issued if t.encode() in journaled or any(t in text for text in outputs)]
+        if leaked:
+            violations.append(f"{len(leaked)} bearer token(s) appear in fleet's output or journal")
+        if run_id is not None:
+            problems, written = _log_violations(sim, names, run_id, _logged(outputs[1::2]))
+            violations += problems
+        else:
+            written = 0
         if len(_Hook.messages) != 1:
             violations.append(f"{len(_Hook.messages)} Slack message(s), expected 1")
 
     faults = Counter(f for records in requests.values() for r in records for f in r.faults)
+    faults["expired token (401)"] = sum(1 for records in requests.values() for r in records if r.status == 401)
+    retries = {what: sum(len(pattern.findall(text)) for text in outputs[1::2]) for what, pattern in RETRY_LINES.items()}
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"chaos run: {plan.clusters} clusters, concurrency {plan.concurrency}, seed {plan.seed}")
     print(f"  down all run: {len(down)}, outage {plan.outage_seconds:g} s: {len(outage)}, not ready: {len(notready)}")
+    print(f"  the outage's clusters: {', '.join(f'{n} ({outcomes.get(n)})' for n in outage)}")
     print(f"  fleet processes: {kills + 1} ({kills} SIGKILLed and resumed)")
     print(f"  requests: {sum(len(r) for r in requests.values())}")
+    print(f"  retries: {sum(retries.values())} {retries}")
+    print(f"  bearer tokens issued ({plan.token_ttl:g} s each): {len(issued)}")
+    print(f"  pod log lines the containers wrote: {written}")
     print(f"  faults seen: {dict(sorted(faults.items()))}")
     print(f"  clusters per outcome: {dict(sorted(Counter(outcomes.values()).items()))}")
     print(f"  wall time: {wall:.1f} s; peak RSS of a fleet process: {peak:.0f} MB")
+    print(f"  journal, fleet's outputs, kubeconfigs: {home}")
     print(f"  violations: {len(violations)}")
     for violation in violations:
         print(f"    - {violation}")
     hook.shutdown()
+    tokens.shutdown()
     return 1 if violations else 0
 
 

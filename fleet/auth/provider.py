@@ -46,9 +46,11 @@ class ProviderStatistics:
 
 
 class RefreshingTokenProvider(ABC):
-    """Caches one token and mints a new one when it is within ``refresh_ahead`` seconds of expiring,
-    when it was invalidated, or when there is none yet. The lock is held while minting, so callers
-    that arrive during a refresh wait for it and share its result."""
+    """Caches one token and mints a new one when it is within ``refresh_ahead`` seconds of expiring (or
+    half its lifetime, for a token that lives less than twice that: else a 60 s token with 30 s ahead is
+    fine but a 20 s one would be minted again for every request), when it was invalidated, or when there
+    is none yet. The lock is held while minting, so callers that arrive during a refresh wait for it and
+    share its result."""
 
     #: a short name for messages ("eks", "gke", ...)
     kind: str = "token"
@@ -58,6 +60,7 @@ class RefreshingTokenProvider(ABC):
         self._clock = clock
         self._lock = threading.Lock()
         self._current: Token | None = None
+        self._minted_at = 0.0
         self._mints = 0
         self._invalidations = 0
         #: the cluster these tokens are for, named in errors (set by ``for_cluster``)
@@ -75,6 +78,7 @@ class RefreshingTokenProvider(ABC):
         with self._lock:
             current = self._current
             if current is None or self._stale(current):
+                minted_at = self._clock()
                 try:
                     current = self._mint()
                 except AuthError as e:
@@ -82,7 +86,7 @@ class RefreshingTokenProvider(ABC):
                         raise AuthError(e.message, cluster=self.cluster) from None
                     raise
                 register_secret(current.value)
-                self._current = current
+                self._current, self._minted_at = current, minted_at
                 self._mints += 1
                 log.debug("%s provider minted a token (expires in %s)", self.kind, self._remaining(current))
             return current.value
@@ -99,7 +103,10 @@ class RefreshingTokenProvider(ABC):
             return ProviderStatistics(self._mints, self._invalidations)
 
     def _stale(self, token: Token) -> bool:
-        return token.expires_at is not None and token.expires_at - self.refresh_ahead <= self._clock()
+        if token.expires_at is None:
+            return False
+        ahead = min(self.refresh_ahead, (token.expires_at - self._minted_at) / 2)
+        return token.expires_at - ahead <= self._clock()
 
     def _remaining(self, token: Token) -> str:
         return "never" if token.expires_at is None else f"{token.expires_at - self._clock():.0f}s"

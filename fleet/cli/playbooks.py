@@ -36,6 +36,7 @@ SET = typer.Option([], "--set", metavar="KEY=VALUE", help="An input value (repea
 INPUTS = typer.Option(None, "--inputs", metavar="FILE", help="Input values from a YAML file.")
 JUNIT = typer.Option(None, "--junit", metavar="FILE", help="Write a JUnit XML report.")
 OUTPUT = typer.Option("table", "--output", "-o", metavar="FORMAT", help="table or json.")
+LOGS = typer.Option(False, "--logs", help="Show every pod log line (on stderr, also with -q or -o json).")
 SHARD = typer.Option(
     None,
     "--shard",
@@ -176,7 +177,7 @@ def run(
     output: str = OUTPUT,
     junit_file: Path | None = JUNIT,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary (for cron)."),
-    logs: bool = typer.Option(False, "--logs", help="Show every pod log line."),
+    logs: bool = LOGS,
     shard: str | None = SHARD,
     run_id: str | None = typer.Option(
         None,
@@ -268,6 +269,7 @@ def resume(
         help="Go on with a run that stopped (its failure budget, or a gate not approved): the clusters it never "
         "started start, and the failures so far no longer count against the budget.",
     ),
+    logs: bool = LOGS,
 ) -> None:
     """Continue a run that was interrupted or killed: finished steps are not run again."""
     import trio
@@ -319,7 +321,7 @@ def resume(
         output=output,
         junit_file=None,
         quiet=False,
-        logs=False,
+        logs=logs,
     )
 
 

@@ -35,7 +35,8 @@ from fleet.playbook.steps import (
 )
 from fleet.playbook.variables import ClusterInfo, NotRun, held_a_secret, unusable_secrets, variables
 from fleet.playbook.vault_steps import SECRET_OUTPUTS, VAULT_TASKS
-from fleet.pods import Detach, PodIdentity, PodRunContext, resume, run_pod_task
+from fleet.pods import Detach, PodIdentity, PodRunContext, run_pod_task
+from fleet.pods.cleanup import CLEANUP_DEADLINE, Leftover, delete_step_pods
 from fleet.pods.render import pod_task
 from fleet.secrets import SecretResolver
 
@@ -111,8 +112,10 @@ class ClusterSteps:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The dry runs' diffs (a plan), in step order.
     diffs: list[str] = field(default_factory=list)
-    #: Pods the pod steps could not delete (the cluster stopped answering): deleted after the steps.
-    leftover_pods: list[tuple[str, str]] = field(default_factory=list)
+    #: Pods the pod steps could not delete (the cluster stopped answering), and on resume the pods of the
+    #: pod steps the journal has as ended (the stopped process may not have deleted them): deleted after
+    #: the steps, once the cluster answers.
+    leftover_pods: list[Leftover] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.snapshots.extend(self.resumed.snapshots)
@@ -174,6 +177,8 @@ class ClusterSteps:
     async def _step(self, step: Step) -> None:
         if self._done(step):
             self.statuses[step.id] = self.resumed.done[step.id][0]  # type: ignore[assignment]
+            if step.type == "pod":
+                self._journaled_pod(step)
             return
         if step.id in self.resumed.collected:
             await self._finish_collected(step)
@@ -211,13 +216,27 @@ class ClusterSteps:
             return
         await self._attempts(step)
 
+    def _journaled_pod(self, step: Step) -> None:
+        """A pod step that ended before a resume: if the step deletes its pods, the pods of the step still
+        there after the cluster's steps are deleted (the stopped process may have been killed while it could
+        not delete its pod; looking costs one list, no write)."""
+        _, outputs = self.resumed.done[step.id]
+        keep = isinstance(step, OperationStep) and step.options.get("delete", True) is not True
+        if not keep and isinstance(outputs, dict) and outputs.get("namespace"):
+            identity = PodIdentity(self.run_id, self.cluster, step.id)
+            self.leftover_pods.append(Leftover(str(outputs["namespace"]), identity=identity))
+
     async def _finish_collected(self, step: Step) -> None:
-        """A pod step whose result the journal has: its pod is deleted if the crash left it, nothing re-runs."""
+        """A pod step whose result the journal has: its pod is deleted if the crash left it (after the
+        cluster's steps if the cluster does not answer now), nothing re-runs."""
         attempt, outputs = self.resumed.collected[step.id]
         identity = PodIdentity(self.run_id, self.cluster, step.id, attempt)
         assert self.client is not None  # the loader keeps pods out of run-level lists
         with bound(step=step.id):
-            removed = await resume.remove_leftovers(self.client, str(outputs.get("namespace")), identity)
+            removed, left = await delete_step_pods(
+                self.client, str(outputs.get("namespace")), identity, within=CLEANUP_DEADLINE
+            )
+            self.leftover_pods += left
             if removed:
                 log.info("deleted pod %s left by the interrupted run", ", ".join(removed))
             self.outputs[step.id] = outputs
@@ -336,7 +355,7 @@ class ClusterSteps:
                     LogLine(cluster=self.cluster, step=step.id, container=container, text=text)
                 ),
                 on_collected=lambda result: self.journal.collected(step.id, attempt, result.as_outputs()),
-                on_undeleted=lambda namespace, name: self.leftover_pods.append((namespace, name)),
+                on_undeleted=self.leftover_pods.append,
             )
             if self.dry_run:
                 return None

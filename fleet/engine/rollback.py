@@ -18,7 +18,6 @@ import trio
 
 from fleet.errors import ApiError, ClusterError
 from fleet.kube import ConnectFailed, KubeClient
-from fleet.kube.api_errors import is_transient
 from fleet.kube.apply import wait_all_ready
 from fleet.kube.objects import JsonObject, ObjectRef
 from fleet.playbook.context import Snapshot
@@ -79,9 +78,7 @@ async def restore(client: KubeClient, snapshots: Sequence[Snapshot], *, timeout:
             )
         body = restorable(snapshot.before)
         if current is None:
-            result = await client.request(
-                "POST", info.path(ref.namespace), body=body, operation=f"rollback: re-create {ref}"
-            )
+            result = await _recreate(client, path, body, ref)
             done.append(f"re-created {ref}")
         else:
             result = await _put_back(client, path, body, current, ref)
@@ -104,13 +101,28 @@ async def _put_back(client: KubeClient, path: str, body: JsonObject, current: Js
                 raise
         fresh = await client.get_or_none(path)
         if fresh is None:  # deleted meanwhile: created again as it was
-            body["metadata"].pop("resourceVersion", None)
-            created: JsonObject = await client.request(
-                "POST", path.rsplit("/", 1)[0], body=body, operation=f"rollback: re-create {ref}"
-            )
-            return created
+            return await _recreate(client, path, body, ref, put_back=False)
         current = fresh
     raise AssertionError("unreachable")
+
+
+async def _recreate(
+    client: KubeClient, path: str, body: JsonObject, ref: ObjectRef, *, put_back: bool = True
+) -> JsonObject:
+    """POST ``body`` (the object at ``path`` as it was) to its collection. A 409 means it exists after all
+    (an earlier try of this POST created it and only its answer was lost, or someone created it meanwhile):
+    it is put back as it was instead (``put_back``)."""
+    body["metadata"].pop("resourceVersion", None)
+    try:
+        created: JsonObject = await client.request(
+            "POST", path.rsplit("/", 1)[0], body=body, operation=f"rollback: re-create {ref}"
+        )
+        return created
+    except ApiError as e:
+        current = await client.get_or_none(path) if e.code == 409 and put_back else None
+        if current is None:
+            raise
+    return await _put_back(client, path, body, current, ref)
 
 
 async def restore_when_reachable(
@@ -128,42 +140,3 @@ async def restore_when_reachable(
                 raise
             log.warning("rollback of %s: %s; trying again in %.0f s", client.name, e.reason, REACH_INTERVAL)
             await trio.sleep(REACH_INTERVAL)
-
-
-async def delete_pods_when_reachable(
-    client: KubeClient, pods: Sequence[tuple[str, str]], *, reach: timedelta = REACH
-) -> list[str]:
-    """Delete the pods (namespace, name) a pod step could not delete, waiting for the cluster to answer
-    for at most ``reach``; returns those still not deleted."""
-    deadline = trio.current_time() + reach.total_seconds()
-    left: list[str] = []
-    handled: set[tuple[str, str]] = set()
-    with trio.move_on_after(reach.total_seconds()):  # a request's own retries stay within reach too
-        await _delete_each(client, pods, deadline, left, handled)
-    return left + [f"{ns}/{n}" for ns, n in pods if (ns, n) not in handled]
-
-
-async def _delete_each(
-    client: KubeClient,
-    pods: Sequence[tuple[str, str]],
-    deadline: float,
-    left: list[str],
-    handled: set[tuple[str, str]],
-) -> None:
-    for namespace, name in pods:
-        while True:
-            try:
-                await client.request(
-                    "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", operation=f"delete leftover pod {name}"
-                )
-                handled.add((namespace, name))
-                break
-            except (ApiError, ConnectFailed) as e:
-                handled.add((namespace, name))
-                if isinstance(e, ApiError) and e.code == 404:
-                    break
-                if not is_transient(e) or trio.current_time() + REACH_INTERVAL > deadline:
-                    left.append(f"{namespace}/{name}")
-                    break
-                handled.discard((namespace, name))
-                await trio.sleep(REACH_INTERVAL)

@@ -37,7 +37,7 @@ from fleet.engine.fanout import ClusterResult, Target, fan_out
 from fleet.engine.journal import Journal, JournalReader, StepRow
 from fleet.engine.logcontext import bound
 from fleet.engine.peers import Peers
-from fleet.engine.rollback import REACH, delete_pods_when_reachable, restore_when_reachable
+from fleet.engine.rollback import REACH, restore_when_reachable
 from fleet.engine.runlevel import RUN, RunLevel, run_variables, step_journal
 from fleet.engine.waves import assign_waves
 from fleet.errors import FleetError, InputError, Location, StepFailed
@@ -56,6 +56,7 @@ from fleet.playbook.model import Playbook, budget_of, budget_reached
 from fleet.playbook.steps import walk
 from fleet.playbook.variables import ClusterInfo, redacted_inputs, resolve_inputs
 from fleet.pods import Detach
+from fleet.pods.cleanup import delete_leftovers
 from fleet.secrets import SecretResolver
 
 log = logging.getLogger(__name__)
@@ -589,7 +590,7 @@ class _Run:
             # Shielded, but briefly after a Ctrl-C: stopping must stay prompt.
             reach = LEFTOVER_REACH_INTERRUPTED if self.interrupted else REACH
             with trio.CancelScope(shield=True):
-                left = await delete_pods_when_reachable(state.client, state.leftover_pods, reach=reach)
+                left = await delete_leftovers(state.client, state.leftover_pods, within=reach.total_seconds())
             if left:
                 log.error("%s: pods of the run left behind (delete them by hand): %s", name, ", ".join(left))
         outcome.steps = dict(state.statuses)

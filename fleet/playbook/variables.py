@@ -154,9 +154,10 @@ async def resolve_inputs(playbook: Playbook, inputs: Mapping[str, Any], resolver
 
 
 def redacted_inputs(playbook: Playbook, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Inputs for the journal and reports: a SECRET shows its reference, never a value."""
+    """Inputs for the journal and reports: a SECRET shows its reference, never a value (an unset one stays
+    unset, so that a resume does not read "None" as a reference)."""
     kinds = {i.id: i.type for i in playbook.inputs}
-    return {k: (f"secret:{v}" if kinds.get(k) == "SECRET" else v) for k, v in inputs.items()}
+    return {k: (f"secret:{v}" if kinds.get(k) == "SECRET" and v is not None else v) for k, v in inputs.items()}
 
 
 class NotRun:

@@ -1,14 +1,15 @@
 """Reattaching to a pod of an earlier try of the same step (same run, cluster and step; any attempt).
 
 The newest pod that is Pending, Running or Succeeded wins; other pods of the step that are still active
-are deleted and reported (Kestra created duplicates by matching the exact attempt; fleet matches the step).
+are deleted and reported (Kestra created duplicates by matching the exact attempt; fleet matches the step),
+and so are the finished ones when the step deletes its pods (an earlier try's failed pod whose deletion a
+crash cut short).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fleet.errors import ApiError
 from fleet.kube.client import KubeClient
 from fleet.kube.objects import JsonObject, get_path
 from fleet.pods.identity import PodIdentity
@@ -27,17 +28,16 @@ class ResumeChoice:
     others: list[JsonObject] = field(default_factory=list)
 
 
-def choose(pods: list[JsonObject]) -> ResumeChoice:
-    """Pick the newest resumable pod; the other active ones are returned for deletion."""
+def choose(pods: list[JsonObject], *, finished_too: bool = False) -> ResumeChoice:
+    """Pick the newest resumable pod; the other active ones (with ``finished_too``, every other one) are
+    returned for deletion."""
     alive = [p for p in pods if not get_path(p, "metadata", "deletionTimestamp")]
     candidates = sorted(
         (p for p in alive if phase(p) in RESUMABLE_PHASES),
         key=lambda p: (str(get_path(p, "metadata", "creationTimestamp", default="")), _rv(p)),
     )
-    if not candidates:
-        return ResumeChoice()
-    chosen = candidates[-1]
-    others = [p for p in alive if p is not chosen and phase(p) in ACTIVE_PHASES]
+    chosen = candidates[-1] if candidates else None
+    others = [p for p in alive if p is not chosen and (finished_too or phase(p) in ACTIVE_PHASES)]
     return ResumeChoice(pod=chosen, others=others)
 
 
@@ -66,23 +66,3 @@ def _rv(pod: JsonObject) -> int:
         return int(get_path(pod, "metadata", "resourceVersion", default="0"))
     except ValueError:
         return 0
-
-
-async def remove_leftovers(client: KubeClient, namespace: str, identity: PodIdentity) -> list[str]:
-    """Delete the pods of a step whose result is already recorded (a crash cut its cleanup short); returns
-    their names. Pods already terminating are left to finish."""
-    pods, _ = await find_pods(client, namespace, identity)
-    removed = []
-    for pod in pods:
-        if get_path(pod, "metadata", "deletionTimestamp"):
-            continue
-        name = str(pod["metadata"]["name"])
-        try:
-            await client.request(
-                "DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", operation=f"delete leftover pod {name}"
-            )
-        except ApiError as e:
-            if e.code != 404:
-                raise
-        removed.append(name)
-    return removed

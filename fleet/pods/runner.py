@@ -20,10 +20,11 @@ import trio
 
 from fleet.artifacts import ArtifactRef, ArtifactStore
 from fleet.durations import format_duration
-from fleet.errors import ApiError, ClusterError, StepFailed
+from fleet.errors import ApiError, StepFailed
 from fleet.kube.client import KubeClient
 from fleet.kube.objects import JsonObject, get_path
 from fleet.pods import failures, resume, transfer
+from fleet.pods.cleanup import CLEANUP_DEADLINE, Leftover, delete_pod
 from fleet.pods.identity import PodIdentity
 from fleet.pods.logs import ContainerLog, follow_container
 from fleet.pods.models import PodTask
@@ -43,8 +44,6 @@ from fleet.pods.tracker import PodTracker
 log = logging.getLogger(__name__)
 pod_log = logging.getLogger("fleet.pods.log")
 
-#: The deadline of cleanup (deleting the pod) once the step is over or cancelled.
-CLEANUP_DEADLINE = 15.0
 #: How long creating the pod may take (retries included); a cancel meanwhile waits for the answer.
 CREATE_DEADLINE = 60.0
 #: How long fleet waits for the pod to report its final phase after the file sidecar was released.
@@ -80,9 +79,10 @@ class PodRunContext:
     #: Awaited with a successful result before its pod is deleted: the caller makes it durable first, so a
     #: crash during the delete loses neither the result nor the pod's whereabouts (resume cleans up).
     on_collected: Callable[[PodResult], Awaitable[None]] | None = None
-    #: Called with (namespace, pod) when the pod could not be deleted (the cluster did not answer, or
-    #: refused): the caller deletes it once the cluster answers again.
-    on_undeleted: Callable[[str, str], None] | None = None
+    #: Called with what could not be deleted (the cluster did not answer, or refused): a pod, or the pods
+    #: of this step when a resumed step could not look for its pod. The caller deletes them once the
+    #: cluster answers again (``fleet.pods.cleanup.delete_leftovers``).
+    on_undeleted: Callable[[Leftover], None] | None = None
 
 
 @dataclass
@@ -279,11 +279,18 @@ class _PodStep:
         the lookup's resourceVersion."""
         if not self.task.resume or self.context.new_run:
             return None, [], None
-        pods, version = await resume.find_pods(self.client, self.namespace, self.identity)
-        choice = resume.choose(pods)
+        try:
+            pods, version = await resume.find_pods(self.client, self.namespace, self.identity)
+        except BaseException:
+            # An earlier process may have left a pod of this step that nobody else knows about: it goes
+            # once the cluster answers (unless fleet is stopping for a resume, which will look again).
+            if not self.context.detach.detached:
+                self._undeleted(Leftover(self.namespace, identity=self.identity))
+            raise
+        choice = resume.choose(pods, finished_too=self.task.delete)
         replaced = [str(p["metadata"]["name"]) for p in choice.others]
         for other in replaced:
-            log.warning("pod %s of the same step is also active: deleting it", other, extra=self.extra)
+            log.warning("pod %s is an earlier pod of the same step: deleting it", other, extra=self.extra)
             await self._delete_pod(other, grace=0)
         if choice.pod is None:
             return None, replaced, version
@@ -432,29 +439,16 @@ class _PodStep:
         await self._delete_secret()
 
     async def _delete_pod(self, name: str, *, grace: int | None) -> None:
-        query = {"gracePeriodSeconds": grace} if grace is not None else None
-        with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_DEADLINE) as scope:
-            try:
-                await self.client.request(
-                    "DELETE",
-                    f"/api/v1/namespaces/{self.namespace}/pods/{name}",
-                    query=query,
-                    operation=f"delete pod {name}",
-                )
-            except ApiError as e:
-                if e.code != 404:
-                    log.warning("could not delete pod %s: %s", name, e, extra=self.extra)
-                    self._undeleted(name)
-            except ClusterError as e:
-                log.warning("could not delete pod %s: %s", name, e, extra=self.extra)
-                self._undeleted(name)
-        if scope.cancelled_caught:
-            log.warning("deleting pod %s took longer than %ss; left to the cluster", name, CLEANUP_DEADLINE)
-            self._undeleted(name)
+        with trio.CancelScope(shield=True):
+            deleted = await delete_pod(
+                self.client, self.namespace, name, within=CLEANUP_DEADLINE, grace=grace, extra=self.extra
+            )
+        if not deleted:
+            self._undeleted(Leftover(self.namespace, name))
 
-    def _undeleted(self, name: str) -> None:
+    def _undeleted(self, leftover: Leftover) -> None:
         if self.context.on_undeleted is not None:
-            self.context.on_undeleted(self.namespace, name)
+            self.context.on_undeleted(leftover)
 
     async def _delete_secret(self) -> None:
         if self.secret is None or self.task.credentials is None:

@@ -89,7 +89,7 @@ class RunState:
         elif isinstance(event, RollbackStarted):
             self.clusters[name].state = "rolling back"
         elif isinstance(event, LogLine):
-            self.clusters[name].logs.append(f"{name}/{event.step}: {redact(event.text)}")
+            self.clusters[name].logs.append(_log_text(event))
         elif isinstance(event, ClusterEnded):
             self.clusters[name].state = event.outcome.replace("_", " ")
             self.outcomes[name] = event.outcome
@@ -107,6 +107,11 @@ class RunState:
 
     def running(self) -> list[tuple[str, ClusterState]]:
         return [(n, c) for n, c in self.clusters.items() if n not in self.outcomes]
+
+
+def _log_text(event: LogLine) -> str:
+    """A pod's log line as the run shows it: ``cluster/step: text``."""
+    return f"{event.cluster or ''}/{event.step}: {redact(event.text)}"
 
 
 def counts_text(counts: dict[str, int]) -> Text:
@@ -160,6 +165,8 @@ class RunView:
 
     def __call__(self, event: Event) -> None:
         if self.mode == "quiet":
+            if self.logs and isinstance(event, LogLine):  # asked for, also with -q or -o json (on stderr)
+                self._line(_log_text(event))
             return
         with self._lock:
             self.state.apply(event)
@@ -203,7 +210,7 @@ class RunView:
         plain = self.mode == "plain"
         if isinstance(event, LogLine):
             if self.logs:
-                self._line(f"{name}/{event.step}: {redact(event.text)}", "dim" if plain else None)
+                self._line(_log_text(event), "dim" if plain else None)
         elif isinstance(event, ClusterEnded):
             if not plain and event.outcome not in FAILED:
                 return

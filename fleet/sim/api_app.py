@@ -6,6 +6,7 @@ becomes a 500 Status (never a stack trace, never a hang).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -20,6 +21,7 @@ from fleet.sim.api_discovery import api_group, core_versions, group_list, resour
 from fleet.sim.api_handlers import handle_resource, openapi_document
 from fleet.sim.api_http import (
     JSON,
+    Message,
     Receive,
     Request,
     Response,
@@ -170,6 +172,8 @@ class ClusterApp:
                 StatusError(500, "InternalError", f"an internal error occurred serving {req.method} {req.path}")
             )
         if isinstance(result, StreamResponse):
+            if fault is not None and fault[0] == "drop":  # a log follow or a watch, cut in its first bytes
+                return await result.run(_cut_midway(send, conn.abort), receive)
             return await result.run(send, receive)
         body = result.encode()
         await send_start(send, result.status, result.content_type, result.headers, len(body))
@@ -224,13 +228,19 @@ class ClusterApp:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, conn: Connection) -> None:
         headers = header_map(scope)
+        query = scope.get("query_string", b"").decode("latin-1")
+        started, wall = time.monotonic(), time.time()
         try:
             user = self.runtime.auth.authenticate(headers.get("authorization"), conn.peer_fingerprint)
-        except StatusError:
-            await send({"type": "websocket.close", "code": 1008})
+        except StatusError as e:
+            # An expired or unknown token: 401, as a real API server answers the upgrade request (recorded
+            # first, so that a client that has its answer finds it in the log).
+            self.runtime.log.append(
+                RequestRecord("GET", scope["path"], query, "", e.code, time.monotonic() - started, "", "", wall)
+            )
+            await _deny_upgrade(scope, send, e)
             return
-        req = Request("GET", scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, user=user)
-        started, wall = time.monotonic(), time.time()
+        req = Request("GET", scope["path"], query, headers, user=user)
         status = 101
         try:
             from fleet.sim.api_handlers import handle_websocket
@@ -247,9 +257,36 @@ class ClusterApp:
             )
 
 
+async def _deny_upgrade(scope: Scope, send: Send, error: StatusError) -> None:
+    """Refuse a WebSocket upgrade with the error's HTTP status and Status body (the ASGI denial response),
+    or, where the server has no such extension, by closing it."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = json.dumps(error.to_status()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "websocket.http.response.start", "status": error.code, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+
+
 async def send_json(send: Send, status: int, body: bytes) -> None:
     await send_start(send, status, JSON, {}, len(body))
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 __all__ = ["ClusterApp", "ClusterRuntime", "Connection", "objects"]
+
+
+def _cut_midway(send: Send, abort: trio.CancelScope) -> Send:
+    """A stream's ``send`` that delivers half of its first body bytes (mid-line, as a connection lost in
+    the middle of a log line or a watch event) and then closes the connection."""
+
+    async def cut(message: Message) -> None:
+        body = message.get("body") if message.get("type") == "http.response.body" else None
+        if body:
+            await send({**message, "body": body[: max(1, len(body) // 2)], "more_body": True})
+            abort.cancel()
+            await trio.sleep_forever()
+        await send(message)
+
+    return cut

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 from fleet.sim.auth import ClusterAuth
@@ -30,6 +31,23 @@ class SimConfig:
     bookmark_interval: float = 5.0
 
 
+#: How many container runs' outputs a cluster remembers (``ClusterState.outputs``), newest kept.
+OUTPUTS_KEPT = 20_000
+
+
+@dataclass(frozen=True)
+class ContainerOutput:
+    """What one run of a container wrote (stdout and stderr merged, as its log), remembered after its pod
+    is gone: what a client that followed the log must have seen."""
+
+    namespace: str
+    pod: str
+    container: str
+    labels: dict[str, str]
+    lines: tuple[str, ...]  # the first ``fleet.sim.kubelet.logs.WRITTEN_LINES_KEPT`` lines
+    count: int  # every line, the partial last one included
+
+
 @dataclass
 class ClusterState:
     """Everything one simulated cluster owns. Lives on the sim's trio thread."""
@@ -44,6 +62,8 @@ class ClusterState:
     # pass readiness; ``held_unready`` names their pods ("namespace/name"), for whoever asked for the fault.
     unready: bool = False
     held_unready: list[str] = field(default_factory=list)
+    # The output of every container run that ended (real containers), oldest first.
+    outputs: deque[ContainerOutput] = field(default_factory=lambda: deque(maxlen=OUTPUTS_KEPT))
 
     def __post_init__(self) -> None:
         self.store = Store(history=self.config.history)

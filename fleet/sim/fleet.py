@@ -26,7 +26,7 @@ import yaml
 from fleet.sim.api_app import ClusterApp, ClusterRuntime
 from fleet.sim.api_control import ControlApp
 from fleet.sim.auth import ADMIN_USER, Authenticator
-from fleet.sim.cluster import ClusterState, SimConfig
+from fleet.sim.cluster import ClusterState, ContainerOutput, SimConfig
 from fleet.sim.controllers import bootstrap, run_controllers
 from fleet.sim.faults import Faults
 from fleet.sim.requestlog import RequestRecord
@@ -166,6 +166,11 @@ class SimCluster:
 
     def requests(self) -> list[RequestRecord]:
         return self._fleet.run_sync(self._runtime.log.records)
+
+    def container_outputs(self) -> list[ContainerOutput]:
+        """What every container run that ended wrote (real containers; the newest 20,000 runs), pods
+        deleted since included: what a client following their logs must have seen."""
+        return self._fleet.run_sync(lambda: list(self._runtime.state.outputs))
 
     def clear_requests(self) -> None:
         self._fleet.run_sync(self._runtime.log.clear)

@@ -60,6 +60,18 @@ def test_refresh_ahead_of_expiry_and_invalidate():
     assert provider.statistics().invalidations == 1
 
 
+def test_a_token_shorter_lived_than_refresh_ahead_is_used_for_half_its_life():
+    """A 12 s token with refresh_ahead 10: refreshed after 6 s (half its life), not minted for every call."""
+    now = [0.0]
+    provider = CountingProvider(12, lambda: now[0])
+    assert provider.token() == "token-1"
+    now[0] = 5.9
+    assert provider.token() == "token-1"
+    now[0] = 6.0
+    assert provider.token() == "token-2"
+    assert provider.token() == "token-2"
+
+
 async def test_concurrent_callers_share_one_refresh():
     gate = threading.Event()
     provider = CountingProvider(600, lambda: 0.0, gate)

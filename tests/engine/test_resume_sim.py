@@ -433,3 +433,71 @@ def test_a_secret_a_pod_step_output_is_not_used_as_its_redacted_form_after_a_res
         assert "outputs.echo.vars.token held a secret" in cluster["error"], cluster["error"]
         configs = core(sim, name).list_namespaced_config_map(NAMESPACE, field_selector="metadata.name=copied")
         assert configs.items == []
+
+
+def test_a_resume_during_an_outage_deletes_the_killed_run_s_pod_once_the_cluster_answers(fleet, tmp_path):
+    """Killed with its pod running, resumed while the cluster is down: the resumed step cannot even look
+    for the pod (so it never learns its name), fails, and the pods of the step are deleted by label once
+    the cluster answers (found by the full chaos run: smoke pods left on the clusters of the outage)."""
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        _namespace(sim, [name])
+        playbook = _playbook(tmp_path, concurrency=1, sleep=60)
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")), "-q")
+        try:
+            run_id = _wait_for(fleet, "the pod step in flight", lambda c, s: s["running"] == 1)
+            deadline = time.monotonic() + 60
+            while not _live_pods(sim, name, run_id) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _live_pods(sim, name, run_id)
+            sim[name].set_faults(Faults(down=True))
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            close(process)
+        resumed = fleet.popen("resume", run_id)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not fleet.rows(
+                "SELECT 1 FROM steps WHERE run_id=? AND step='work' AND status='failed'", run_id
+            ):
+                time.sleep(0.1)
+            sim[name].set_faults(Faults())
+            stdout, stderr = resumed.communicate(timeout=180)
+        finally:
+            close(resumed)
+        assert resumed.returncode == 1, stdout + stderr
+        assert "Traceback" not in stderr
+        assert "look for pods of step work" in stderr
+        assert _live_pods(sim, name, run_id) == []
+
+
+def test_a_kill_after_a_pod_step_that_could_not_delete_its_pod_ended_leaves_no_pod(fleet, tmp_path):
+    """The pod's DELETE fails (500) until fleet is killed, after the pod step and the cluster's steps ended
+    (the engine still trying to delete the pod): the journal has the step as succeeded, with its pod's name;
+    the resume deletes that pod."""
+    with SimFleet(clusters=1, tls=True, out_dir=tmp_path / "sim") as sim:
+        name = sim.clusters[0].name
+        _namespace(sim, [name])
+        playbook = _playbook(tmp_path, concurrency=1, sleep=1)
+        pods = f"/api/v1/namespaces/{NAMESPACE}/pods/"
+        sim[name].set_faults(Faults(error_rate=1.0, error_codes=(500,), methods=("DELETE",), paths=(pods,)))
+        process = fleet.popen("run", str(playbook), "-i", str(inventory(sim, tmp_path / "inv.yaml")), "-q")
+        try:
+            run_id = _wait_for(fleet, "the pod step ended", lambda c, s: s["succeeded"] == 1)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not fleet.rows(
+                "SELECT 1 FROM steps WHERE run_id=? AND step='mark' AND status='succeeded'", run_id
+            ):
+                time.sleep(0.05)
+            process.kill()
+            process.wait(timeout=30)
+        finally:
+            close(process)
+        assert fleet.rows("SELECT outcome FROM clusters WHERE run_id=?", run_id) == [("running",)]
+        assert len(_live_pods(sim, name, run_id)) == 1
+        sim[name].set_faults(Faults())
+        resumed = fleet("resume", run_id)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert _live_pods(sim, name, run_id) == []
+        assert _pod_creations(sim[name].requests()) == 1

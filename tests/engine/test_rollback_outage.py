@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import trio
 
-from fleet.engine.rollback import restore_when_reachable
+from fleet.engine.rollback import _recreate, restore_when_reachable
 from fleet.kube import ConnectFailed, KubeClient
 from fleet.kube.objects import ObjectRef
 from fleet.playbook.context import Snapshot
@@ -63,4 +63,19 @@ async def test_a_cluster_that_never_comes_back_fails_the_rollback_after_reach(cl
             await restore_when_reachable(kube, [snapshot], timeout=timedelta(seconds=5), reach=timedelta(seconds=3))
     finally:
         await trio.to_thread.run_sync(cluster.sim.set_faults, Faults())
+    kube.close()
+
+
+async def test_a_re_create_that_meets_the_object_puts_it_back_as_it_was(cluster, namespace):
+    """The object a rollback re-creates exists after all (a lost answer to an earlier try of the POST, or
+    someone created it meanwhile): the 409 puts it back as it was instead of failing the rollback."""
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context, settings=FAST)
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    await kube.request("POST", path, body={"metadata": {"name": "again"}, "data": {"v": "other"}})
+    before = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "again", "namespace": namespace}}
+    ref = ObjectRef("v1", "ConfigMap", "again", namespace)
+    restored = await _recreate(kube, f"{path}/again", {**before, "data": {"v": "1"}}, ref)
+    assert restored["data"] == {"v": "1"}
+    current = await kube.request("GET", f"{path}/again")
+    assert current["data"] == {"v": "1"}
     kube.close()

@@ -193,6 +193,17 @@ def test_quiet_view_prints_nothing():
     assert console.export_text() == ""
 
 
+def test_quiet_view_with_logs_prints_only_the_log_lines():
+    """``-q --logs`` and ``-o json --logs`` (the JSON on stdout): the pod log lines asked for, nothing else."""
+    REGISTRY.register("a-fourth-secret-value")
+    console = _terminal()
+    with RunView(total=6, quiet=True, logs=True, console=console) as view:
+        for event in _recorded_run("a-fourth-secret-value"):
+            view(event)
+    printed = console.export_text()
+    assert printed.splitlines() == ["c/smoke: token is ***", "c/smoke: smoke failed"]
+
+
 def test_live_view_counts_clusters_finished_before_a_resume_and_unreachable_ones():
     console = _terminal()
     view = RunView(total=4, console=console)

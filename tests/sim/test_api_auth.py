@@ -107,3 +107,29 @@ def test_kubectl_with_a_client_certificate(sim, kubectl):
     result = kubectl("--kubeconfig", str(kubeconfig), "get", "namespace", "default", "-o", "name")
     assert result.stdout.strip() == "namespace/default"
     assert cluster.requests()[-1].user == "kubectl-cert-user"
+
+
+def test_an_exec_upgrade_with_an_expired_token_gets_401_as_from_a_real_api_server(sim, tmp_path):
+    """The WebSocket upgrade of exec answers an expired token with 401 and a Status (a client refreshes
+    its token on 401; the sim used to refuse the upgrade with 403)."""
+    import ssl
+
+    import websocket
+
+    cluster = sim.clusters[1]
+    token = cluster.issue_token(ttl=0.2)
+    time.sleep(0.3)
+    url = cluster.server.replace("https://", "wss://") + "/api/v1/namespaces/default/pods/any/exec?command=true"
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(sim.ca.cert_pem)
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(
+            url,
+            header=[f"Authorization: Bearer {token}"],
+            subprotocols=["v4.channel.k8s.io"],
+            sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(ca)},
+            timeout=10,
+        )
+    assert e.value.status_code == 401
+    assert json.loads(e.value.resp_body)["reason"] == "Unauthorized"
+    assert cluster.requests()[-1].status == 401

@@ -152,3 +152,35 @@ def test_request_log_records_what_was_sent(faulty, core):
     assert all(r.duration >= 0 and r.time > 0 for r in records)
     faulty.clear_requests()
     assert faulty.requests() == []
+
+
+def test_a_dropped_log_follow_is_cut_in_the_middle_of_its_first_bytes(faulty, core):
+    """The drop fault on a streaming answer (a log follow, a watch): half of its first bytes, then the
+    connection goes (a client must not take the half line for a line)."""
+    name, namespace = "dropped-log", "default"
+    command = ["sh", "-c", "echo first-line-of-the-log; sleep 30"]
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": "main", "image": "busybox", "command": command}]},
+        },
+    )
+    deadline = time.monotonic() + 30
+    while core.read_namespaced_pod(name, namespace).status.phase != "Running" or (
+        core.read_namespaced_pod_log(name, namespace) != "first-line-of-the-log\n"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    faulty.set_faults(Faults(drop_rate=1.0, paths=(f"/api/v1/namespaces/{namespace}/pods/{name}/log",)))
+    response = core.read_namespaced_pod_log(name, namespace, follow=True, _preload_content=False)
+    got: list[bytes] = []
+
+    def read_all() -> None:
+        got.extend(response.stream(1024))
+
+    with pytest.raises((urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError)):
+        read_all()
+    assert b"".join(got) == b"first-line-of-the-log\n"[: len("first-line-of-the-log\n") // 2]
+    assert faulty.requests()[-1].faults == ("drop",)
+    core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)

@@ -400,3 +400,20 @@ def test_kubectl_attach_streams_the_container_output_until_it_ends(core_v1, name
         assert ws.returncode == 0
     finally:
         ws.close()
+
+
+@pytest.mark.sim_only
+def test_the_sim_remembers_what_each_container_wrote_after_its_pod_is_gone(core_v1, namespace, cluster):
+    """``SimCluster.container_outputs()``: every line a container run wrote, its last partial line too, with
+    the pod's labels, kept once the pod is deleted (what a client following the log must have seen)."""
+    name = f"said-{uuid.uuid4().hex[:6]}"
+    pod = _pod(name, _sh("main", "echo one; echo two >&2; printf three"), restartPolicy="Never")
+    pod["metadata"]["labels"] = {"test": name}
+    core_v1.create_namespaced_pod(namespace, pod)
+    wait_pod(core_v1, namespace, name, finished)
+    core_v1.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+    wait_gone(core_v1, namespace, name)
+    (said,) = [o for o in cluster.sim.container_outputs() if o.pod == name]
+    assert (said.namespace, said.container, said.labels) == (namespace, "main", {"test": name})
+    assert said.lines == ("one", "two", "three")
+    assert said.count == 3

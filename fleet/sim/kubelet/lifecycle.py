@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import trio
 
-from fleet.sim.cluster import ClusterState
+from fleet.sim.cluster import ClusterState, ContainerOutput
 from fleet.sim.kubelet.cgroups import MemoryCgroup
 from fleet.sim.kubelet.env import EnvError, container_env, expand
 from fleet.sim.kubelet.logs import ContainerLogs, rotate_bytes_of
@@ -267,10 +267,20 @@ class PodWorker:
         finally:
             self.runs.pop(record.name, None)
             self.logs[record.name].close()
+            self._remember_output(record.name)
         reason = "OOMKilled" if run.oom_killed else ("Completed" if code == 0 else "Error")
         record.set_terminated(code, reason, self._termination_message(c, code))
         self.publish()
         return code
+
+    def _remember_output(self, container: str) -> None:
+        log_ = self.logs[container].current
+        if log_ is None or log_.path is None:
+            return
+        labels = dict((self.pod.get("metadata") or {}).get("labels") or {})
+        self.state.outputs.append(
+            ContainerOutput(self.namespace, self.name, container, labels, tuple(log_.written), log_.count)
+        )
 
     def _held_unready(self, container: str) -> bool:
         """Whether the cluster's ``notready`` fault keeps this container from ever becoming ready (as a

@@ -59,12 +59,19 @@ def rotate_bytes_of(pod: JsonObject) -> int | None:
     return size if size > 0 else None
 
 
+#: How many lines of a container run's output ``ContainerLog.written`` keeps (``count`` counts them all).
+WRITTEN_LINES_KEPT = 1000
+
+
 class ContainerLog:
     """The log of one run of one container; virtual containers have one with no file."""
 
     def __init__(self, path: Path | None, rotate_bytes: int | None = None) -> None:
         self.path = path
         self.rotate_bytes = rotate_bytes
+        #: what the run wrote, line by line, as a log reader must see it (rotation does not lose it here)
+        self.written: list[str] = []
+        self.count = 0
         #: how often the file was rotated: a follower of an older file ends once it has read it
         self.rotations = 0
         self.closed = False
@@ -92,6 +99,9 @@ class ContainerLog:
     def _store(self, lines: list[tuple[bytes, bytes]]) -> None:
         if self.path is None:
             return
+        self.count += len(lines)
+        room = WRITTEN_LINES_KEPT - len(self.written)
+        self.written += [line.decode(errors="replace") for line, _ in lines[:room]]
         stamp = rfc3339_nano().encode()
         with self.path.open("ab") as f:
             f.write(b"".join(b"%s %s %s\n" % (stamp, tag, line) for line, tag in lines))
