@@ -2,7 +2,9 @@
 directly in ``--playbooks DIR``, found by the ``id`` they declare) and the inventory (its files, and the
 clusters its discovery sources give then). A file that is not a valid playbook or inventory, or two
 playbooks with one id, stop the server from starting (exit 2, naming the file): a playbook must never be
-silently missing. Restart the server to serve changed files or to ask the discovery sources again.
+silently missing. So does a cluster whose connection cannot be built (a malformed kubeconfig, a missing
+context: ``fleet.inventory.connection.check_connections``, which reads local references only), as it
+would stop ``fleet run`` before anything is written. Restart the server to serve changed files or to ask the discovery sources again.
 
 Loading once matters: reading the inventory and the settings took 12 ms a request, most of what a POST
 cost (benchmarks/serve.py). Each run still gets a secret resolver of its own (``resolver``)."""
@@ -17,6 +19,7 @@ import trio
 from fleet.engine.fanout import Target, cluster_targets
 from fleet.errors import InputError, Location
 from fleet.inventory import Inventory, SelectedFleet, load_inventory, make_selection, secret_resolver
+from fleet.inventory.connection import check_connections
 from fleet.inventory.discovery import discover
 from fleet.playbook.loader import LoadedPlaybook, load_playbook
 from fleet.playbook.model import Targets
@@ -53,6 +56,7 @@ async def load_catalog(
     catalog = await trio.to_thread.run_sync(_load_files, directory, inventory, installation_defaults)
     if catalog.inventory.sources:
         await discover(catalog.inventory, secret_resolver(catalog.inventory, catalog.settings))
+    await check_connections(catalog.inventory.clusters)
     return catalog
 
 

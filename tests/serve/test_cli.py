@@ -163,3 +163,24 @@ def test_runs_show_of_one_cluster_lists_its_steps(serve_config, sim2):
     assert "config" in shown.stdout
     assert "succeeded" in shown.stdout
 
+
+
+def test_a_cluster_whose_connection_cannot_be_built_stops_the_server_from_starting(serve_config, tmp_path):
+    """As ``fleet run`` would refuse it before writing anything: the server never listens for it."""
+    (tmp_path / "kc.yaml").write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: broken\n"
+        "contexts: [{name: broken, context: {cluster: gone, user: broken}}]\n"
+        "clusters: [{name: broken, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: broken, user: {token: t}}]\n"
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(f"clusters:\n  - name: broken\n    connection: {{kubeconfig: 'file:{tmp_path / 'kc.yaml'}'}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "fleet", *_args(serve_config), "-i", str(broken)],
+        capture_output=True, text=True, env=_env(serve_config), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "broken.yaml:3: clusters[0].connection.kubeconfig" in result.stderr
+    assert "no cluster named 'gone'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving on" not in result.stderr
