@@ -4,7 +4,8 @@ clusters its discovery sources give then). A file that is not a valid playbook o
 playbooks with one id, stop the server from starting (exit 2, naming the file): a playbook must never be
 silently missing. So does a cluster whose connection cannot be built (a malformed kubeconfig, a missing
 context: ``fleet.inventory.connection.check_connections``, which reads local references only), as it
-would stop ``fleet run`` before anything is written. Restart the server to serve changed files or to ask the discovery sources again.
+would stop ``fleet run`` before anything is written. Restart the server to serve changed files or to
+ask the discovery sources again.
 
 Loading once matters: reading the inventory and the settings took 12 ms a request, most of what a POST
 cost (benchmarks/serve.py). Each run still gets a secret resolver of its own (``resolver``)."""
