@@ -17,37 +17,98 @@ MIN_LENGTH = 4
 
 
 class RedactionRegistry:
-    """A thread-safe set of secret values, kept longest first, and ``redact`` that masks them.
+    """A thread-safe set of secret values, and ``redact`` that masks them, longest first.
 
-    No regular expression: a run registers one value per cluster connection (a whole kubeconfig, and
-    its base64 form), and rebuilding an alternation of thousands of such values after each
-    registration took seconds per compile, and as much memory again in ``re``'s pattern cache. A
-    substring test per value is cheap, and a value longer than the text is not even tried."""
+    No regular expression: a run registers several values per cluster connection (a whole kubeconfig,
+    its token, and their base64 forms: 5,000 at 1,000 clusters), and rebuilding an alternation of
+    thousands of such values after each registration took seconds per compile, and as much memory again
+    in ``re``'s pattern cache. Nor a substring test per value: with thousands registered, that was most
+    of the cost of writing a journal row.
+
+    Instead each value is indexed by a few of its fixed-length pieces (``_TIERS``): a value of length
+    ``L >= k + s - 1`` is filed under its ``s`` consecutive ``k``-character pieces from some offset, so
+    that any occurrence of it in a text contains one of the text's pieces taken every ``s`` characters
+    (the first multiple of ``s`` at or after the occurrence's offset is within ``s - 1`` of it). A text
+    is cut into those pieces (``len / s`` slices per tier in use), the index gives the few values that
+    may occur, and only those are tested and replaced. Few values registered: a test per value, as
+    cheap. Registration is one insertion, not a re-sort."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
-        # Longest first, so a secret that contains another is masked whole; replaced, never mutated,
-        # so that ``redact`` reads a consistent snapshot without the lock.
+        # Sorted by _order (longest first), so a secret that contains another is masked whole; replaced,
+        # never mutated, so that ``redact`` reads a consistent snapshot without the lock.
         self._ordered: tuple[str, ...] = ()
         self._lengths: tuple[int, ...] = ()  # -len of each value in _ordered (ascending, for bisect)
+        # One {piece: values} per tier; only ever added to (``clear`` replaces them), so that ``redact``
+        # may read them without the lock.
+        self._index: tuple[dict[str, list[str]], ...] = tuple({} for _ in _TIERS)
 
     def register(self, value: str) -> None:
         """Remember ``value`` (and its base64 form, as kubeconfigs carry data) as a secret."""
         forms = {value, value.strip(), base64.b64encode(value.encode()).decode()}
         with self._lock:
-            new = {f for f in forms if len(f) >= MIN_LENGTH} - self._values
-            if new:
-                self._values.update(new)
-                self._set_order()
+            new = sorted(({f for f in forms if len(f) >= MIN_LENGTH} - self._values), key=_order)
+            if not new:
+                return
+            ordered, lengths = list(self._ordered), list(self._lengths)
+            for form in new:
+                at = bisect.bisect_left(ordered, _order(form), key=_order)
+                ordered.insert(at, form)
+                lengths.insert(at, -len(form))
+                self._file(form)
+            self._values.update(new)
+            self._ordered, self._lengths = tuple(ordered), tuple(lengths)
 
     def redact(self, text: str) -> str:
-        """``text`` with every registered value replaced by ``***``."""
+        """``text`` with every registered value replaced by ``***`` (longest first)."""
         ordered, lengths = self._ordered, self._lengths
-        for value in ordered[bisect.bisect_left(lengths, -len(text)) :]:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+        first = bisect.bisect_left(lengths, -len(text))  # values longer than the text cannot occur
+        if len(ordered) - first <= _DIRECT:
+            for value in ordered[first:]:
+                if value in text:
+                    text = text.replace(value, MASK)
+            return text
+        after: tuple[int, str] | None = None  # the last value replaced: only those after it are tried
+        while True:
+            for value in sorted(self._candidates(text), key=_order):
+                if (after is None or _order(value) > after) and value in text:
+                    text, after = text.replace(value, MASK), _order(value)
+                    break  # the text changed: its pieces too
+            else:
+                return text
+
+    def _candidates(self, text: str) -> set[str]:
+        """The values that may occur in ``text`` (every one that does, and a few that do not)."""
+        found: set[str] = set()
+        size = len(text)
+        for (piece, step), index in zip(_TIERS, self._index, strict=True):
+            if index:
+                for start in range(0, size - piece + 1, step):
+                    values = index.get(text[start : start + piece])
+                    if values is not None:
+                        found.update(v for v in values if len(v) <= size)
+        return found
+
+    def _file(self, value: str) -> None:
+        """Index ``value`` in the highest tier it is long enough for, under ``s`` consecutive pieces from
+        the offset whose pieces are filed least so far (values may share most of their text, as the
+        kubeconfigs of one sim: same CA, same layout): a text that has a common piece then tests few."""
+        for (piece, step), index in reversed(list(zip(_TIERS, self._index, strict=True))):
+            span = piece + step - 1
+            if len(value) >= span:
+                last = len(value) - span
+                start, fewest = 0, -1
+                for offset in range(0, last + 1, max(1, last // _OFFSETS_TRIED)):
+                    first, final = value[offset : offset + piece], value[offset + step - 1 : offset + span]
+                    filed = len(index.get(first, ())) + len(index.get(final, ()))
+                    if fewest < 0 or filed < fewest:
+                        start, fewest = offset, filed
+                        if not filed:
+                            break
+                for j in range(step):
+                    index.setdefault(value[start + j : start + j + piece], []).append(value)
+                return
 
     def values(self) -> frozenset[str]:
         with self._lock:
@@ -56,11 +117,20 @@ class RedactionRegistry:
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
-            self._set_order()
+            self._ordered, self._lengths = (), ()
+            self._index = tuple({} for _ in _TIERS)
 
-    def _set_order(self) -> None:
-        ordered = sorted(self._values, key=len, reverse=True)
-        self._ordered, self._lengths = tuple(ordered), tuple(-len(v) for v in ordered)
+
+#: (piece length k, stride s): a value of at least k + s - 1 characters goes in the highest such tier.
+_TIERS = ((MIN_LENGTH, 1), (4, 4), (8, 8), (16, 16))
+#: Up to this many values that fit in the text, a substring test each is cheaper than cutting the text.
+_DIRECT = 32
+#: How many offsets of a value are weighed for its pieces (evenly spread).
+_OFFSETS_TRIED = 32
+
+
+def _order(value: str) -> tuple[int, str]:
+    return (-len(value), value)
 
 
 REGISTRY = RedactionRegistry()
