@@ -52,6 +52,24 @@ def test_bad_manifests_say_where(text, where, what):
     assert what in str(failed.value)
 
 
+def test_a_text_loaded_again_gives_objects_of_its_own_and_its_errors_again():
+    # Parsed once per text (every cluster renders the same manifest), but each caller may change its copy.
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {x: '1'}}\ndata: {k: [1, 2]}\n"
+    first, second = load_manifests(text, source="m.yaml"), load_manifests(text, source="m.yaml")
+    first[0].obj["metadata"]["labels"]["x"] = "changed"
+    first[0].obj["data"]["k"].append(3)
+    assert second[0].obj == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "a", "labels": {"x": "1"}},
+        "data": {"k": [1, 2]},
+    }
+    assert load_manifests(text, source="m.yaml")[0].obj == second[0].obj
+    for _ in range(2):
+        with pytest.raises(InputError, match=r"metadata\.name"):
+            load_manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", source="bad.yaml")
+
+
 def test_status_is_parsed_and_truncated():
     body = json.dumps(
         {
