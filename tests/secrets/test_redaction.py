@@ -58,7 +58,7 @@ def test_many_values_are_found_wherever_they_are_in_a_text():
     # Past a few dozen values the registry looks values up by their pieces instead of testing each:
     # every length (each piece size and stride), at the start, the end, alone, side by side.
     registry = RedactionRegistry()
-    values = [f"{n:0{width}d}-k" for width in (2, 4, 8, 13, 14, 15, 29, 30, 31, 60) for n in range(0, 40)]
+    values = [f"{n:0{width}d}-k" for width in (2, 3, 4, 5, 8, 9, 13, 29, 30, 60) for n in range(0, 40)]
     for value in values:
         registry.register(value)
     for value in values:
