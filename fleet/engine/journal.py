@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import trio
 
 from fleet.playbook.context import Snapshot
@@ -84,8 +85,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+#: As ``json.dumps(sort_keys=True, default=str)`` wrote (what is not JSON is written as its ``str``), compact.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_ORJSON |= orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _json(value: Any) -> str:
-    return REGISTRY.redact(json.dumps(value, sort_keys=True, default=str))
+    try:
+        text = orjson.dumps(value, default=str, option=_ORJSON).decode()
+    except orjson.JSONEncodeError:  # an integer past 64 bits, a key orjson refuses: the standard library's
+        text = json.dumps(value, sort_keys=True, default=str)
+    return REGISTRY.redact(text)
 
 
 def _text(value: str | None) -> str | None:
