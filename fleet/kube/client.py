@@ -16,7 +16,7 @@ from kubernetes import client as k8s_client
 
 from fleet.kube.discovery import Discovery
 from fleet.kube.execws import run_exec
-from fleet.kube.kubeconfig import load_configuration, read_kubeconfig
+from fleet.kube.kubeconfig import fixed_credentials, load_configuration, read_kubeconfig
 from fleet.kube.limiters import RunLimiters
 from fleet.kube.retry import retried
 from fleet.kube.transport import Transport
@@ -75,6 +75,7 @@ class KubeClient(Transport):
             limiters=limiters,
         )
         client._key_files = files
+        client.fixed_auth = fixed_credentials(config, context)
         return client
 
     def close(self) -> None:

@@ -155,6 +155,15 @@ def check_contexts(config: Mapping[str, Any], contexts: Sequence[str], source: s
     return [check_context(config, context, source) for context in contexts or (None,)]
 
 
+def fixed_credentials(config: Mapping[str, Any], context: str | None) -> bool:
+    """Whether the user of ``context`` (default: the current one) authenticates with what the official
+    loader reads once and never changes while the client lives (a token, a token file, certificates, a
+    password): not an ``exec`` plugin or an ``auth-provider``, whose tokens it renews as they expire."""
+    chosen = _named(config.get("contexts"), context or config.get("current-context"), "context")
+    user = _named(config.get("users"), chosen.get("user"), "user") if chosen is not None else None
+    return user is None or not ({"exec", "auth-provider"} & set(user))
+
+
 def load_configuration(
     config: dict[str, Any], *, context: str | None, source: str, files: KeyFiles, base_dir: Path | None = None
 ) -> k8s_client.Configuration:

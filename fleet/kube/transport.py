@@ -65,6 +65,11 @@ class Transport:
         self.settings = settings or default_settings()
         self.token_provider = token_provider
         self._limiters = limiters
+        #: The credentials never change (``fixed_credentials``): the headers the client's auth gives are
+        #: worked out once, not for every request (the official loader's refresh hook re-applies the
+        #: whole kubeconfig, host and proxies included, each time it is asked: 85 us of CPU a request).
+        self.fixed_auth = False
+        self._auth: dict[str, str] | None = None
         configure_pool(api_client.rest_client.pool_manager)
 
     def close(self) -> None:
@@ -117,7 +122,13 @@ class Transport:
             token = self.token_provider.token()
             headers["authorization"] = f"Bearer {token}"
             return headers, token
-        self.api_client.update_params_for_auth(headers, [], ["BearerToken"], "", "", None)
+        auth = self._auth
+        if auth is None:
+            auth = {}
+            self.api_client.update_params_for_auth(auth, [], ["BearerToken"], "", "", None)
+            if self.fixed_auth:
+                self._auth = auth
+        headers.update(auth)
         return headers, None
 
     def _send(

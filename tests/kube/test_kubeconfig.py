@@ -88,3 +88,21 @@ async def test_relative_certificate_paths_are_read_from_the_kubeconfig_folder(cl
         assert Path(client.api_client.configuration.key_file) == tmp_path / "conf" / "certs" / "me.key"
         assert await client.ping()
     assert (tmp_path / "conf" / "certs" / "me.key").exists()  # the user's own files are never removed
+
+
+def test_credentials_the_loader_renews_are_not_fixed():
+    from fleet.kube.kubeconfig import fixed_credentials
+
+    def config(user: dict[str, object]) -> dict[str, object]:
+        return {
+            "current-context": "a",
+            "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u"}}, {"name": "b", "context": {}}],
+            "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+            "users": [{"name": "u", "user": user}],
+        }
+
+    assert fixed_credentials(config({"token": "t0ken-value"}), None)
+    assert fixed_credentials(config({"client-certificate-data": "Y2VydA==", "client-key-data": "a2V5"}), None)
+    assert fixed_credentials(config({"token": "t0ken-value"}), "b")  # a context with no user: nothing to renew
+    assert not fixed_credentials(config({"exec": {"command": "get-token"}}), None)
+    assert not fixed_credentials(config({"auth-provider": {"name": "oidc", "config": {}}}), "a")
