@@ -40,3 +40,9 @@ def test_the_facade_still_gives_settings_and_version_on_first_use():
     assert fleet.__version__
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = fleet.no_such_name  # type: ignore[attr-defined]
+
+
+def test_a_run_loads_no_aws_sdk_unless_its_inventory_lists_eks_clusters():
+    # `fleet run` imports the engine and the inventory; boto3 alone was a quarter of a second of it.
+    loaded = _loaded_by("fleet.engine.run, fleet.inventory, fleet.cli.playbooks")
+    assert not sorted(m for m in loaded if m.split(".")[0] in ("boto3", "botocore", "s3transfer"))

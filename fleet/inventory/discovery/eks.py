@@ -3,16 +3,19 @@ each with its endpoint, CA and the eks auth provider filled in."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from fleet.auth import EksAuth
 from fleet.inventory.models import Cluster, ConnectionSpec, DefaultsSpec, EksAccount, EksSource
 from fleet.labels import valid_label_key, valid_label_value
 
+if TYPE_CHECKING:  # boto3 is imported when an inventory lists EKS clusters, not by every command that reads one
+    import boto3
+
 
 def _session(source: EksSource, account: EksAccount) -> boto3.Session:
+    import boto3
+
     base = boto3.Session(profile_name=account.profile)
     if account.role_arn is None:
         return base
