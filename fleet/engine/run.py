@@ -464,9 +464,10 @@ class _Run:
         """Why the run must stop on its budget or its wave's, if it must (a plan goes through every wave)."""
         if self.options.dry_run:
             return None
-        if budget_reached(self.failures(), self.budget):
+        # Counted only against a budget: each cluster admitted asks, and counting goes over every cluster.
+        if self.budget is not None and budget_reached(self.failures(), self.budget):
             return f"the failure budget ({self.strategy.max_failures}) was reached"
-        if budget_reached(self.failures(wave_names), wave_budget):
+        if wave_budget is not None and budget_reached(self.failures(wave_names), wave_budget):
             return f"the wave's failure budget ({wave_budget}) was reached"
         return None
 
