@@ -21,7 +21,7 @@ INVENTORY = typer.Option(
     ..., "--inventory", "-i", metavar="FILE", help="The inventory the runs select from (repeatable)."
 )
 LAUNCHER = typer.Option(
-    "local", "--launcher", metavar="local|job", help="Run in this process (local) or as Kubernetes Jobs (job)."
+    "local", "--launcher", metavar="LAUNCHER", help="local: runs go in this process; job: each run is a Kubernetes Job."
 )
 TOKEN_REF = typer.Option(
     None, "--token-ref", metavar="REF", help="Secret reference of the bearer token (env:VAR, file:PATH, vault:…)."
