@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import yaml
 from fleet.sim import SimFleet
 
 CORPUS = Path(__file__).parent / "corpus"
+PEAK_RSS = Path(__file__).with_name("peak_rss.py")
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "case.yaml").is_file())
 TIME_LIMIT = 20.0
 RSS_LIMIT_MB = 400
@@ -56,22 +58,24 @@ def _generate(kind: str, folder: Path) -> None:
 
 
 def run_fleet(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, float, float]:
-    """Exit code, output, seconds and the child's own peak RSS in MB (``wait4``: this child only)."""
+    """Exit code, output, seconds and fleet's own peak RSS in MB (measured by ``peak_rss.py``, which
+    fleet is forked from: forked from this test process, it would count this process's RSS too)."""
     out_path = cwd.parent / f"{cwd.name}.out"
+    rss_path = cwd.parent / f"{cwd.name}.rss"
     with out_path.open("wb") as out:
         start = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "fleet", *args], cwd=cwd, env=env, stdout=out, stderr=out)
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > TIME_LIMIT:
-                child.kill()
-                os.wait4(child.pid, 0)
-                pytest.fail(f"fleet {' '.join(args)} still running after {TIME_LIMIT} s")
-            time.sleep(0.02)
-    child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait for it again
-    return child.returncode, out_path.read_text(errors="replace"), time.monotonic() - start, usage.ru_maxrss / 1024
+        child = subprocess.Popen(
+            [sys.executable, str(PEAK_RSS), str(rss_path), sys.executable, "-m", "fleet", *args],
+            cwd=cwd, env=env, stdout=out, stderr=out, start_new_session=True,
+        )  # fmt: skip
+        try:
+            child.wait(timeout=TIME_LIMIT)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            pytest.fail(f"fleet {' '.join(args)} still running after {TIME_LIMIT} s")
+    seconds = time.monotonic() - start
+    return child.returncode, out_path.read_text(errors="replace"), seconds, int(rss_path.read_text()) / 1024
 
 
 @pytest.mark.parametrize("name", CASES)
