@@ -56,4 +56,7 @@ async def stop_on_sigterm(detach: Detach, scope: trio.CancelScope) -> None:
 
 
 if __name__ == "__main__":
+    # A shell started in the background (nohup, `&` in a script: how CI may run the suite) hands its
+    # children SIGINT ignored, and Python then leaves it so: give this child a terminal's Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     trio.run(main, *sys.argv[1:7])
