@@ -14,8 +14,10 @@
     │   ├── Interrupted           a cancelled call's connection was shut (fleet.kube.interruptible)
     │   ├── AuthError             a token provider could not get a credential (fleet.auth.errors)
     │   ├── SecretError           a secret reference could not be resolved (fleet.secrets.errors)
-    │   └── DiscoveryError        a discovery source of the inventory failed (fleet.inventory.discovery)
+    │   ├── DiscoveryError        a discovery source of the inventory failed (fleet.inventory.discovery)
+    │   └── ConnectionFieldError  a connection that cannot be built, naming its field (fleet.inventory.connection)
     ├── ArtifactError             the artifact store could not store or read a file (fleet.artifacts.store)
+    ├── _StoreReference           fleet.inventory.connection: a check stops at a secret store's reference
     ├── Problem                   fleet serve refuses a request: an HTTP status and its reason (fleet.serve.problems)
     ├── StepFailed                a step ran and failed (non-zero exit, failed readiness, timeout)
     │   ├── PodStepFailed         a pod step failed; carries what it collected (fleet.pods.runner)

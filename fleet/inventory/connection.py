@@ -25,7 +25,7 @@ import yaml
 
 from fleet.auth import AuthError, ExecTokenProvider, StaticTokenProvider, TokenProvider, build_provider
 from fleet.auth.token_file import FileTokenProvider
-from fleet.errors import ClusterError, InputError, Location, truncate
+from fleet.errors import ClusterError, FleetError, InputError, Location, truncate
 from fleet.inventory.models import Cluster, ConnectionSpec
 from fleet.secrets import (
     ReferenceSyntaxError,
@@ -355,8 +355,9 @@ async def resolve_connection(cluster: Cluster, resolver: Resolver) -> Connection
     return Connection(name, server, kubeconfig, provider, namespace or "default", insecure)
 
 
-class _StoreReference(Exception):
-    """A reference to a secret store (vault:, aws-sm:): not fetched by a check."""
+class _StoreReference(FleetError):
+    """A reference to a secret store (vault:, aws-sm:): not fetched by a check (which catches it first:
+    it never reaches a user)."""
 
 
 class _LocalReferences:
