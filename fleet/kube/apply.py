@@ -9,7 +9,8 @@ see ``fleet.kube.schemas``. The server is asked for ``fieldValidation=Strict`` (
 A manifest's own namespace wins; ``namespace`` only fills in where there is none (and is dropped for
 cluster-scoped kinds). ``dry_run`` asks the server (``dryRun=All``) and returns a unified diff against
 the live object. Requests per object: one GET (the diff and created/changed/unchanged) and one PATCH;
-discovery (and ``/version``) once per group-version per client. ``wait_until_ready`` watches only the objects the apply
+``/version`` once per client, and discovery once per group-version per client for kinds that are not
+Kubernetes' own (``fleet.kube.builtin_resources``). ``wait_until_ready`` watches only the objects the apply
 response shows not yet Current, from that response's resourceVersion (no list).
 """
 
@@ -115,7 +116,7 @@ async def plan(client: KubeClient, manifests: Sequence[Manifest], *, namespace: 
     # the same error every time, rather than on whichever of several parallel requests gives up first.
     versions = [await client.discovery.server_version()]
     await client.discovery.prefetch(
-        [m.api_version for m in manifests if batch_crd(crds, m.api_version, m.kind) is None]
+        [(m.api_version, m.kind) for m in manifests if batch_crd(crds, m.api_version, m.kind) is None]
     )
     planned: list[_Planned] = []
     infos: dict[Kind, ResourceInfo] = {}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from fleet.errors import ApiError, InputError, Location
+from fleet.kube.builtin_resources import builtin
 from fleet.kube.objects import JsonObject, join_api_version, split_api_version
 from fleet.kube.paths import resource_path
 from fleet.kube.schemas import crd_version_schema
@@ -150,8 +151,11 @@ class Discovery:
                 return await self._load_gv(api_version)
             return self._by_gv[api_version]
 
-    async def prefetch(self, api_versions: Iterable[str]) -> None:
-        """Load several group-versions at once (a manifest's kinds before resolving them one by one)."""
+    async def prefetch(self, kinds: Iterable[tuple[str, str]]) -> None:
+        """Load the group-versions of several ``(apiVersion, kind)`` at once (a manifest's kinds before
+        resolving them one by one); Kubernetes' own kinds need none (``fleet.kube.builtin_resources``)."""
+        version = await self.server_version()
+        api_versions = {gv for gv, kind in kinds if builtin(gv, kind, version) is None}
         errors: list[Exception] = []
 
         async def load(api_version: str) -> None:
@@ -161,14 +165,21 @@ class Discovery:
                 errors.append(e)
 
         async with trio.open_nursery() as nursery:
-            for api_version in set(api_versions):
+            for api_version in api_versions:
                 if api_version not in self._by_gv:
                     nursery.start_soon(load, api_version)
         if errors:
             raise errors[0]
 
     async def resolve(self, api_version: str, kind: str, *, location: Location | None = None) -> ResourceInfo:
-        """The resource serving ``kind`` in ``api_version``; refreshes once on a miss (new CRDs)."""
+        """The resource serving ``kind`` in ``api_version``: Kubernetes' own kinds from the table of
+        ``fleet.kube.builtin_resources`` (no request beyond ``/version``, read once), the others from
+        discovery, refreshed once on a miss (new CRDs)."""
+        if api_version not in self._by_gv:
+            known = builtin(api_version, kind, await self.server_version())
+            if known is not None:
+                group, version = split_api_version(api_version)
+                return ResourceInfo(group, version, kind, known.plural, known.namespaced, kind.lower())
         for refresh in (False, True):
             if refresh and api_version not in self._by_gv:
                 break

@@ -225,10 +225,10 @@ async def test_apply_makes_no_redundant_requests(cluster, namespace):
         return path in ("/version", "/api/v1", "/apis/apps/v1") or f"/namespaces/{namespace}/" in path
 
     first = [(r.method, r.path) for r in await _requests(cluster.sim) if ours(r.path)]
-    discovery = [p for m, p in first if p in ("/api/v1", "/apis/apps/v1")]
-    assert sorted(discovery) == ["/api/v1", "/apis/apps/v1"]  # one per group-version, nothing else
+    # Kubernetes' own kinds need no discovery (fleet.kube.builtin_resources), only the version.
+    assert [p for m, p in first if p in ("/api/v1", "/apis/apps/v1")] == []
     assert ("GET", "/version") in first  # the schema version to validate the manifest against
-    assert len(first) == 1 + 2 + 3 * 2, first  # /version + discovery + (GET, PATCH) per object
+    assert len(first) == 1 + 3 * 2, first  # /version + (GET, PATCH) per object
     await trio.to_thread.run_sync(cluster.sim.clear_requests)
     await apply(kube, three, namespace=namespace)
     second = [(r.method, r.path) for r in await _requests(cluster.sim) if ours(r.path)]
@@ -254,9 +254,10 @@ async def test_an_api_error_leaves_its_connection_alive_for_the_next_request(kub
 
 async def test_a_cluster_s_requests_share_one_pool_and_one_tls_context(cluster, namespace):
     """What ``fleet run`` does on each cluster of the benchmark (benchmarks/fanout.py): apply 3 objects,
-    wait until ready, read the Deployment back. 11 requests: /version, 2 group-versions, (GET, PATCH) per
-    object, the Deployment's watch, the read. They share the client's keep-alive connections (it opens one
-    only while all of its others are busy: at most the 3 requests sent at once, plus the watch's) and one
+    wait until ready, read the Deployment back. 9 requests: /version, (GET, PATCH) per object, the
+    Deployment's watch, the read (no discovery: the kinds are Kubernetes' own). They share the client's
+    keep-alive connections (it opens one only while all of its others are busy: at most the 3 requests
+    sent at once, plus the watch's) and one
     TLS context built once for the client, not one per connection (urllib3 otherwise builds a context and
     reads the CA file for every connection)."""
     kube = KubeClient.from_kubeconfig(cluster.kubeconfig_path, context=cluster.context)
@@ -271,7 +272,7 @@ async def test_a_cluster_s_requests_share_one_pool_and_one_tls_context(cluster, 
     # The sim logs a watch when it has ended, which may be after this: the client's pool counts it.
     records = [r for r in await _requests(cluster.sim) if ours(r.path) and "watch=true" not in r.query]
     assert [r.status for r in records if r.method == "GET" and "/namespaces/" in r.path][:3] == [404] * 3
-    assert len(records) == 1 + 2 + 3 * 2 + 1, [(r.method, r.path, r.status) for r in records]
+    assert len(records) == 1 + 3 * 2 + 1, [(r.method, r.path, r.status) for r in records]
     pool = _pool(kube)
     assert pool.num_requests == len(records) + 1  # and the watch
     assert 1 <= pool.num_connections <= 3 + 1, pool.num_connections
