@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from fleet.errors import InputError, Location
 
 if TYPE_CHECKING:  # the engine is imported by the commands that run, not at start-up
     from fleet.engine.fanout import Target
+    from fleet.engine.journal import JournalReader
     from fleet.engine.run import RunReport
     from fleet.playbook.loader import LoadedPlaybook
     from fleet.playbook.model import Playbook
@@ -446,11 +449,24 @@ def runs_show(
         console.print(detail)
 
 
+#: How often ``fleet runs logs --follow`` looks at the journal, in seconds (as the run view does).
+FOLLOW_POLL = 0.5
+
+
 @runs_app.command("logs")
 def runs_logs(
     run_id: str = typer.Argument(..., metavar="RUN_ID"),
     cluster: str | None = typer.Option(None, "--cluster", metavar="NAME", help="One cluster's lines."),
     step: str | None = typer.Option(None, "--step", metavar="ID", help="One step's lines."),
+    follow: bool = typer.Option(
+        False,
+        "--follow",
+        "-f",
+        help="Then print new lines as the run writes them, until it is no longer running and every line is "
+        "printed (exit 0; Ctrl-C: 130). A run killed with SIGKILL stays running in the journal: --follow then "
+        "waits until it is resumed (fleet resume) and ends, or Ctrl-C. With -o json: one JSON object per line "
+        "(JSON Lines), not an array.",
+    ),
     output: str = OUTPUT,
 ) -> None:
     """A run's pod log lines from the journal, oldest first, prefixed by cluster and step (as ``--logs``)."""
@@ -459,18 +475,45 @@ def runs_logs(
 
     settings = FleetSettings()
     _run_row(settings, run_id)
-    reader = JournalReader(settings.journal)
-    lines: list[dict[str, Any]] = []
+    reader = JournalReader(settings.journal, read_only=True)
     try:
-        while batch := reader.log_lines(run_id, cluster=cluster, step=step, after=lines[-1]["seq"] if lines else 0):
-            lines += batch
+        batches = _log_batches(reader, run_id, cluster, step, follow=follow)
+        if output == "json" and not follow:
+            lines = [line for batch in batches for line in batch]
+            sys.stdout.write(json.dumps(lines, indent=2, sort_keys=True) + "\n")
+            return
+        for batch in batches:
+            for line in batch:
+                sys.stdout.write(_log_line(line, as_json=output == "json") + "\n")
+            sys.stdout.flush()  # a pipe sees each batch as it comes
+    except KeyboardInterrupt:  # Ctrl-C is how a --follow ends early
+        raise typer.Exit(130) from None
     finally:
         reader.close()
-    if output == "json":
-        sys.stdout.write(json.dumps(lines, indent=2, sort_keys=True) + "\n")
-        return
-    for line in lines:
-        sys.stdout.write(f"{line['cluster']}/{line['step']}: {line['line']}\n")
+
+
+def _log_line(line: dict[str, Any], *, as_json: bool) -> str:
+    """A line as printed: ``cluster/step: text``, or one JSON object (JSON Lines: ``--follow -o json``)."""
+    return json.dumps(line, sort_keys=True) if as_json else f"{line['cluster']}/{line['step']}: {line['line']}"
+
+
+def _log_batches(
+    reader: JournalReader, run_id: str, cluster: str | None, step: str | None, *, follow: bool
+) -> Iterator[list[dict[str, Any]]]:
+    """The run's log lines in batches, oldest first; with ``follow``, then the new ones every ``FOLLOW_POLL``
+    seconds until the run is no longer ``running`` (or is gone from the journal) and every line was given."""
+    after = 0
+    while True:
+        with reader.consistent():  # the status and the lines of one moment: none written before the end is missed
+            row = reader.run(run_id)
+            batch = reader.log_lines(run_id, cluster=cluster, step=step, after=after)
+        if batch:
+            after = batch[-1]["seq"]
+            yield batch
+        elif not follow or row is None or row["status"] != "running":
+            return
+        else:
+            time.sleep(FOLLOW_POLL)
 
 
 schema_app = typer.Typer(help="JSON schemas of fleet's files, and the playbook reference.", no_args_is_help=True)

@@ -46,6 +46,9 @@ def test_every_short_flag_has_one_meaning_across_the_cli():
     assert meanings["-n"].keys() == {"namespace"}
     assert meanings["-o"].keys() == {"output"}
     assert meanings["-c"].keys() == {"concurrency"}
+    # As kubectl's: -f is --filename where a command reads a manifest, and --follow in `logs` (which reads none).
+    assert meanings["-f"].pop("follow") == ["runs logs"]
+    assert meanings["-f"].keys() == {"filename"}
     clashes = {flag: names for flag, names in meanings.items() if len(names) > 1}
     assert not clashes, clashes
 
