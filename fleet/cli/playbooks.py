@@ -277,13 +277,14 @@ def resume(
     """Continue a run that was interrupted or killed: finished steps are not run again."""
     import trio
 
+    from fleet.engine.journal import FINISHED
     from fleet.playbook.loader import load_playbook
     from fleet.playbook.variables import check_inputs
     from fleet.settings import FleetSettings
 
     settings = FleetSettings()
     row = _run_row(settings, run_id)
-    if row["status"] in ("succeeded", "failed"):
+    if row["status"] in FINISHED:
         raise InputError(f"run {run_id} already ended ({row['status']}): nothing to resume")
     if row["status"] == "stopped" and not continue_run:
         waiting = row["clusters"].get("not_started", 0)
@@ -514,6 +515,60 @@ def _log_batches(
             return
         else:
             time.sleep(FOLLOW_POLL)
+
+
+@runs_app.command("prune")
+def runs_prune(
+    older_than: str = typer.Option(
+        ...,
+        "--older-than",
+        metavar="DURATION",
+        help="Delete the runs that ended longer ago than this: ISO 8601 (P30D, PT12H) or Go form (12h, 90m).",
+    ),
+    include_resumable: bool = typer.Option(
+        False,
+        "--include-resumable",
+        help="Also the runs fleet resume could still continue (interrupted, stopped). A run still running, or "
+        "killed and not resumed, is never deleted.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
+    output: str = OUTPUT,
+) -> None:
+    """Delete the runs that ended (succeeded or failed) before --older-than from the journal, with every row of
+    theirs: clusters, steps, snapshots, approvals, roster, log lines, fleet serve's deliveries."""
+    from datetime import UTC, datetime
+
+    import trio
+
+    from fleet.durations import parse_duration
+    from fleet.engine.journal import Journal, JournalReader, Pruned
+    from fleet.settings import FleetSettings
+
+    ended_before = datetime.now(UTC) - parse_duration(older_than, flag="--older-than")
+    settings = FleetSettings()
+    pruned = Pruned([], 0)
+    if settings.journal.expanduser().exists():  # no journal: nothing to prune, and none is created
+        if dry_run:
+            reader = JournalReader(settings.journal)
+            try:
+                pruned = reader.prunable(ended_before, include_resumable=include_resumable)
+            finally:
+                reader.close()
+        else:
+
+            async def prune() -> Pruned:
+                async with Journal.open(settings.journal) as journal:
+                    return await journal.prune(ended_before, include_resumable=include_resumable)
+
+            pruned = trio.run(prune)
+    if output == "json":
+        doc = {"dryRun": dry_run, "runs": pruned.runs, "logLines": pruned.log_lines}
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{verb} {len(pruned.runs)} run(s), {pruned.log_lines} log line(s)", highlight=False)
+    for pruned_id in pruned.runs:
+        console.print(pruned_id, highlight=False)
 
 
 schema_app = typer.Typer(help="JSON schemas of fleet's files, and the playbook reference.", no_args_is_help=True)

@@ -16,6 +16,10 @@ clusters not started yet from it) and ``logs`` (pod log lines, ``seq`` increasin
 committed in one statement per writer batch: a chatty pod never waits on the disk. ``deliveries``
 (``fleet serve``: each run it accepted and the event id that asked for it, so a duplicate delivery
 answers with the same run, after a restart too; ``fleet.serve.deliveries``).
+
+A run is ``running`` from its start until it ends, and after a kill until ``fleet resume`` ends it; it ends
+``succeeded`` or ``failed`` (``FINISHED``: nothing left to resume), ``interrupted`` or ``stopped`` (resumable).
+``Journal.prune`` deletes the runs that ended before a time, with every row of theirs (``fleet runs prune``).
 """
 
 from __future__ import annotations
@@ -81,8 +85,29 @@ CREATE INDEX IF NOT EXISTS logs_by_cluster ON logs (run_id, cluster, seq);
 """
 
 
+#: Every table with rows of a run, by the column that holds the run's id; ``runs`` last (the others are
+#: deleted by their ``runs`` row). ``deliveries``: an event id seen again after its run was pruned starts a
+#: new run.
+_RUN_TABLES = {
+    "clusters": "run_id",
+    "steps": "run_id",
+    "snapshots": "run_id",
+    "approvals": "run_id",
+    "roster": "run_id",
+    "logs": "run_id",
+    "deliveries": "run_id",
+    "runs": "id",
+}
+#: The statuses of a run that ended for good: ``fleet resume`` has nothing left to do.
+FINISHED = ("succeeded", "failed")
+
+
+def _time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return _time(datetime.now(UTC))
 
 
 #: As ``json.dumps(sort_keys=True, default=str)`` wrote (what is not JSON is written as its ``str``), compact.
@@ -306,6 +331,44 @@ class Journal:
             rows, self._log_rows = self._log_rows, []
         conn.executemany("INSERT INTO logs (run_id, cluster, step, container, line, time) VALUES (?,?,?,?,?,?)", rows)
 
+    async def prune(self, ended_before: datetime, *, include_resumable: bool = False) -> Pruned:
+        """Delete the runs ``prunable`` names and every row of theirs in every table, in one transaction;
+        returns what was deleted. A run another process is writing is ``running``: never deleted."""
+        pruned: list[Pruned] = []
+
+        def write(conn: sqlite3.Connection) -> None:
+            pruned.append(_prunable(conn, ended_before, include_resumable))
+            where, args = _prunable_runs(ended_before, include_resumable)
+            for table, column in _RUN_TABLES.items():
+                conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM runs WHERE {where})", args)
+
+        await self._write(write)
+        return pruned[0] if pruned else Pruned([], 0)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """The runs ``fleet runs prune`` deletes (or would), oldest end first, and how many log lines they had."""
+
+    runs: list[str]
+    log_lines: int
+
+
+def _prunable_runs(ended_before: datetime, include_resumable: bool) -> tuple[str, tuple[str, ...]]:
+    """The condition on ``runs`` rows (and its arguments) of the runs that ended before ``ended_before``:
+    finished ones, and with ``include_resumable`` those ``fleet resume`` could still go on with. A
+    ``running`` run has no end (``run_started`` and ``run_continued`` clear it)."""
+    statuses = "" if include_resumable else f" AND status IN ({','.join('?' * len(FINISHED))})"
+    where = "ended IS NOT NULL AND ended < ? AND status != 'running'" + statuses
+    return where, (_time(ended_before), *(() if include_resumable else FINISHED))
+
+
+def _prunable(conn: sqlite3.Connection, ended_before: datetime, include_resumable: bool) -> Pruned:
+    where, args = _prunable_runs(ended_before, include_resumable)
+    runs = [r[0] for r in conn.execute(f"SELECT id FROM runs WHERE {where} ORDER BY ended, id", args)]
+    query = f"SELECT COUNT(*) FROM logs WHERE run_id IN (SELECT id FROM runs WHERE {where})"
+    return Pruned(runs, conn.execute(query, args).fetchone()[0])
+
 
 # -- reading (``fleet runs``, ``fleet resume``, ``fleet approve``, the run view) -----------------------------
 
@@ -387,6 +450,11 @@ class JournalReader:
 
     def approve(self, run_id: str, wave: int) -> None:
         self.conn.execute("INSERT OR IGNORE INTO approvals VALUES (?,?)", (run_id, wave))
+
+    def prunable(self, ended_before: datetime, *, include_resumable: bool = False) -> Pruned:
+        """What ``Journal.prune`` would delete now (``fleet runs prune --dry-run``)."""
+        with self.consistent():
+            return _prunable(self.conn, ended_before, include_resumable)
 
     def data_version(self) -> int:
         """A number that changes when another connection commits (a reader skips a look at an idle journal)."""
