@@ -463,7 +463,7 @@ def runs_logs(
         False,
         "--follow",
         "-f",
-        help="Then print new lines as the run writes them, until it is no longer running and every line is "
+        help="Keep printing new lines as the run writes them, until it is no longer running and every line is "
         "printed (exit 0; Ctrl-C: 130). A run killed with SIGKILL stays running in the journal: --follow then "
         "waits until it is resumed (fleet resume) and ends, or Ctrl-C. With -o json: one JSON object per line "
         "(JSON Lines), not an array.",
@@ -534,8 +534,8 @@ def runs_prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
     output: str = OUTPUT,
 ) -> None:
-    """Delete the runs that ended (succeeded or failed) before --older-than from the journal, with every row of
-    theirs: clusters, steps, snapshots, approvals, roster, log lines, fleet serve's deliveries."""
+    """Delete from the journal the runs that ended (succeeded or failed) longer ago than --older-than, with
+    every row of theirs: clusters, steps, snapshots, approvals, roster, log lines, fleet serve's deliveries."""
     from datetime import UTC, datetime
 
     import trio
