@@ -85,8 +85,8 @@ CREATE INDEX IF NOT EXISTS logs_by_cluster ON logs (run_id, cluster, seq);
 """
 
 
-#: Every table with rows of a run, by the column that holds the run's id; ``runs`` last (the others are
-#: deleted by their ``runs`` row). ``deliveries``: an event id seen again after its run was pruned starts a
+#: Every table with rows of a run, by the column that holds the run's id; ``runs`` last (the others' rows are
+#: found through it). ``deliveries``: an event id seen again after its run was pruned starts a
 #: new run.
 _RUN_TABLES = {
     "clusters": "run_id",
@@ -332,8 +332,9 @@ class Journal:
         conn.executemany("INSERT INTO logs (run_id, cluster, step, container, line, time) VALUES (?,?,?,?,?,?)", rows)
 
     async def prune(self, ended_before: datetime, *, include_resumable: bool = False) -> Pruned:
-        """Delete the runs ``prunable`` names and every row of theirs in every table, in one transaction;
-        returns what was deleted. A run another process is writing is ``running``: never deleted."""
+        """Delete the runs that ended before ``ended_before`` (as ``JournalReader.prunable`` finds them) and
+        every row of theirs in every table, in one transaction; returns what was deleted. A run another
+        process is writing is ``running``: never deleted."""
         pruned: list[Pruned] = []
 
         def write(conn: sqlite3.Connection) -> None:
@@ -357,7 +358,8 @@ class Pruned:
 def _prunable_runs(ended_before: datetime, include_resumable: bool) -> tuple[str, tuple[str, ...]]:
     """The condition on ``runs`` rows (and its arguments) of the runs that ended before ``ended_before``:
     finished ones, and with ``include_resumable`` those ``fleet resume`` could still go on with. A
-    ``running`` run has no end (``run_started`` and ``run_continued`` clear it)."""
+    ``running`` run has no end (``run_started`` and ``run_continued`` clear it). Every time in the journal
+    is UTC in one ISO 8601 form (``_time``): compared as text."""
     statuses = "" if include_resumable else f" AND status IN ({','.join('?' * len(FINISHED))})"
     where = "ended IS NOT NULL AND ended < ? AND status != 'running'" + statuses
     return where, (_time(ended_before), *(() if include_resumable else FINISHED))
@@ -452,7 +454,9 @@ class JournalReader:
         self.conn.execute("INSERT OR IGNORE INTO approvals VALUES (?,?)", (run_id, wave))
 
     def prunable(self, ended_before: datetime, *, include_resumable: bool = False) -> Pruned:
-        """What ``Journal.prune`` would delete now (``fleet runs prune --dry-run``)."""
+        """The runs that ended before ``ended_before``: finished ones (``FINISHED``), and with
+        ``include_resumable`` the ones ``fleet resume`` could go on with; what ``Journal.prune`` would delete
+        now (``fleet runs prune --dry-run``)."""
         with self.consistent():
             return _prunable(self.conn, ended_before, include_resumable)
 

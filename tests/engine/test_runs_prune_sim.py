@@ -1,11 +1,13 @@
 """``fleet runs prune``: the runs that ended (succeeded, failed) before ``--older-than`` leave the journal
 with every row of theirs in every table; running and resumable runs stay (the resumable ones go with
-``--include-resumable``); ``--dry-run`` deletes nothing; a bad duration is refused (exit 2)."""
+``--include-resumable``), and a run going on in another process is left alone; ``--dry-run`` deletes
+nothing; a bad duration is refused (exit 2)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from fleet.kube.objects import ObjectRef
 from fleet.playbook.context import Snapshot
 from fleet.serve.deliveries import Deliveries
 from fleet.sim import SimFleet
-from tests.engine.conftest import Fleet, inventory
+from tests.engine.conftest import Fleet, close, inventory
 
 PLAYBOOK = """
 id: talk
@@ -136,3 +138,29 @@ def test_prune_deletes_old_ended_runs_and_every_row_of_theirs(sim: SimFleet, fle
         "logLines": 3,
     }
     assert [r for (r,) in fleet.rows("SELECT id FROM runs")] == ["old-running"]  # a run going on stays
+
+
+def test_prune_beside_a_run_going_on(sim: SimFleet, fleet: Fleet, tmp_path: Path) -> None:
+    playbook = tmp_path / "talk.yaml"
+    playbook.write_text(PLAYBOOK.replace('commands: ["echo', 'commands: ["sleep 3", "echo'))
+    inv = inventory(sim, tmp_path / "inventory.yaml", names=["sim-0"])
+    run = fleet.popen("run", str(playbook), "-i", str(inv), "--run-id", REAL, "-o", "json")
+    try:
+        deadline = time.monotonic() + 120
+        while not fleet.journal.exists() or not _steps(fleet):  # the run is in its pod step
+            assert run.poll() is None, run.stderr.read()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the run never started its step"
+            time.sleep(0.1)
+        assert _prune(fleet, "--older-than", "0s", "--include-resumable")["runs"] == []
+        assert run.wait(timeout=120) == 0, run.stderr.read()  # type: ignore[union-attr]
+    finally:
+        close(run)
+    assert fleet.rows("SELECT line FROM logs WHERE run_id=?", REAL) == [("hello from sim-0",)]
+    assert _prune(fleet, "--older-than", "0s")["runs"] == [REAL]  # once it ended
+
+
+def _steps(fleet: Fleet) -> list[tuple[object, ...]]:
+    try:
+        return fleet.rows("SELECT step FROM steps WHERE run_id=?", REAL)
+    except sqlite3.OperationalError:  # the run's process is creating the journal
+        return []
