@@ -48,7 +48,7 @@ def test_every_short_flag_has_one_meaning_across_the_cli():
     assert meanings["-c"].keys() == {"concurrency"}
     # As kubectl's: -f is --filename where a command reads a manifest, and --follow in `logs` (which reads none).
     assert meanings["-f"].pop("follow") == ["runs logs"]
-    assert meanings["-f"].keys() == {"filename"}
+    assert meanings["-f"].keys() == {"file"}  # --filename
     clashes = {flag: names for flag, names in meanings.items() if len(names) > 1}
     assert not clashes, clashes
 
