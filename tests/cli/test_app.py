@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import fleet
+from fleet.cli.app import fewer_malloc_arenas
 
 
 def test_version_flag_prints_the_package_version():
@@ -99,3 +100,11 @@ def test_fleet_log_level_wins_over_the_flag(sim, tmp_path):
     assert _info_lines(quiet.stderr) == []
     loud = _apply_namespace(sim, tmp_path, env_extra={"FLEET_LOG_LEVEL": "INFO"})
     assert len(_info_lines(loud.stderr)) >= 3, loud.stderr
+
+
+def test_the_cli_caps_glibc_malloc_arenas_unless_the_user_chose(monkeypatch):
+    """(benchmarks/fanout.py measures what it saves.) mallopt answers 1 when glibc took the setting."""
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert fewer_malloc_arenas() is sys.platform.startswith("linux")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert fewer_malloc_arenas() is False
