@@ -20,6 +20,7 @@ _ISO = re.compile(
     re.IGNORECASE,
 )
 _ISO_SECONDS = (7 * 86400, 86400, 3600, 60, 1)
+_DAYS = re.compile(r"(\d+)d")
 
 
 def _go(text: str) -> timedelta | None:
@@ -50,8 +51,11 @@ def parse_duration(text: str, *, flag: str | None = None) -> timedelta:
     value = text.strip()
     duration = _go(value) if value[:1].isdigit() or value[:1] == "." else _iso(value)
     if duration is None:
+        # Go's form has no days, which people type for ages (``--older-than 30d``): say how to write them.
+        days = _DAYS.fullmatch(value)
+        hint = f" (days: P{days[1]}D or {int(days[1]) * 24}h)" if days else ""
         # The flag leads the message (no location): "--wait: '90' is not a duration: …".
-        raise InputError(f"{flag + ': ' if flag else ''}{text!r} is not a duration: expected the {FORMS}")
+        raise InputError(f"{flag + ': ' if flag else ''}{text!r} is not a duration: expected the {FORMS}{hint}")
     return duration
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from fleet.durations import format_age, format_duration, parse_duration
+from fleet.durations import FORMS, format_age, format_duration, parse_duration
 from fleet.errors import InputError
 
 
@@ -87,3 +87,12 @@ def test_a_bad_wait_is_exit_2_naming_the_flag_before_any_cluster(command, tmp_pa
     assert out.returncode == 2, out.stderr
     assert "--wait: '90' is not a duration" in " ".join(out.stderr.split())
     assert "Traceback" not in out.stderr
+
+
+def test_days_in_go_form_are_refused_saying_how_to_write_them():
+    with pytest.raises(InputError) as refused:
+        parse_duration("30d", flag="--older-than")
+    assert refused.value.message == (
+        f"--older-than: '30d' is not a duration: expected the {FORMS} (days: P30D or 720h)"
+    )
+    assert parse_duration("P30D") == parse_duration("720h") == timedelta(days=30)
