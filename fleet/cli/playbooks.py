@@ -549,7 +549,7 @@ def runs_prune(
     pruned = Pruned([], 0)
     if settings.journal.expanduser().exists():  # no journal: nothing to prune, and none is created
         if dry_run:
-            reader = JournalReader(settings.journal)
+            reader = JournalReader(settings.journal, read_only=True)
             try:
                 pruned = reader.prunable(ended_before, include_resumable=include_resumable)
             finally:

@@ -11,6 +11,7 @@ The ownership bookkeeping of updates lives in :mod:`fleet.sim.patch.managed`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -39,13 +40,8 @@ def parse_apply_body(body: bytes) -> JsonObject:
     clients send) is read as JSON: the YAML parser is pure Python here, 20-30x slower on the same text;
     one that is not valid JSON is read as YAML, as the API server reads it."""
     if body.lstrip()[:1] == b"{":
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            pass
-        else:
-            if isinstance(parsed, dict):
-                return parsed
+        with contextlib.suppress(ValueError):
+            return dict(json.loads(body))  # text opening with "{" that parses is an object
     try:
         parsed = yaml.load(body.decode("utf-8"), Loader=_ApiYamlLoader) if body.strip() else None
     except UnicodeDecodeError as exc:
